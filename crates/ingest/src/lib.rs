@@ -1,0 +1,83 @@
+//! The ingest pipeline: turns NDJSON bytes into durable ledger entries, one pass per record
+//! (parse and validate, hash, deduplicate, sequence, group-commit), and reports a result for
+//! every line. It knows nothing of HTTP or async runtimes: the server hands it bodies and a
+//! completion callback; the CLI hands it files.
+#![forbid(unsafe_code)]
+
+mod prepare;
+mod rejects;
+mod service;
+mod stream;
+
+use serde::Serialize;
+
+pub use rejects::RejectLog;
+pub use service::{IngestService, ServiceOptions};
+pub use stream::{ingest_stream, IngestOptions, Progress, StreamSummary};
+
+/// What happened to one input line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LineResult {
+    /// Stored at `index` and durable.
+    Stored { line: u64, index: u64 },
+    /// Its `id` was already stored, at `index`; nothing new was written.
+    Duplicate { line: u64, index: u64 },
+    /// Not stored; `reason` says why.
+    Rejected { line: u64, reason: String },
+}
+
+/// The outcome of one submitted batch (an HTTP body).
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// Ledger size once this batch was durable.
+    pub ledger_size: u64,
+    pub results: Vec<LineResult>,
+}
+
+/// Why a whole batch failed (storage trouble, shutdown); per-line problems are `LineResult::Rejected`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The ledger could not make the batch durable.
+    #[error("ledger: {0}")]
+    Ledger(String),
+    /// The input could not be read.
+    #[error("reading {source_name}: {error}")]
+    Read { source_name: String, error: std::io::Error },
+    /// The reject log could not be written.
+    #[error("writing the reject log {}: {error}", path.display())]
+    RejectLog { path: std::path::PathBuf, error: std::io::Error },
+    /// The service is shutting down and took no more work.
+    #[error("the ingest service has stopped")]
+    Stopped,
+}
+
+/// Completion callback for a submitted batch; called once, from the writer thread, after the
+/// batch is durable (or failed).
+pub type Done = Box<dyn FnOnce(Result<BatchReport, IngestError>) + Send + 'static>;
+
+/// Cheap, cloneable handle to the ingest writer thread.
+#[derive(Clone)]
+pub struct IngestHandle {
+    pub(crate) tx: crossbeam_channel::Sender<(Vec<u8>, Done)>,
+}
+
+impl IngestHandle {
+    /// Queue an NDJSON body. `done` gets one result per non-blank line once every stored line is durable.
+    pub fn submit(&self, body: Vec<u8>, done: Done) {
+        if let Err(e) = self.tx.send((body, done)) {
+            let (_, done) = e.into_inner();
+            done(Err(IngestError::Stopped));
+        }
+    }
+}
+
+impl From<suho_ledger::LedgerError> for IngestError {
+    fn from(e: suho_ledger::LedgerError) -> Self {
+        IngestError::Ledger(e.to_string())
+    }
+}

@@ -1,0 +1,194 @@
+//! The ingest service behind `suho serve`: concurrent submitters, one writer thread, group
+//! commit. Bodies are prepared (parsed, validated, hashed) on worker threads; the writer
+//! sequences whatever has queued up, makes it durable with one fsync, and only then reports
+//! each batch's results. A signed checkpoint follows at a fixed interval.
+
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, RecvTimeoutError};
+use suho_ledger::{Appended, Ledger};
+
+use crate::prepare::{prepare_chunk, Item};
+use crate::{BatchReport, Done, IngestError, IngestHandle, LineResult, RejectLog};
+
+/// Tuning of the service.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Threads that parse and hash submitted bodies.
+    pub workers: usize,
+    /// Publish a signed checkpoint at most this long after a record became durable.
+    pub checkpoint_every: Duration,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions { workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2), checkpoint_every: Duration::from_secs(1) }
+    }
+}
+
+struct Ready {
+    body: Vec<u8>,
+    items: Vec<Item>,
+    done: Done,
+}
+
+/// A running ingest service; stop it with [`IngestService::shutdown`].
+pub struct IngestService {
+    handle: IngestHandle,
+    workers: Vec<JoinHandle<()>>,
+    writer: Option<JoinHandle<Result<(), IngestError>>>,
+}
+
+impl IngestService {
+    /// Start the service over `ledger`; rejects are appended to `rejects`.
+    pub fn start(ledger: Ledger, rejects: RejectLog, opts: ServiceOptions) -> IngestService {
+        let (tx, rx) = bounded::<(Vec<u8>, Done)>(1024);
+        let (ready_tx, ready_rx) = unbounded::<Ready>();
+        let workers = (0..opts.workers.max(1))
+            .map(|_| {
+                let rx = rx.clone();
+                let ready_tx = ready_tx.clone();
+                std::thread::spawn(move || {
+                    for (body, done) in rx {
+                        let mut items = Vec::with_capacity(body.len() / 200 + 1);
+                        prepare_chunk(&body, 1, suho_ledger::now_ms(), &mut items);
+                        if let Err(e) = ready_tx.send(Ready { body, items, done }) {
+                            (e.into_inner().done)(Err(IngestError::Stopped));
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(ready_tx);
+        let every = opts.checkpoint_every;
+        let writer = std::thread::spawn(move || write_loop(ledger, rejects, ready_rx, every));
+        IngestService { handle: IngestHandle { tx }, workers, writer: Some(writer) }
+    }
+
+    /// A handle for submitting bodies.
+    pub fn handle(&self) -> IngestHandle {
+        self.handle.clone()
+    }
+
+    /// Stop taking work, finish what is queued, write a final checkpoint.
+    pub fn shutdown(mut self) -> Result<(), IngestError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), IngestError> {
+        // Replace our sender so the channel closes once every handle clone is gone.
+        let (dead, _) = bounded(1);
+        drop(std::mem::replace(&mut self.handle, IngestHandle { tx: dead }));
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        match self.writer.take() {
+            Some(w) => w.join().unwrap_or_else(|_| Err(IngestError::Ledger("the writer thread panicked".into()))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for IngestService {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+fn write_loop(mut ledger: Ledger, mut rejects: RejectLog, rx: crossbeam_channel::Receiver<Ready>, every: Duration) -> Result<(), IngestError> {
+    let mut last_cp = Instant::now();
+    loop {
+        let first = match rx.recv_timeout(every) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => {
+                if ledger.checkpoint_size() < ledger.size() {
+                    ledger.checkpoint()?;
+                    last_cp = Instant::now();
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        // Group commit: take everything already queued, then one fsync for all of it.
+        let mut group = vec![first];
+        let mut lines = group[0].items.len();
+        while lines < 200_000 {
+            match rx.try_recv() {
+                Ok(r) => {
+                    lines += r.items.len();
+                    group.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut reports = Vec::with_capacity(group.len());
+        let mut failure = None;
+        for r in &group {
+            match sequence(&mut ledger, r, &mut rejects) {
+                Ok(rep) => reports.push(rep),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            if let Err(e) = ledger.sync() {
+                failure = Some(e.to_string());
+            }
+        }
+        let _ = rejects.flush();
+        let size = ledger.durable_size();
+        match failure {
+            None => {
+                for (r, mut rep) in group.into_iter().zip(reports) {
+                    rep.ledger_size = size;
+                    (r.done)(Ok(rep));
+                }
+            }
+            Some(msg) => {
+                tracing::error!(error = %msg, "a group commit failed; its batches were not acknowledged");
+                for r in group {
+                    (r.done)(Err(IngestError::Ledger(msg.clone())));
+                }
+                return Err(IngestError::Ledger(msg));
+            }
+        }
+        if last_cp.elapsed() >= every {
+            ledger.checkpoint()?;
+            last_cp = Instant::now();
+        }
+    }
+    ledger.checkpoint()?;
+    Ok(())
+}
+
+fn sequence(ledger: &mut Ledger, r: &Ready, rejects: &mut RejectLog) -> Result<BatchReport, IngestError> {
+    let mut rep = BatchReport { stored: 0, duplicates: 0, rejected: 0, ledger_size: 0, results: Vec::with_capacity(r.items.len()) };
+    for item in &r.items {
+        match item {
+            Item::Rejected { line, reason } => {
+                rep.rejected += 1;
+                rejects.reject("http", *line, reason)?;
+                rep.results.push(LineResult::Rejected { line: *line, reason: reason.clone() });
+            }
+            Item::Ok { line, .. } => {
+                let Some(p) = item.prepared(&r.body) else { continue };
+                match ledger.append(&p)? {
+                    Appended::Stored(index) => {
+                        rep.stored += 1;
+                        rep.results.push(LineResult::Stored { line: *line, index });
+                    }
+                    Appended::Duplicate(index) => {
+                        rep.duplicates += 1;
+                        rep.results.push(LineResult::Duplicate { line: *line, index });
+                    }
+                }
+            }
+        }
+    }
+    Ok(rep)
+}

@@ -1,0 +1,255 @@
+//! File and standard-input ingest: a reader thread cuts the stream into chunks at line ends,
+//! worker threads parse, validate and hash the chunks in parallel, and the calling thread
+//! sequences them in input order into the ledger, syncing in large groups.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::bounded;
+use suho_ledger::{Appended, Ledger};
+
+use crate::prepare::{prepare_chunk, Item};
+use crate::{IngestError, RejectLog};
+
+const CHUNK: usize = 1 << 20;
+
+/// Tuning of a stream ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Parse workers (default: available cores).
+    pub workers: usize,
+    /// Make records durable at least this often (group commit).
+    pub sync_every: Duration,
+    /// Publish a signed checkpoint at least this often.
+    pub checkpoint_every: Duration,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            sync_every: Duration::from_millis(500),
+            checkpoint_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where a running ingest is.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Input bytes read so far.
+    pub bytes: u64,
+    /// Lines seen so far.
+    pub lines: u64,
+    /// Records stored so far.
+    pub stored: u64,
+}
+
+/// What one stream ingest did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StreamSummary {
+    /// Input bytes.
+    pub bytes: u64,
+    /// Non-blank lines.
+    pub lines: u64,
+    /// Records stored.
+    pub stored: u64,
+    /// Records whose id was already stored.
+    pub duplicates: u64,
+    /// Lines rejected (see the reject log).
+    pub rejected: u64,
+    /// Ledger index of the first record stored (when any).
+    pub first_index: Option<u64>,
+}
+
+struct Chunk {
+    seq: u64,
+    first_line: u64,
+    buf: Vec<u8>,
+    too_long: Option<u64>,
+}
+
+struct Done {
+    seq: u64,
+    buf: Vec<u8>,
+    items: Vec<Item>,
+}
+
+/// Ingest one NDJSON stream named `name` into `ledger`. Every stored record is durable when
+/// this returns, and a checkpoint covers it.
+pub fn ingest_stream(
+    ledger: &mut Ledger,
+    name: &str,
+    input: impl Read + Send,
+    opts: &IngestOptions,
+    rejects: &mut RejectLog,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<StreamSummary, IngestError> {
+    let workers = opts.workers.max(1);
+    let (chunk_tx, chunk_rx) = bounded::<Chunk>(workers * 2);
+    let (done_tx, done_rx) = bounded::<Done>(workers * 2);
+    let mut summary = StreamSummary::default();
+    std::thread::scope(|s| -> Result<(), IngestError> {
+        let reader = s.spawn(move || read_chunks(input, chunk_tx));
+        for _ in 0..workers {
+            let rx = chunk_rx.clone();
+            let tx = done_tx.clone();
+            s.spawn(move || {
+                for c in rx {
+                    let mut items = Vec::with_capacity(c.buf.len() / 200 + 1);
+                    if let Some(bytes) = c.too_long {
+                        items.push(Item::Rejected {
+                            line: c.first_line,
+                            reason: format!("the line is {bytes} bytes, over the {} MiB limit for one record; it was skipped", suho_record::MAX_LINE_BYTES >> 20),
+                        });
+                    } else {
+                        prepare_chunk(&c.buf, c.first_line, suho_ledger::now_ms(), &mut items);
+                    }
+                    if tx.send(Done { seq: c.seq, buf: c.buf, items }).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(chunk_rx);
+        drop(done_tx);
+
+        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut last_sync = Instant::now();
+        let mut last_cp = Instant::now();
+        let mut result = Ok(());
+        'recv: for d in done_rx.iter() {
+            pending.insert(d.seq, d);
+            while let Some(d) = pending.remove(&next) {
+                next += 1;
+                summary.bytes += d.buf.len() as u64;
+                if let Err(e) = sequence(ledger, name, &d, rejects, &mut summary) {
+                    result = Err(e);
+                    break 'recv;
+                }
+                if last_sync.elapsed() >= opts.sync_every {
+                    ledger.sync()?;
+                    last_sync = Instant::now();
+                    progress(Progress { bytes: summary.bytes, lines: summary.lines, stored: summary.stored });
+                }
+                if last_cp.elapsed() >= opts.checkpoint_every {
+                    ledger.checkpoint()?;
+                    last_cp = Instant::now();
+                }
+            }
+        }
+        // Dropping the receiver stops the workers and then the reader on error.
+        drop(done_rx);
+        let read = reader.join().unwrap_or_else(|_| Err(std::io::Error::other("the reader thread panicked")));
+        result?;
+        read.map_err(|error| IngestError::Read { source_name: name.to_string(), error })?;
+        Ok(())
+    })?;
+    ledger.checkpoint()?;
+    rejects.flush()?;
+    progress(Progress { bytes: summary.bytes, lines: summary.lines, stored: summary.stored });
+    Ok(summary)
+}
+
+fn sequence(ledger: &mut Ledger, name: &str, d: &Done, rejects: &mut RejectLog, summary: &mut StreamSummary) -> Result<(), IngestError> {
+    for item in &d.items {
+        summary.lines += 1;
+        match item {
+            Item::Rejected { line, reason } => {
+                summary.rejected += 1;
+                rejects.reject(name, *line, reason)?;
+            }
+            ok => {
+                let Some(p) = ok.prepared(&d.buf) else { continue };
+                match ledger.append(&p)? {
+                    Appended::Stored(i) => {
+                        summary.stored += 1;
+                        summary.first_index.get_or_insert(i);
+                    }
+                    Appended::Duplicate(_) => summary.duplicates += 1,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Cut `input` into chunks that end at a line end; a line longer than the record limit is
+/// skipped without being buffered and reported as its own chunk.
+fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> std::io::Result<()> {
+    let mut seq = 0u64;
+    let mut line = 1u64;
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut eof = false;
+    loop {
+        // Fill to at least CHUNK bytes (or EOF).
+        while !eof && buf.len() < CHUNK {
+            let start = buf.len();
+            buf.resize(start + CHUNK, 0);
+            let n = read_retry(&mut input, &mut buf[start..])?;
+            buf.truncate(start + n);
+            eof = n == 0;
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let cut = if eof { Some(buf.len()) } else { memchr::memrchr(b'\n', &buf).map(|p| p + 1) };
+        match cut {
+            Some(cut) => {
+                let rest = buf.split_off(cut);
+                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64 + u64::from(!buf.ends_with(b"\n"));
+                let chunk = Chunk { seq, first_line: line, buf, too_long: None };
+                seq += 1;
+                line += lines;
+                if tx.send(chunk).is_err() {
+                    return Ok(());
+                }
+                buf = Vec::with_capacity(CHUNK * 2);
+                buf.extend_from_slice(&rest);
+            }
+            None if buf.len() > suho_record::MAX_LINE_BYTES => {
+                // Skip the rest of this line, counting its bytes, keeping what follows it.
+                let mut skipped = buf.len() as u64;
+                buf.clear();
+                let mut tmp = vec![0u8; CHUNK];
+                loop {
+                    let n = read_retry(&mut input, &mut tmp)?;
+                    if n == 0 {
+                        eof = true;
+                        break;
+                    }
+                    if let Some(p) = memchr::memchr(b'\n', &tmp[..n]) {
+                        skipped += p as u64;
+                        buf.extend_from_slice(&tmp[p + 1..n]);
+                        break;
+                    }
+                    skipped += n as u64;
+                }
+                if tx.send(Chunk { seq, first_line: line, buf: Vec::new(), too_long: Some(skipped) }).is_err() {
+                    return Ok(());
+                }
+                seq += 1;
+                line += 1;
+            }
+            None => {
+                // A long line still within the limit: read more.
+                let start = buf.len();
+                buf.resize(start + CHUNK, 0);
+                let n = read_retry(&mut input, &mut buf[start..])?;
+                buf.truncate(start + n);
+                eof = n == 0;
+            }
+        }
+    }
+}
+
+fn read_retry(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match input.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}

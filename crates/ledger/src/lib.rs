@@ -1,0 +1,368 @@
+//! The access ledger: an append-only, crash-safe Merkle log of access records that an insider
+//! cannot quietly rewrite and an auditor can verify offline.
+//!
+//! Records are framed into a write-ahead log (`wal/`) and acknowledged once fsynced (group
+//! commit). Each record's 53-byte [`Entry`] (times, length, SHA-256 of the body, no personal
+//! data) is a leaf of an RFC 6962 tree, stored as C2SP tlog-tiles under `ledger/` with a
+//! C2SP signed checkpoint, so a static file server can publish it. The ledger knows nothing of
+//! HTTP, async runtimes or record semantics beyond an event time and an optional id.
+#![forbid(unsafe_code)]
+
+mod dedup;
+mod entry;
+mod keys;
+mod proofs;
+mod tilepath;
+mod tiles;
+mod verify;
+mod wal;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use suho_merkle::{CompactRange, Hash};
+use suho_note::{Checkpoint, Signer};
+
+pub use dedup::IdKey;
+pub use entry::{Entry, ENTRY_LEN, ENTRY_VERSION};
+pub use keys::{load_or_create_signer, load_verifier};
+pub use proofs::{consistency_proof_file, inclusion_proof_file, verify_consistency_file, verify_proof_file, ProofCheck};
+pub use tilepath::{bundle_path, tile_path, TILE_WIDTH};
+pub use tiles::{tile_width, TileReader};
+pub use verify::{verify, VerifyProblem, VerifyReport};
+pub use wal::{Frame, WalReader};
+
+/// Errors of the ledger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    /// A file of the ledger does not hold what it must.
+    #[error("{}: {detail}", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+    /// Another process holds the data directory.
+    #[error("the data directory {} is in use by another suho process ({holder}); send records to that process or stop it first", path.display())]
+    Locked { path: PathBuf, holder: String },
+    /// The requested index is not in the ledger.
+    #[error("no record at index {index}")]
+    NotFound { index: u64 },
+    /// A signed note, key or proof file is malformed or does not verify.
+    #[error("{0}")]
+    Note(#[from] suho_note::NoteError),
+    /// A Merkle proof could not be built or does not verify.
+    #[error("{0}")]
+    Proof(String),
+}
+
+/// Tuning knobs of a ledger.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Records whose ids stay in memory before least recently used hours are dropped.
+    pub dedup_budget: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { dedup_budget: 4_000_000 }
+    }
+}
+
+/// A record ready to be sequenced: everything that can be computed off the writer thread.
+pub struct Prepared<'a> {
+    /// The record exactly as the producer sent it.
+    pub body: &'a [u8],
+    /// Its encoded entry.
+    pub entry: [u8; ENTRY_LEN],
+    /// RFC 6962 leaf hash of `entry`.
+    pub leaf: Hash,
+    /// Where its producer id is filed, when it has one.
+    pub id: Option<IdKey>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Prepare `body` (event time `event_time_ms`, producer id `id`), sequenced at `now_ms`.
+    pub fn new(body: &'a [u8], event_time_ms: i64, id: Option<&str>, now_ms: i64) -> Prepared<'a> {
+        let entry = Entry::for_body(body, event_time_ms, now_ms).encode();
+        Prepared { body, leaf: suho_merkle::leaf_hash(&entry), entry, id: id.map(|i| IdKey::new(i, event_time_ms)) }
+    }
+}
+
+/// What [`Ledger::append`] did with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Sequenced at this index (durable after the next [`Ledger::sync`]).
+    Stored(u64),
+    /// A record with the same id is already at this index; nothing was written.
+    Duplicate(u64),
+}
+
+/// Paths inside a data directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The data directory.
+    pub data: PathBuf,
+}
+
+impl Layout {
+    /// Layout of `data`.
+    pub fn new(data: &Path) -> Layout {
+        Layout { data: data.to_path_buf() }
+    }
+    /// Public part: checkpoint and tiles (hashes and entries only).
+    pub fn ledger(&self) -> PathBuf {
+        self.data.join("ledger")
+    }
+    /// The signed checkpoint.
+    pub fn checkpoint(&self) -> PathBuf {
+        self.ledger().join("checkpoint")
+    }
+    /// Private part: the write-ahead log with the records.
+    pub fn wal(&self) -> PathBuf {
+        self.data.join("wal")
+    }
+    /// The id index.
+    pub fn ids(&self) -> PathBuf {
+        self.data.join("ids")
+    }
+    /// The signing key (0600) and the verifier key.
+    pub fn keys(&self) -> PathBuf {
+        self.data.join("keys")
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The single writer of a ledger. Holds an exclusive lock on the data directory.
+pub struct Ledger {
+    layout: Layout,
+    wal: wal::WalWriter,
+    tree: CompactRange,
+    tiles: tiles::TileWriter,
+    dedup: dedup::Dedup,
+    signer: Signer,
+    checkpoint_size: u64,
+    durable_size: u64,
+    _lock: File,
+}
+
+impl Ledger {
+    /// Open (creating on first use) the ledger in `data`, recovering from a crash: a torn tail
+    /// of the write-ahead log is cut off and records past the last checkpoint are re-integrated.
+    pub fn open(data: &Path, opts: Options) -> Result<Ledger, LedgerError> {
+        let layout = Layout::new(data);
+        for d in [layout.data.clone(), layout.ledger(), layout.wal()] {
+            fs::create_dir_all(&d).map_err(|source| LedgerError::Io { path: d.clone(), source })?;
+        }
+        let lock = lock_dir(&layout.data)?;
+        let signer = load_or_create_signer(&layout.keys())?;
+        let verifier = signer.verifier();
+
+        let (checkpoint_size, checkpoint_root) = match fs::read_to_string(layout.checkpoint()) {
+            Ok(text) => {
+                let note = suho_note::open(&text, &[verifier])?;
+                let cp = Checkpoint::parse(&note.body)?;
+                (cp.size, cp.root)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (0, suho_merkle::empty_root()),
+            Err(source) => return Err(LedgerError::Io { path: layout.checkpoint(), source }),
+        };
+
+        let reader = TileReader::new(&layout.ledger());
+        let tree = rebuild_range(&reader, checkpoint_size)?;
+        if tree.root() != checkpoint_root {
+            return Err(LedgerError::Corrupt {
+                path: layout.ledger(),
+                detail: format!("the tiles do not rebuild the root of the checkpoint (size {checkpoint_size}); run `suho verify`"),
+            });
+        }
+        let tiles = tiles::TileWriter::resume(&layout.ledger(), checkpoint_size)?;
+        let dedup = dedup::Dedup::open(&layout.ids(), opts.dedup_budget)?;
+
+        let wal_dir = layout.wal();
+        let mut replay: Vec<(u64, [u8; ENTRY_LEN], Option<IdKey>)> = Vec::new();
+        let writer = wal::recover(&wal_dir, checkpoint_size, |frame| {
+            let id = Entry::decode(&frame.entry).and_then(|e| {
+                suho_record::parse_record(&frame.body).ok().and_then(|r| r.id.map(|id| IdKey::new(&id, e.event_time_ms)))
+            });
+            replay.push((frame.index, frame.entry, id));
+            Ok(())
+        })?;
+        let mut ledger = Ledger {
+            wal: writer,
+            layout,
+            tree,
+            tiles,
+            dedup,
+            signer,
+            checkpoint_size,
+            durable_size: checkpoint_size,
+            _lock: lock,
+        };
+        let recovered = replay.len();
+        for (index, entry, id) in replay {
+            ledger.integrate(index, &entry, &suho_merkle::leaf_hash(&entry))?;
+            if let Some(key) = id {
+                ledger.dedup.check_and_insert(key, index)?;
+            }
+        }
+        ledger.durable_size = ledger.wal.size();
+        if recovered > 0 {
+            tracing::info!(recovered, size = ledger.durable_size, "re-integrated records sequenced after the last checkpoint");
+            ledger.checkpoint()?;
+        } else if !ledger.layout.checkpoint().exists() {
+            ledger.checkpoint()?;
+        }
+        Ok(ledger)
+    }
+
+    /// Number of records sequenced (durable or not).
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// Number of records that are durable (acknowledgeable).
+    pub fn durable_size(&self) -> u64 {
+        self.durable_size
+    }
+
+    /// Size of the newest signed checkpoint.
+    pub fn checkpoint_size(&self) -> u64 {
+        self.checkpoint_size
+    }
+
+    /// The directory layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The checkpoint signer's verifier key (C2SP signed-note verifier key form).
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier().to_string()
+    }
+
+    /// Sequence one prepared record: deduplicate by id, append to the write-ahead log, add its
+    /// leaf to the tree and the tiles. Durable only after [`Ledger::sync`].
+    pub fn append(&mut self, p: &Prepared<'_>) -> Result<Appended, LedgerError> {
+        let index = self.tree.size();
+        if let Some(key) = p.id {
+            if let Some(existing) = self.dedup.check_and_insert(key, index)? {
+                return Ok(Appended::Duplicate(existing));
+            }
+        }
+        self.wal.append(&p.entry, p.body)?;
+        self.integrate(index, &p.entry, &p.leaf)?;
+        Ok(Appended::Stored(index))
+    }
+
+    fn integrate(&mut self, index: u64, entry: &[u8; ENTRY_LEN], leaf: &Hash) -> Result<(), LedgerError> {
+        self.tiles.on_entry(index, entry)?;
+        let mut err = None;
+        let tiles = &mut self.tiles;
+        self.tree.append(*leaf, |level, idx, hash| {
+            if err.is_none() {
+                if let Err(e) = tiles.on_node(level, idx, hash) {
+                    err = Some(e);
+                }
+            }
+        });
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Group commit: make every sequenced record durable with one fsync. Returns the durable size.
+    pub fn sync(&mut self) -> Result<u64, LedgerError> {
+        if self.durable_size < self.tree.size() {
+            self.wal.sync()?;
+            self.durable_size = self.tree.size();
+        }
+        Ok(self.durable_size)
+    }
+
+    /// Make everything durable and publish a signed checkpoint for the current size.
+    pub fn checkpoint(&mut self) -> Result<u64, LedgerError> {
+        self.sync()?;
+        let size = self.tree.size();
+        if size == self.checkpoint_size && self.layout.checkpoint().exists() {
+            return Ok(size);
+        }
+        self.tiles.write_partials(size)?;
+        self.dedup.flush()?;
+        self.wal.flush()?;
+        // One syncfs makes every tile, bundle, offset index and id row durable before the
+        // checkpoint that covers them exists; far cheaper than an fsync per tile file.
+        let dir = File::open(&self.layout.data).map_err(|source| LedgerError::Io { path: self.layout.data.clone(), source })?;
+        rustix::fs::syncfs(&dir).map_err(|e| LedgerError::Io { path: self.layout.data.clone(), source: e.into() })?;
+        let cp = Checkpoint { origin: self.signer.name().to_string(), size, root: self.tree.root(), extensions: Vec::new() };
+        let note = suho_note::sign(&cp.to_body(), &[&self.signer])?;
+        write_atomic(&self.layout.checkpoint(), note.as_bytes())?;
+        self.checkpoint_size = size;
+        self.tiles.prune_partials();
+        Ok(size)
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        // Best effort: a clean shutdown leaves a checkpoint for everything sequenced.
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(error = %e, "could not write the final checkpoint");
+        }
+    }
+}
+
+/// Rebuild the right edge of the tree of `size` from the tiles.
+fn rebuild_range(reader: &TileReader, size: u64) -> Result<CompactRange, LedgerError> {
+    let mut hashes = Vec::new();
+    let mut begin = 0u64;
+    for level in (0..64u8).rev() {
+        if size & (1u64 << level) != 0 {
+            use suho_merkle::NodeSource;
+            hashes.push(reader.node(level, begin >> level)?);
+            begin += 1u64 << level;
+        }
+    }
+    CompactRange::from_parts(size, hashes).map_err(|e| LedgerError::Proof(e.to_string()))
+}
+
+/// Write `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
+    let io_err = |source| LedgerError::Io { path: path.to_path_buf(), source };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = File::create(&tmp).map_err(io_err)?;
+        f.write_all(bytes).map_err(io_err)?;
+        f.sync_all().map_err(io_err)?;
+    }
+    fs::rename(&tmp, path).map_err(io_err)?;
+    if let Some(dir) = path.parent() {
+        wal::sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn lock_dir(data: &Path) -> Result<File, LedgerError> {
+    let path = data.join("LOCK");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|source| LedgerError::Io { path: path.clone(), source })?;
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let holder = fs::read_to_string(&path).unwrap_or_default();
+        let holder = if holder.trim().is_empty() { "unknown process".to_string() } else { holder.trim().to_string() };
+        return Err(LedgerError::Locked { path: data.to_path_buf(), holder });
+    }
+    f.set_len(0).map_err(|source| LedgerError::Io { path: path.clone(), source })?;
+    write!(f, "pid {}", std::process::id()).map_err(|source| LedgerError::Io { path: path.clone(), source })?;
+    Ok(f)
+}

@@ -1,0 +1,268 @@
+//! Hash tiles and entry bundles on disk, in the C2SP tlog-tiles layout, so that a plain static
+//! file server can publish the log and existing tlog-tiles clients can read it.
+//!
+//! Tile level `L` holds the hashes of tree level `8 * L`, 256 to a tile. Full tiles are written
+//! as soon as they fill; partial tiles (`.p/<W>`) only at checkpoints, for the checkpoint's
+//! size. Partial tiles are removed once the full tile exists and a checkpoint covers it.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use suho_merkle::{node_hash, Hash, NodeSource};
+
+use crate::entry::ENTRY_LEN;
+use crate::tilepath::{bundle_path, tile_path, TILE_WIDTH};
+use crate::LedgerError;
+
+/// Width of tile `index` of tile level `level` in a tree of `size` leaves (0 when it is empty).
+pub fn tile_width(size: u64, level: u8, index: u64) -> u64 {
+    let nodes = if u32::from(level) * 8 >= 64 { 0 } else { size >> (u32::from(level) * 8) };
+    nodes.saturating_sub(index * TILE_WIDTH).min(TILE_WIDTH)
+}
+
+/// Write `bytes` to `root/rel`, creating parent directories when needed.
+pub(crate) fn write_file(root: &Path, rel: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
+    let path = root.join(rel);
+    let res = match File::create(&path) {
+        Ok(mut f) => f.write_all(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(|source| LedgerError::Io { path: parent.to_path_buf(), source })?;
+            }
+            File::create(&path).and_then(|mut f| f.write_all(bytes))
+        }
+        Err(e) => Err(e),
+    };
+    res.map_err(|source| LedgerError::Io { path, source })
+}
+
+/// The right edge of every tile level plus the current entry bundle, kept in memory.
+pub(crate) struct TileWriter {
+    root: PathBuf,
+    /// For each tile level, the hashes of its rightmost (incomplete) tile.
+    edge: Vec<Vec<Hash>>,
+    /// Encoded entries of the rightmost (incomplete) bundle.
+    bundle: Vec<u8>,
+    bundle_count: u64,
+    /// Tiles (level, index; level 255 = entry bundle) completed since the last checkpoint, whose partial
+    /// versions can go once a checkpoint covers the full tile.
+    completed: Vec<(u8, u64)>,
+    buf: Vec<u8>,
+}
+
+const BUNDLE_LEVEL: u8 = u8::MAX;
+
+impl TileWriter {
+    /// Resume at a checkpointed `size`, loading the partial tiles written for it.
+    pub(crate) fn resume(root: &Path, size: u64) -> Result<TileWriter, LedgerError> {
+        let reader = TileReader::new(root);
+        let mut edge = Vec::new();
+        let mut level = 0u8;
+        while level < 8 && (size >> (u32::from(level) * 8)) > 0 {
+            let nodes = size >> (u32::from(level) * 8);
+            let t = nodes / TILE_WIDTH;
+            let w = nodes % TILE_WIDTH;
+            let hashes = if w == 0 { Vec::new() } else { reader.read_tile(level, t, w)? };
+            edge.push(hashes);
+            level += 1;
+        }
+        let w = size % TILE_WIDTH;
+        let mut bundle = Vec::with_capacity(TILE_WIDTH as usize * (ENTRY_LEN + 2));
+        if w > 0 {
+            let rel = bundle_path(size / TILE_WIDTH, w);
+            let path = root.join(&rel);
+            bundle = fs::read(&path).map_err(|source| LedgerError::Io { path, source })?;
+        }
+        Ok(TileWriter { root: root.to_path_buf(), edge, bundle, bundle_count: w, completed: Vec::new(), buf: Vec::with_capacity(8192) })
+    }
+
+    /// A node of the tree was completed (from `CompactRange::append`).
+    pub(crate) fn on_node(&mut self, level: u8, index: u64, hash: &Hash) -> Result<(), LedgerError> {
+        if level % 8 != 0 {
+            return Ok(());
+        }
+        let l = (level / 8) as usize;
+        if self.edge.len() <= l {
+            self.edge.resize_with(l + 1, Vec::new);
+        }
+        let tile = &mut self.edge[l];
+        tile.push(*hash);
+        if tile.len() as u64 == TILE_WIDTH {
+            self.buf.clear();
+            for h in tile.iter() {
+                self.buf.extend_from_slice(h);
+            }
+            tile.clear();
+            let t = index / TILE_WIDTH;
+            write_file(&self.root, &tile_path(l as u8, t, TILE_WIDTH), &self.buf)?;
+            self.completed.push((l as u8, t));
+        }
+        Ok(())
+    }
+
+    /// An entry was appended at `index`.
+    pub(crate) fn on_entry(&mut self, index: u64, entry: &[u8; ENTRY_LEN]) -> Result<(), LedgerError> {
+        self.bundle.extend_from_slice(&(ENTRY_LEN as u16).to_be_bytes());
+        self.bundle.extend_from_slice(entry);
+        self.bundle_count += 1;
+        if self.bundle_count == TILE_WIDTH {
+            let t = index / TILE_WIDTH;
+            write_file(&self.root, &bundle_path(t, TILE_WIDTH), &self.bundle)?;
+            self.bundle.clear();
+            self.bundle_count = 0;
+            self.completed.push((BUNDLE_LEVEL, t));
+        }
+        Ok(())
+    }
+
+    /// Write the partial tiles and bundle of a tree of `size` (called before a checkpoint).
+    pub(crate) fn write_partials(&mut self, size: u64) -> Result<(), LedgerError> {
+        for (l, tile) in self.edge.iter().enumerate() {
+            if tile.is_empty() {
+                continue;
+            }
+            let nodes = size >> (l as u32 * 8);
+            self.buf.clear();
+            for h in tile {
+                self.buf.extend_from_slice(h);
+            }
+            write_file(&self.root, &tile_path(l as u8, nodes / TILE_WIDTH, tile.len() as u64), &self.buf)?;
+        }
+        if self.bundle_count > 0 {
+            write_file(&self.root, &bundle_path(size / TILE_WIDTH, self.bundle_count), &self.bundle)?;
+        }
+        Ok(())
+    }
+
+    /// Remove partial tiles made obsolete by full tiles that the newest checkpoint covers.
+    pub(crate) fn prune_partials(&mut self) {
+        let done: HashSet<(u8, u64)> = self.completed.drain(..).collect();
+        for (level, index) in done {
+            let full = if level == BUNDLE_LEVEL { bundle_path(index, TILE_WIDTH) } else { tile_path(level, index, TILE_WIDTH) };
+            let mut p = self.root.join(full).into_os_string();
+            p.push(".p");
+            // Best effort: a leftover partial tile is harmless, clients prefer the full one.
+            let _ = fs::remove_dir_all(PathBuf::from(p));
+        }
+    }
+}
+
+/// Reads hash tiles and bundles; a [`NodeSource`] for proofs.
+pub struct TileReader {
+    root: PathBuf,
+}
+
+impl TileReader {
+    /// Reader over the tiles under `root` (`<data>/ledger`).
+    pub fn new(root: &Path) -> TileReader {
+        TileReader { root: root.to_path_buf() }
+    }
+
+    /// Read at least the first `min_width` hashes of tile `(level, index)`: the full tile, or the
+    /// narrowest partial tile that is wide enough.
+    pub fn read_tile(&self, level: u8, index: u64, min_width: u64) -> Result<Vec<Hash>, LedgerError> {
+        let bytes = self.read_at_least(&tile_path(level, index, TILE_WIDTH), min_width, 32)?;
+        Ok(bytes.chunks_exact(32).map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
+        }).collect())
+    }
+
+    /// Read the entries bundle `index` (at least `min_width` entries), returning raw entries.
+    pub fn read_bundle(&self, index: u64, min_width: u64) -> Result<Vec<[u8; ENTRY_LEN]>, LedgerError> {
+        let full = bundle_path(index, TILE_WIDTH);
+        let path = self.root.join(&full);
+        let bytes = self.read_at_least(&full, min_width, 0)?;
+        match parse_bundle(&bytes) {
+            (entries, None) => Ok(entries),
+            (_, Some(detail)) => Err(LedgerError::Corrupt { path, detail }),
+        }
+    }
+
+    /// Like [`TileReader::read_bundle`], but returns the whole entries before a damaged or
+    /// truncated one, with what is wrong after them.
+    pub fn read_bundle_prefix(&self, index: u64, min_width: u64) -> Result<(Vec<[u8; ENTRY_LEN]>, Option<String>), LedgerError> {
+        let full = bundle_path(index, TILE_WIDTH);
+        let bytes = self.read_at_least(&full, min_width, 0)?;
+        Ok(parse_bundle(&bytes))
+    }
+
+    fn read_at_least(&self, full: &Path, min_width: u64, item: usize) -> Result<Vec<u8>, LedgerError> {
+        let path = self.root.join(full);
+        match fs::read(&path) {
+            Ok(b) => return check_len(&path, b, TILE_WIDTH, item),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(LedgerError::Io { path, source }),
+        }
+        let mut pdir = path.clone().into_os_string();
+        pdir.push(".p");
+        let pdir = PathBuf::from(pdir);
+        let mut widths: Vec<u64> = match fs::read_dir(&pdir) {
+            Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
+            Err(_) => Vec::new(),
+        };
+        widths.sort_unstable();
+        match widths.into_iter().find(|w| *w >= min_width) {
+            Some(w) => {
+                let p = pdir.join(w.to_string());
+                let b = fs::read(&p).map_err(|source| LedgerError::Io { path: p.clone(), source })?;
+                check_len(&p, b, w, item)
+            }
+            None => Err(LedgerError::Corrupt { path, detail: format!("missing (no full tile and no partial tile of width >= {min_width})") }),
+        }
+    }
+}
+
+fn check_len(path: &Path, b: Vec<u8>, width: u64, item: usize) -> Result<Vec<u8>, LedgerError> {
+    if item > 0 && b.len() as u64 != width * item as u64 {
+        return Err(LedgerError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("{} bytes, expected {}", b.len(), width * item as u64),
+        });
+    }
+    Ok(b)
+}
+
+/// Split an entry bundle into its entries.
+pub(crate) fn parse_bundle(bytes: &[u8]) -> (Vec<[u8; ENTRY_LEN]>, Option<String>) {
+    let mut out = Vec::with_capacity(TILE_WIDTH as usize);
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes.len() - at < 2 {
+            return (out, Some(format!("truncated length prefix at byte {at}")));
+        }
+        let len = u16::from_be_bytes([bytes[at], bytes[at + 1]]) as usize;
+        at += 2;
+        if len != ENTRY_LEN || bytes.len() - at < len {
+            let what = format!("entry {} at byte {}: length {len}, expected {ENTRY_LEN} (truncated or altered)", out.len(), at - 2);
+            return (out, Some(what));
+        }
+        let mut e = [0u8; ENTRY_LEN];
+        e.copy_from_slice(&bytes[at..at + len]);
+        out.push(e);
+        at += len;
+    }
+    (out, None)
+}
+
+impl NodeSource for TileReader {
+    type Error = LedgerError;
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        let tl = level / 8;
+        let r = u32::from(level % 8);
+        let first = index << r;
+        let count = 1u64 << r;
+        let t = first / TILE_WIDTH;
+        let off = (first % TILE_WIDTH) as usize;
+        let tile = self.read_tile(tl, t, off as u64 + count)?;
+        let mut layer: Vec<Hash> = tile[off..off + count as usize].to_vec();
+        while layer.len() > 1 {
+            layer = layer.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        }
+        Ok(layer[0])
+    }
+}

@@ -1,0 +1,188 @@
+//! `suho verify`: recompute everything from the records up and name the first entry that is
+//! altered, missing or out of place.
+//!
+//! The checks, per index `i` below the checkpoint size: the record's frame in the write-ahead
+//! log is whole and its body matches the SHA-256 in its entry; that entry equals entry `i` of
+//! the published bundle; its leaf hash equals hash `i` of the level-0 tile; every completed
+//! subtree equals its hash in the higher tiles. Then the rebuilt root must equal the root of
+//! the signed checkpoint, whose signature must verify.
+
+use std::fs;
+use std::path::PathBuf;
+
+use suho_merkle::{leaf_hash, CompactRange, Hash};
+use suho_note::{Checkpoint, Verifier};
+
+use crate::entry::ENTRY_LEN;
+use crate::tiles::{tile_width, TileReader};
+use crate::tilepath::{bundle_path, tile_path, TILE_WIDTH};
+use crate::wal::{segment_path, FrameProblem, SegmentReader, SEGMENT_RECORDS};
+use crate::{Layout, LedgerError};
+
+/// A ledger that verified.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    /// Records covered by the signed checkpoint, all verified.
+    pub checkpoint_size: u64,
+    /// The checkpoint's root hash.
+    pub root: Hash,
+    /// Records sequenced after the checkpoint (their bodies were checked too).
+    pub uncheckpointed: u64,
+    /// The checkpoint's origin (the log's name).
+    pub origin: String,
+}
+
+/// The first thing found wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{}: {what}", index.map(|i| format!("entry {i}")).unwrap_or_else(|| "ledger".into()), path.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default())]
+pub struct VerifyProblem {
+    /// The first ledger index affected, when one is.
+    pub index: Option<u64>,
+    /// The file where the problem was seen.
+    pub path: Option<PathBuf>,
+    /// What is wrong, in words.
+    pub what: String,
+}
+
+fn problem(index: Option<u64>, path: Option<PathBuf>, what: impl Into<String>) -> VerifyProblem {
+    VerifyProblem { index, path, what: what.into() }
+}
+
+fn from_ledger(index: Option<u64>, e: LedgerError) -> VerifyProblem {
+    match e {
+        LedgerError::Corrupt { path, detail } => problem(index, Some(path), detail),
+        LedgerError::Io { path, source } => problem(index, Some(path), source.to_string()),
+        other => problem(index, None, other.to_string()),
+    }
+}
+
+/// Verify the ledger in `layout` against `verifier` (the ledger's own verifier key when None).
+/// `progress(done, total)` is called every few thousand records.
+pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport, VerifyProblem> {
+    let own;
+    let verifier = match verifier {
+        Some(v) => v,
+        None => {
+            own = crate::load_verifier(&layout.keys()).map_err(|e| from_ledger(None, e))?;
+            &own
+        }
+    };
+    let cp_path = layout.checkpoint();
+    let text = fs::read_to_string(&cp_path).map_err(|e| problem(None, Some(cp_path.clone()), format!("cannot read the checkpoint: {e}")))?;
+    let note = suho_note::open(&text, std::slice::from_ref(verifier))
+        .map_err(|e| problem(None, Some(cp_path.clone()), format!("the checkpoint signature does not verify with key {}: {e}", verifier.name())))?;
+    let cp = Checkpoint::parse(&note.body).map_err(|e| problem(None, Some(cp_path.clone()), e.to_string()))?;
+    let n = cp.size;
+
+    let tiles_root = layout.ledger();
+    let reader = TileReader::new(&tiles_root);
+    let wal_dir = layout.wal();
+    let mut tree = CompactRange::new();
+    // Current tile per level and current bundle, loaded as the walk reaches them.
+    let mut tile_cache: Vec<Option<(u64, Vec<Hash>)>> = vec![None; 8];
+    let mut bundle: Option<(u64, Vec<[u8; ENTRY_LEN]>)> = None;
+    let mut i = 0u64;
+    let mut extra = 0u64;
+    let mut k = 0u64;
+    'segments: loop {
+        let Some(mut seg) = SegmentReader::open(&wal_dir, k).map_err(|e| from_ledger(Some(i), e))? else {
+            if i < n {
+                return Err(problem(Some(i), Some(segment_path(&wal_dir, k)), format!("missing: the log ends at entry {i} but the checkpoint covers {n} entries")));
+            }
+            break;
+        };
+        while seg.next_index < (k + 1) * SEGMENT_RECORDS {
+            if seg.at_end() {
+                if i < n {
+                    return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("missing: the log ends at entry {i} but the checkpoint covers {n} entries (file truncated or records removed)")));
+                }
+                break 'segments;
+            }
+            let frame = match seg.next_frame(true).map_err(|e| from_ledger(Some(i), e))? {
+                Ok(f) => f,
+                Err(FrameProblem::Truncated) if i >= n => break 'segments,
+                Err(FrameProblem::Truncated) => {
+                    return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("truncated: the record's frame is cut short, and the checkpoint covers {n} entries")))
+                }
+                Err(FrameProblem::Corrupt(what)) => return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("altered: {what}"))),
+            };
+            if i >= n {
+                extra += 1;
+                i += 1;
+                continue;
+            }
+            check_entry(&reader, &mut bundle, n, i, &frame.entry)?;
+            let leaf = leaf_hash(&frame.entry);
+            let mut bad: Option<VerifyProblem> = None;
+            tree.append(leaf, |level, index, hash| {
+                if bad.is_some() || level % 8 != 0 {
+                    return;
+                }
+                let tl = level / 8;
+                if let Err(p) = check_node(&reader, &mut tile_cache, n, tl, index, hash) {
+                    bad = Some(p);
+                }
+            });
+            if let Some(mut p) = bad {
+                p.index = Some(i);
+                return Err(p);
+            }
+            i += 1;
+            if i % 65536 == 0 {
+                progress(i, n);
+            }
+        }
+        k += 1;
+    }
+    progress(i.min(n), n);
+    if tree.root() != cp.root {
+        return Err(problem(None, Some(cp_path), format!(
+            "the tree rebuilt from {n} records has root {}, but the signed checkpoint says {}",
+            hex::encode(tree.root()),
+            hex::encode(cp.root)
+        )));
+    }
+    Ok(VerifyReport { checkpoint_size: n, root: cp.root, uncheckpointed: extra, origin: cp.origin })
+}
+
+fn check_entry(reader: &TileReader, bundle: &mut Option<(u64, Vec<[u8; ENTRY_LEN]>)>, n: u64, i: u64, entry: &[u8; ENTRY_LEN]) -> Result<(), VerifyProblem> {
+    let t = i / TILE_WIDTH;
+    if bundle.as_ref().map(|b| b.0) != Some(t) {
+        let w = (n - t * TILE_WIDTH).min(TILE_WIDTH);
+        let (entries, damage) = reader.read_bundle_prefix(t, w).map_err(|e| from_ledger(Some(i), e))?;
+        if (entries.len() as u64) < w {
+            let first_bad = t * TILE_WIDTH + entries.len() as u64;
+            let why = damage.unwrap_or_else(|| "truncated".into());
+            return Err(problem(Some(first_bad), Some(tiles_path(&bundle_path(t, w))), format!("the bundle holds {} whole entries, expected {w}: {why}", entries.len())));
+        }
+        *bundle = Some((t, entries));
+    }
+    let Some((_, entries)) = bundle.as_ref() else { unreachable!("loaded just above") };
+    if &entries[(i % TILE_WIDTH) as usize] != entry {
+        return Err(problem(Some(i), Some(tiles_path(&bundle_path(t, TILE_WIDTH))), "altered: the published entry differs from the logged record's entry (an entry was changed, or records were removed or reordered)"));
+    }
+    Ok(())
+}
+
+fn check_node(reader: &TileReader, cache: &mut [Option<(u64, Vec<Hash>)>], n: u64, tl: u8, index: u64, hash: &Hash) -> Result<(), VerifyProblem> {
+    let t = index / TILE_WIDTH;
+    let slot = &mut cache[tl as usize];
+    if slot.as_ref().map(|c| c.0) != Some(t) {
+        let w = tile_width(n, tl, t);
+        let hashes = reader.read_tile(tl, t, w).map_err(|e| from_ledger(None, e))?;
+        *slot = Some((t, hashes));
+    }
+    let Some((_, hashes)) = slot.as_ref() else { unreachable!("loaded just above") };
+    let pos = (index % TILE_WIDTH) as usize;
+    if hashes.get(pos) != Some(hash) {
+        return Err(problem(None, Some(tiles_path(&tile_path(tl, t, TILE_WIDTH))), format!(
+            "altered: hash {pos} of this tile (tree level {}, node {index}) differs from the hash recomputed from the records",
+            u32::from(tl) * 8
+        )));
+    }
+    Ok(())
+}
+
+fn tiles_path(rel: &std::path::Path) -> PathBuf {
+    PathBuf::from("ledger").join(rel)
+}
