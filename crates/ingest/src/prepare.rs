@@ -1,8 +1,9 @@
-//! Turning a chunk of NDJSON into prepared records: the parallel part of ingest.
+//! Turning a chunk of NDJSON into prepared records: the parallel part of ingest (parse,
+//! validate, hash, and compress the chunk's write-ahead-log block).
 
 use std::ops::Range;
 
-use suho_ledger::{IdKey, Prepared, ENTRY_LEN};
+use suho_ledger::{Appended, BlockBuilder, EncodedBlock, IdKey, Ledger, LedgerError, Prepared, ENTRY_LEN};
 use suho_merkle::Hash;
 
 /// One non-blank input line after parsing, validation and hashing.
@@ -10,6 +11,7 @@ pub(crate) enum Item {
     Ok {
         line: u64,
         span: Range<usize>,
+        time_ms: i64,
         entry: [u8; ENTRY_LEN],
         leaf: Hash,
         id: Option<IdKey>,
@@ -20,21 +22,22 @@ pub(crate) enum Item {
     },
 }
 
-impl Item {
-    pub(crate) fn prepared<'b>(&self, buf: &'b [u8]) -> Option<Prepared<'b>> {
-        match self {
-            Item::Ok { span, entry, leaf, id, .. } => Some(Prepared { body: &buf[span.clone()], entry: *entry, leaf: *leaf, id: *id }),
-            Item::Rejected { .. } => None,
-        }
-    }
+/// A prepared chunk: its bytes, one item per non-blank line, and the block of its valid records.
+pub(crate) struct PreparedChunk {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) items: Vec<Item>,
+    pub(crate) sequenced_ms: i64,
+    pub(crate) block: Option<EncodedBlock>,
 }
 
 /// Prepare every line of `buf`, whose first line is line number `first_line`.
-pub(crate) fn prepare_chunk(buf: &[u8], first_line: u64, now_ms: i64, out: &mut Vec<Item>) {
+pub(crate) fn prepare_chunk(buf: Vec<u8>, first_line: u64, now_ms: i64) -> PreparedChunk {
+    let mut items = Vec::with_capacity(buf.len() / 200 + 1);
     let base = buf.as_ptr() as usize;
-    for (line, bytes) in suho_record::split_lines(buf, first_line) {
+    let mut block = BlockBuilder::new(now_ms);
+    for (line, bytes) in suho_record::split_lines(&buf, first_line) {
         if bytes.len() > suho_record::MAX_LINE_BYTES {
-            out.push(Item::Rejected {
+            items.push(Item::Rejected {
                 line,
                 reason: format!("the line is {} bytes, over the {} MiB limit for one record", bytes.len(), suho_record::MAX_LINE_BYTES >> 20),
             });
@@ -44,9 +47,26 @@ pub(crate) fn prepare_chunk(buf: &[u8], first_line: u64, now_ms: i64, out: &mut 
             Ok(rec) => {
                 let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), now_ms);
                 let start = bytes.as_ptr() as usize - base;
-                out.push(Item::Ok { line, span: start..start + bytes.len(), entry: p.entry, leaf: p.leaf, id: p.id });
+                block.push(rec.time_ms, bytes);
+                items.push(Item::Ok { line, span: start..start + bytes.len(), time_ms: rec.time_ms, entry: p.entry, leaf: p.leaf, id: p.id });
             }
-            Err(e) => out.push(Item::Rejected { line, reason: e.to_string() }),
+            Err(e) => items.push(Item::Rejected { line, reason: e.to_string() }),
         }
+    }
+    let block = (block.count() > 0).then(|| block.finish());
+    PreparedChunk { buf, items, sequenced_ms: now_ms, block }
+}
+
+impl PreparedChunk {
+    /// Sequence the chunk's valid records into `ledger`; one result per item (None for rejected lines).
+    pub(crate) fn append_to(&mut self, ledger: &mut Ledger) -> Result<Vec<Option<Appended>>, LedgerError> {
+        let mut prepared = Vec::with_capacity(self.items.len());
+        for item in &self.items {
+            if let Item::Ok { span, time_ms, entry, leaf, id, .. } = item {
+                prepared.push(Prepared { body: &self.buf[span.clone()], event_time_ms: *time_ms, sequenced_ms: self.sequenced_ms, entry: *entry, leaf: *leaf, id: *id });
+            }
+        }
+        let mut appended = if prepared.is_empty() { Vec::new() } else { ledger.append_batch(&prepared, self.block.take())? }.into_iter();
+        Ok(self.items.iter().map(|i| if matches!(i, Item::Ok { .. }) { appended.next() } else { None }).collect())
     }
 }

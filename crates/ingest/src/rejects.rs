@@ -73,34 +73,6 @@ impl Drop for RejectLog {
 }
 
 /// Wall-clock time now as RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339_now() -> String {
-    rfc3339(suho_ledger::now_ms())
-}
-
-/// Epoch milliseconds as RFC 3339 UTC with milliseconds (proleptic Gregorian, civil-from-days).
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_750_731_165_120), "2025-06-24T02:12:45.120Z");
-        assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
+fn rfc3339_now() -> String {
+    suho_record::format_rfc3339_ms(suho_ledger::now_ms())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, RecvTimeoutError};
 use suho_ledger::{Appended, Ledger};
 
-use crate::prepare::{prepare_chunk, Item};
+use crate::prepare::{prepare_chunk, Item, PreparedChunk};
 use crate::{BatchReport, Done, IngestError, IngestHandle, LineResult, RejectLog};
 
 /// Tuning of the service.
@@ -28,8 +28,7 @@ impl Default for ServiceOptions {
 }
 
 struct Ready {
-    body: Vec<u8>,
-    items: Vec<Item>,
+    chunk: PreparedChunk,
     done: Done,
 }
 
@@ -51,9 +50,8 @@ impl IngestService {
                 let ready_tx = ready_tx.clone();
                 std::thread::spawn(move || {
                     for (body, done) in rx {
-                        let mut items = Vec::with_capacity(body.len() / 200 + 1);
-                        prepare_chunk(&body, 1, suho_ledger::now_ms(), &mut items);
-                        if let Err(e) = ready_tx.send(Ready { body, items, done }) {
+                        let chunk = prepare_chunk(body, 1, suho_ledger::now_ms());
+                        if let Err(e) = ready_tx.send(Ready { chunk, done }) {
                             (e.into_inner().done)(Err(IngestError::Stopped));
                         }
                     }
@@ -114,11 +112,11 @@ fn write_loop(mut ledger: Ledger, mut rejects: RejectLog, rx: crossbeam_channel:
         };
         // Group commit: take everything already queued, then one fsync for all of it.
         let mut group = vec![first];
-        let mut lines = group[0].items.len();
+        let mut lines = group[0].chunk.items.len();
         while lines < 200_000 {
             match rx.try_recv() {
                 Ok(r) => {
-                    lines += r.items.len();
+                    lines += r.chunk.items.len();
                     group.push(r);
                 }
                 Err(_) => break,
@@ -126,8 +124,8 @@ fn write_loop(mut ledger: Ledger, mut rejects: RejectLog, rx: crossbeam_channel:
         }
         let mut reports = Vec::with_capacity(group.len());
         let mut failure = None;
-        for r in &group {
-            match sequence(&mut ledger, r, &mut rejects) {
+        for r in &mut group {
+            match sequence(&mut ledger, &mut r.chunk, &mut rejects) {
                 Ok(rep) => reports.push(rep),
                 Err(e) => {
                     failure = Some(e.to_string());
@@ -166,28 +164,25 @@ fn write_loop(mut ledger: Ledger, mut rejects: RejectLog, rx: crossbeam_channel:
     Ok(())
 }
 
-fn sequence(ledger: &mut Ledger, r: &Ready, rejects: &mut RejectLog) -> Result<BatchReport, IngestError> {
-    let mut rep = BatchReport { stored: 0, duplicates: 0, rejected: 0, ledger_size: 0, results: Vec::with_capacity(r.items.len()) };
-    for item in &r.items {
-        match item {
-            Item::Rejected { line, reason } => {
+fn sequence(ledger: &mut Ledger, chunk: &mut PreparedChunk, rejects: &mut RejectLog) -> Result<BatchReport, IngestError> {
+    let results = chunk.append_to(ledger)?;
+    let mut rep = BatchReport { stored: 0, duplicates: 0, rejected: 0, ledger_size: 0, results: Vec::with_capacity(chunk.items.len()) };
+    for (item, res) in chunk.items.iter().zip(results) {
+        match (item, res) {
+            (Item::Rejected { line, reason }, _) => {
                 rep.rejected += 1;
                 rejects.reject("http", *line, reason)?;
                 rep.results.push(LineResult::Rejected { line: *line, reason: reason.clone() });
             }
-            Item::Ok { line, .. } => {
-                let Some(p) = item.prepared(&r.body) else { continue };
-                match ledger.append(&p)? {
-                    Appended::Stored(index) => {
-                        rep.stored += 1;
-                        rep.results.push(LineResult::Stored { line: *line, index });
-                    }
-                    Appended::Duplicate(index) => {
-                        rep.duplicates += 1;
-                        rep.results.push(LineResult::Duplicate { line: *line, index });
-                    }
-                }
+            (Item::Ok { line, .. }, Some(Appended::Stored(index))) => {
+                rep.stored += 1;
+                rep.results.push(LineResult::Stored { line: *line, index });
             }
+            (Item::Ok { line, .. }, Some(Appended::Duplicate(index))) => {
+                rep.duplicates += 1;
+                rep.results.push(LineResult::Duplicate { line: *line, index });
+            }
+            (Item::Ok { .. }, None) => {}
         }
     }
     Ok(rep)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::bounded;
 use suho_ledger::{Appended, Ledger};
 
-use crate::prepare::{prepare_chunk, Item};
+use crate::prepare::{prepare_chunk, Item, PreparedChunk};
 use crate::{IngestError, RejectLog};
 
 const CHUNK: usize = 1 << 20;
@@ -72,8 +72,7 @@ struct Chunk {
 
 struct Done {
     seq: u64,
-    buf: Vec<u8>,
-    items: Vec<Item>,
+    chunk: PreparedChunk,
 }
 
 /// Ingest one NDJSON stream named `name` into `ledger`. Every stored record is durable when
@@ -97,16 +96,19 @@ pub fn ingest_stream(
             let tx = done_tx.clone();
             s.spawn(move || {
                 for c in rx {
-                    let mut items = Vec::with_capacity(c.buf.len() / 200 + 1);
-                    if let Some(bytes) = c.too_long {
-                        items.push(Item::Rejected {
-                            line: c.first_line,
-                            reason: format!("the line is {bytes} bytes, over the {} MiB limit for one record; it was skipped", suho_record::MAX_LINE_BYTES >> 20),
-                        });
-                    } else {
-                        prepare_chunk(&c.buf, c.first_line, suho_ledger::now_ms(), &mut items);
-                    }
-                    if tx.send(Done { seq: c.seq, buf: c.buf, items }).is_err() {
+                    let chunk = match c.too_long {
+                        Some(bytes) => PreparedChunk {
+                            buf: Vec::new(),
+                            items: vec![Item::Rejected {
+                                line: c.first_line,
+                                reason: format!("the line is {bytes} bytes, over the {} MiB limit for one record; it was skipped", suho_record::MAX_LINE_BYTES >> 20),
+                            }],
+                            sequenced_ms: 0,
+                            block: None,
+                        },
+                        None => prepare_chunk(c.buf, c.first_line, suho_ledger::now_ms()),
+                    };
+                    if tx.send(Done { seq: c.seq, chunk }).is_err() {
                         break;
                     }
                 }
@@ -122,10 +124,10 @@ pub fn ingest_stream(
         let mut result = Ok(());
         'recv: for d in done_rx.iter() {
             pending.insert(d.seq, d);
-            while let Some(d) = pending.remove(&next) {
+            while let Some(mut d) = pending.remove(&next) {
                 next += 1;
-                summary.bytes += d.buf.len() as u64;
-                if let Err(e) = sequence(ledger, name, &d, rejects, &mut summary) {
+                summary.bytes += d.chunk.buf.len() as u64;
+                if let Err(e) = sequence(ledger, name, &mut d.chunk, rejects, &mut summary) {
                     result = Err(e);
                     break 'recv;
                 }
@@ -153,24 +155,21 @@ pub fn ingest_stream(
     Ok(summary)
 }
 
-fn sequence(ledger: &mut Ledger, name: &str, d: &Done, rejects: &mut RejectLog, summary: &mut StreamSummary) -> Result<(), IngestError> {
-    for item in &d.items {
+fn sequence(ledger: &mut Ledger, name: &str, chunk: &mut PreparedChunk, rejects: &mut RejectLog, summary: &mut StreamSummary) -> Result<(), IngestError> {
+    let results = chunk.append_to(ledger)?;
+    for (item, res) in chunk.items.iter().zip(results) {
         summary.lines += 1;
-        match item {
-            Item::Rejected { line, reason } => {
+        match (item, res) {
+            (Item::Rejected { line, reason }, _) => {
                 summary.rejected += 1;
                 rejects.reject(name, *line, reason)?;
             }
-            ok => {
-                let Some(p) = ok.prepared(&d.buf) else { continue };
-                match ledger.append(&p)? {
-                    Appended::Stored(i) => {
-                        summary.stored += 1;
-                        summary.first_index.get_or_insert(i);
-                    }
-                    Appended::Duplicate(_) => summary.duplicates += 1,
-                }
+            (_, Some(Appended::Stored(i))) => {
+                summary.stored += 1;
+                summary.first_index.get_or_insert(i);
             }
+            (_, Some(Appended::Duplicate(_))) => summary.duplicates += 1,
+            (_, None) => {}
         }
     }
     Ok(())

@@ -10,6 +10,7 @@
 
 mod dedup;
 mod entry;
+pub mod fault;
 mod keys;
 mod proofs;
 mod tilepath;
@@ -32,7 +33,7 @@ pub use proofs::{consistency_proof_file, inclusion_proof_file, verify_consistenc
 pub use tilepath::{bundle_path, tile_path, TILE_WIDTH};
 pub use tiles::{tile_width, TileReader};
 pub use verify::{verify, VerifyProblem, VerifyReport};
-pub use wal::{Frame, WalReader};
+pub use wal::{BlockBuilder, EncodedBlock, Frame, WalReader};
 
 /// Errors of the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,10 @@ impl Default for Options {
 pub struct Prepared<'a> {
     /// The record exactly as the producer sent it.
     pub body: &'a [u8],
+    /// Its event time.
+    pub event_time_ms: i64,
+    /// When it was prepared (its sequenced time; the same for a whole block).
+    pub sequenced_ms: i64,
     /// Its encoded entry.
     pub entry: [u8; ENTRY_LEN],
     /// RFC 6962 leaf hash of `entry`.
@@ -87,7 +92,7 @@ impl<'a> Prepared<'a> {
     /// Prepare `body` (event time `event_time_ms`, producer id `id`), sequenced at `now_ms`.
     pub fn new(body: &'a [u8], event_time_ms: i64, id: Option<&str>, now_ms: i64) -> Prepared<'a> {
         let entry = Entry::for_body(body, event_time_ms, now_ms).encode();
-        Prepared { body, leaf: suho_merkle::leaf_hash(&entry), entry, id: id.map(|i| IdKey::new(i, event_time_ms)) }
+        Prepared { body, event_time_ms, sequenced_ms: now_ms, leaf: suho_merkle::leaf_hash(&entry), entry, id: id.map(|i| IdKey::new(i, event_time_ms)) }
     }
 }
 
@@ -247,18 +252,56 @@ impl Ledger {
         self.signer.verifier().to_string()
     }
 
-    /// Sequence one prepared record: deduplicate by id, append to the write-ahead log, add its
-    /// leaf to the tree and the tiles. Durable only after [`Ledger::sync`].
+    /// Sequence one prepared record (see [`Ledger::append_batch`]).
     pub fn append(&mut self, p: &Prepared<'_>) -> Result<Appended, LedgerError> {
-        let index = self.tree.size();
-        if let Some(key) = p.id {
-            if let Some(existing) = self.dedup.check_and_insert(key, index)? {
-                return Ok(Appended::Duplicate(existing));
+        let mut out = self.append_batch(std::slice::from_ref(p), None)?;
+        out.pop().ok_or_else(|| LedgerError::Proof("append_batch returned nothing".into()))
+    }
+
+    /// Sequence prepared records in order: deduplicate by id, append them to the write-ahead
+    /// log as one block, add their leaves to the tree and the tiles. `block`, when given, must
+    /// be the encoding of exactly `records` (built on a worker thread); it is used as is unless
+    /// some records turn out to be duplicates. Durable only after [`Ledger::sync`].
+    pub fn append_batch(&mut self, records: &[Prepared<'_>], block: Option<EncodedBlock>) -> Result<Vec<Appended>, LedgerError> {
+        let mut out = Vec::with_capacity(records.len());
+        let mut next = self.tree.size();
+        for p in records {
+            let dup = match p.id {
+                Some(key) => self.dedup.check_and_insert(key, next)?,
+                None => None,
+            };
+            match dup {
+                Some(existing) => out.push(Appended::Duplicate(existing)),
+                None => {
+                    out.push(Appended::Stored(next));
+                    next += 1;
+                }
             }
         }
-        self.wal.append(&p.entry, p.body)?;
-        self.integrate(index, &p.entry, &p.leaf)?;
-        Ok(Appended::Stored(index))
+        let stored = next - self.tree.size();
+        if stored == 0 {
+            return Ok(out);
+        }
+        let block = match block {
+            Some(b) if u64::from(b.count()) == stored && stored == records.len() as u64 => b,
+            _ => {
+                let mut b = BlockBuilder::new(records[0].sequenced_ms);
+                for (p, a) in records.iter().zip(&out) {
+                    if matches!(a, Appended::Stored(_)) {
+                        debug_assert_eq!(p.sequenced_ms, records[0].sequenced_ms, "one block, one sequenced time");
+                        b.push(p.event_time_ms, p.body);
+                    }
+                }
+                b.finish()
+            }
+        };
+        self.wal.append(&block)?;
+        for (p, a) in records.iter().zip(&out) {
+            if let Appended::Stored(index) = a {
+                self.integrate(*index, &p.entry, &p.leaf)?;
+            }
+        }
+        Ok(out)
     }
 
     fn integrate(&mut self, index: u64, entry: &[u8; ENTRY_LEN], leaf: &Hash) -> Result<(), LedgerError> {

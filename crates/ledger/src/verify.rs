@@ -16,7 +16,7 @@ use suho_note::{Checkpoint, Verifier};
 use crate::entry::ENTRY_LEN;
 use crate::tiles::{tile_width, TileReader};
 use crate::tilepath::{bundle_path, tile_path, TILE_WIDTH};
-use crate::wal::{segment_path, FrameProblem, SegmentReader, SEGMENT_RECORDS};
+use crate::wal::{list_segments, segment_path, BlockProblem, SegmentReader};
 use crate::{Layout, LedgerError};
 
 /// A ledger that verified.
@@ -83,56 +83,60 @@ pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl F
     let mut bundle: Option<(u64, Vec<[u8; ENTRY_LEN]>)> = None;
     let mut i = 0u64;
     let mut extra = 0u64;
-    let mut k = 0u64;
-    'segments: loop {
-        let Some(mut seg) = SegmentReader::open(&wal_dir, k).map_err(|e| from_ledger(Some(i), e))? else {
-            if i < n {
-                return Err(problem(Some(i), Some(segment_path(&wal_dir, k)), format!("missing: the log ends at entry {i} but the checkpoint covers {n} entries")));
-            }
-            break;
-        };
-        while seg.next_index < (k + 1) * SEGMENT_RECORDS {
-            if seg.at_end() {
-                if i < n {
-                    return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("missing: the log ends at entry {i} but the checkpoint covers {n} entries (file truncated or records removed)")));
+    let segs = list_segments(&wal_dir).map_err(|e| from_ledger(None, e))?;
+    'segments: for &first in &segs {
+        if first != i {
+            return Err(problem(Some(i.min(first)), Some(segment_path(&wal_dir, first)), format!("the segment starts at entry {first}, but the log before it ends at entry {i} (records removed or a segment missing)")));
+        }
+        let mut seg = SegmentReader::open(&wal_dir, first).map_err(|e| from_ledger(Some(i), e))?;
+        while !seg.at_end() {
+            let block = match seg.next_block(i, true).map_err(|e| from_ledger(Some(i), e))? {
+                Ok(b) => b,
+                Err(BlockProblem::Truncated) if i >= n => break 'segments,
+                Err(BlockProblem::Truncated) => {
+                    return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("truncated: the log is cut short inside the block holding entry {i}, and the checkpoint covers {n} entries")))
                 }
-                break 'segments;
-            }
-            let frame = match seg.next_frame(true).map_err(|e| from_ledger(Some(i), e))? {
-                Ok(f) => f,
-                Err(FrameProblem::Truncated) if i >= n => break 'segments,
-                Err(FrameProblem::Truncated) => {
-                    return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("truncated: the record's frame is cut short, and the checkpoint covers {n} entries")))
-                }
-                Err(FrameProblem::Corrupt(what)) => return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("altered: {what}"))),
+                Err(BlockProblem::Corrupt(what)) => return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("altered: {what}"))),
             };
-            if i >= n {
-                extra += 1;
+            let frames = block.frames().map_err(|what| problem(Some(i), Some(seg.path().to_path_buf()), format!("altered: {what}")))?;
+            for frame in &frames {
+                if i >= n {
+                    extra += 1;
+                    i += 1;
+                    continue;
+                }
+                check_entry(&reader, &mut bundle, n, i, &frame.entry).map_err(|mut p| {
+                    if block.checksum_failed {
+                        p.what.push_str(" (the record's write-ahead-log block also fails its checksum)");
+                    }
+                    p
+                })?;
+                let leaf = leaf_hash(&frame.entry);
+                let mut bad: Option<VerifyProblem> = None;
+                tree.append(leaf, |level, index, hash| {
+                    if bad.is_some() || level % 8 != 0 {
+                        return;
+                    }
+                    if let Err(p) = check_node(&reader, &mut tile_cache, n, level / 8, index, hash) {
+                        bad = Some(p);
+                    }
+                });
+                if let Some(mut p) = bad {
+                    p.index = Some(i);
+                    return Err(p);
+                }
                 i += 1;
-                continue;
-            }
-            check_entry(&reader, &mut bundle, n, i, &frame.entry)?;
-            let leaf = leaf_hash(&frame.entry);
-            let mut bad: Option<VerifyProblem> = None;
-            tree.append(leaf, |level, index, hash| {
-                if bad.is_some() || level % 8 != 0 {
-                    return;
+                if i % 65536 == 0 {
+                    progress(i, n);
                 }
-                let tl = level / 8;
-                if let Err(p) = check_node(&reader, &mut tile_cache, n, tl, index, hash) {
-                    bad = Some(p);
-                }
-            });
-            if let Some(mut p) = bad {
-                p.index = Some(i);
-                return Err(p);
             }
-            i += 1;
-            if i % 65536 == 0 {
-                progress(i, n);
+            if block.checksum_failed && i <= n {
+                return Err(problem(Some(block.first_index), Some(seg.path().to_path_buf()), "altered: the write-ahead-log block fails its checksum"));
             }
         }
-        k += 1;
+    }
+    if i < n {
+        return Err(problem(Some(i), Some(wal_dir.clone()), format!("missing: the log ends at entry {i} but the checkpoint covers {n} entries (file truncated or records removed)")));
     }
     progress(i.min(n), n);
     if tree.root() != cp.root {

@@ -1,11 +1,18 @@
-//! The write-ahead log: the durable home of every record body and its entry.
+//! The write-ahead log: the durable home of every record body.
 //!
-//! Records live in segments of `SEGMENT_RECORDS` frames, `wal/<k>.seg`, each beginning with a
-//! 16-byte header (magic, first index). A frame is `u32 BE length || entry (53 bytes) || body`.
-//! A record is acknowledged only after its frame is fsynced. After a crash the first frame that
-//! is incomplete or whose body does not match its entry marks the torn tail, which is cut off.
-//! Beside each segment, `wal/<k>.idx` holds the u64 BE offset of every frame: derived data,
-//! rebuilt on recovery, used for reading records by index.
+//! Records are stored in compressed blocks: the bytes that must reach the disk before a record
+//! is acknowledged are what caps durable ingest, and access records compress about five-fold.
+//! Blocks are built (and compressed) on the parallel worker threads; the single writer only
+//! stamps each block with its first ledger index and appends it.
+//!
+//! Segment `wal/<first index, 20 digits>.seg`: a 16-byte header (magic, first index), then blocks.
+//! Block: a 36-byte header (magic `SBLK`, first index u64, record count u32, sequenced time
+//! i64 ms, raw length u32, payload length u32, CRC-32C of the payload u32, reserved u32... see
+//! FORMAT.md) and an LZ4 block payload of frames `u32 body length || i64 event time ms || body`.
+//! A record is acknowledged only after its block is fsynced. After a crash, the first block that
+//! is incomplete or fails its checksum marks the torn tail, which is cut off. Beside each
+//! segment, `<first>.idx` lists `(first index, offset)` of every block: derived data, rebuilt on
+//! recovery, used for reading records by index.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
@@ -14,59 +21,151 @@ use std::path::{Path, PathBuf};
 use crate::entry::{Entry, ENTRY_LEN};
 use crate::LedgerError;
 
-/// Frames per segment.
-pub const SEGMENT_RECORDS: u64 = 1 << 16;
-const MAGIC: &[u8; 8] = b"SUHOWAL\x01";
-const HEADER_LEN: u64 = 16;
-
-pub(crate) fn segment_path(dir: &Path, k: u64) -> PathBuf {
-    dir.join(format!("{k:010}.seg"))
-}
-
-fn index_path(dir: &Path, k: u64) -> PathBuf {
-    dir.join(format!("{k:010}.idx"))
-}
+/// A segment is closed once it holds this many bytes (at a block boundary).
+pub const SEGMENT_BYTES: u64 = 256 << 20;
+const SEG_MAGIC: &[u8; 8] = b"SUHOWAL\x02";
+const SEG_HEADER: u64 = 16;
+const BLOCK_MAGIC: &[u8; 4] = b"SBLK";
+/// Bytes of a block header.
+pub const BLOCK_HEADER: usize = 36;
+/// Largest raw (uncompressed) block.
+pub const MAX_BLOCK_RAW: usize = 64 << 20;
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
-    move |source| LedgerError::Io {
-        path: path.to_path_buf(),
-        source,
+    move |source| LedgerError::Io { path: path.to_path_buf(), source }
+}
+
+/// Records encoded and compressed, ready to be stamped with their first index and appended.
+pub struct EncodedBlock {
+    count: u32,
+    raw_len: u32,
+    sequenced_ms: i64,
+    payload: Vec<u8>,
+}
+
+impl EncodedBlock {
+    /// Records in the block.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+    /// Time the records were sequenced (the same for the whole block).
+    pub fn sequenced_ms(&self) -> i64 {
+        self.sequenced_ms
+    }
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.payload
     }
 }
 
-/// Appends frames; durable only after [`WalWriter::sync`].
+/// The 36-byte header of block `b` starting at ledger index `first`.
+pub(crate) fn encode_header(first: u64, b: &EncodedBlock) -> [u8; BLOCK_HEADER] {
+    let mut h = [0u8; BLOCK_HEADER];
+    h[..4].copy_from_slice(BLOCK_MAGIC);
+    h[4..12].copy_from_slice(&first.to_be_bytes());
+    h[12..16].copy_from_slice(&b.count.to_be_bytes());
+    h[16..24].copy_from_slice(&b.sequenced_ms.to_be_bytes());
+    h[24..28].copy_from_slice(&b.raw_len.to_be_bytes());
+    h[28..32].copy_from_slice(&(b.payload.len() as u32).to_be_bytes());
+    h[32..36].copy_from_slice(&crc32c::crc32c(&b.payload).to_be_bytes());
+    h
+}
+
+/// Builds one block from `(event time, body)` records.
+pub struct BlockBuilder {
+    raw: Vec<u8>,
+    count: u32,
+    sequenced_ms: i64,
+}
+
+impl BlockBuilder {
+    /// An empty block whose records are sequenced at `sequenced_ms`.
+    pub fn new(sequenced_ms: i64) -> BlockBuilder {
+        BlockBuilder { raw: Vec::with_capacity(1 << 20), count: 0, sequenced_ms }
+    }
+
+    /// Raw bytes so far.
+    pub fn raw_len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Records so far.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Add a record.
+    pub fn push(&mut self, event_time_ms: i64, body: &[u8]) {
+        // Bodies are at most 16 MiB (suho_record::MAX_LINE_BYTES).
+        self.raw.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        self.raw.extend_from_slice(&event_time_ms.to_be_bytes());
+        self.raw.extend_from_slice(body);
+        self.count += 1;
+    }
+
+    /// Compress.
+    pub fn finish(self) -> EncodedBlock {
+        let payload = lz4_flex::block::compress(&self.raw);
+        EncodedBlock { count: self.count, raw_len: self.raw.len() as u32, sequenced_ms: self.sequenced_ms, payload }
+    }
+}
+
+pub(crate) fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{first:020}.seg"))
+}
+
+fn index_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{first:020}.idx"))
+}
+
+/// First indexes of the segments in `dir`, ascending.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>, LedgerError> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io_at(dir)(e)),
+    };
+    for e in rd {
+        let e = e.map_err(io_at(dir))?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(first) = name.strip_suffix(".seg").and_then(|n| n.parse::<u64>().ok()) {
+            out.push(first);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Appends blocks; durable only after [`WalWriter::sync`].
 pub(crate) struct WalWriter {
     dir: PathBuf,
     size: u64,
+    seg_first: u64,
     seg: File,
     seg_len: u64,
     idx: File,
     buf: Vec<u8>,
     idx_buf: Vec<u8>,
-    /// Finished segments written since the last sync: they need an fsync too.
     unsynced: Vec<File>,
 }
 
 impl WalWriter {
-    /// Open for appending after `size` valid records; `seg_len` is the valid length of the
-    /// segment that holds index `size` (0 when that segment does not exist yet).
-    fn open_at(dir: &Path, size: u64, seg_len: u64) -> Result<WalWriter, LedgerError> {
-        let k = size / SEGMENT_RECORDS;
-        let (seg, seg_len) = open_segment(dir, k, seg_len)?;
-        let ipath = index_path(dir, k);
-        let idx = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&ipath)
-            .map_err(io_at(&ipath))?;
+    /// Continue segment `seg_first` whose valid length is `seg_len` (0: create it), the log
+    /// holding `size` records.
+    fn open_at(dir: &Path, seg_first: u64, seg_len: u64, size: u64) -> Result<WalWriter, LedgerError> {
+        let (seg, seg_len) = open_segment(dir, seg_first, seg_len)?;
+        let ipath = index_path(dir, seg_first);
+        let idx = OpenOptions::new().create(true).append(true).open(&ipath).map_err(io_at(&ipath))?;
         Ok(WalWriter {
             dir: dir.to_path_buf(),
             size,
+            seg_first,
             seg,
             seg_len,
             idx,
             buf: Vec::with_capacity(4 << 20),
-            idx_buf: Vec::with_capacity(64 << 10),
+            idx_buf: Vec::new(),
             unsynced: Vec::new(),
         })
     }
@@ -76,86 +175,74 @@ impl WalWriter {
         self.size
     }
 
-    /// Append one frame to the buffer.
-    pub(crate) fn append(&mut self, entry: &[u8; ENTRY_LEN], body: &[u8]) -> Result<(), LedgerError> {
-        if self.size > 0 && self.size % SEGMENT_RECORDS == 0 && self.seg_len > HEADER_LEN {
+    /// Append a block; its records get indexes `size..size + count`.
+    pub(crate) fn append(&mut self, b: &EncodedBlock) -> Result<u64, LedgerError> {
+        if self.seg_len + self.buf.len() as u64 >= SEGMENT_BYTES {
             self.roll()?;
         }
+        let first = self.size;
         let offset = self.seg_len + self.buf.len() as u64;
+        self.idx_buf.extend_from_slice(&first.to_be_bytes());
         self.idx_buf.extend_from_slice(&offset.to_be_bytes());
-        // Bodies are at most 16 MiB, so the frame length fits in u32.
-        let len = (ENTRY_LEN + body.len()) as u32;
-        self.buf.extend_from_slice(&len.to_be_bytes());
-        self.buf.extend_from_slice(entry);
-        self.buf.extend_from_slice(body);
-        self.size += 1;
+        self.buf.extend_from_slice(&encode_header(first, b));
+        self.buf.extend_from_slice(&b.payload);
+        self.size += u64::from(b.count);
         if self.buf.len() >= 4 << 20 {
             self.flush()?;
         }
-        Ok(())
+        Ok(first)
     }
 
     fn roll(&mut self) -> Result<(), LedgerError> {
         self.flush()?;
-        let k = self.size / SEGMENT_RECORDS;
-        let (seg, seg_len) = open_segment(&self.dir, k, 0)?;
+        let (seg, seg_len) = open_segment(&self.dir, self.size, 0)?;
         let old = std::mem::replace(&mut self.seg, seg);
         self.unsynced.push(old);
+        self.seg_first = self.size;
         self.seg_len = seg_len;
-        let ipath = index_path(&self.dir, k);
-        self.idx = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&ipath)
-            .map_err(io_at(&ipath))?;
+        let ipath = index_path(&self.dir, self.seg_first);
+        self.idx = OpenOptions::new().create(true).append(true).open(&ipath).map_err(io_at(&ipath))?;
         Ok(())
     }
 
-    /// Hand buffered frames to the OS (not yet durable).
+    /// Hand buffered blocks to the OS (not yet durable).
     pub(crate) fn flush(&mut self) -> Result<(), LedgerError> {
         if !self.buf.is_empty() {
-            let path = segment_path(&self.dir, self.size.saturating_sub(1) / SEGMENT_RECORDS);
+            let path = segment_path(&self.dir, self.seg_first);
             self.seg.write_all(&self.buf).map_err(io_at(&path))?;
             self.seg_len += self.buf.len() as u64;
             self.buf.clear();
         }
         if !self.idx_buf.is_empty() {
-            let path = self.dir.join("index");
+            let path = index_path(&self.dir, self.seg_first);
             self.idx.write_all(&self.idx_buf).map_err(io_at(&path))?;
             self.idx_buf.clear();
         }
         Ok(())
     }
 
-    /// Make every appended frame durable (group commit: one fsync for the whole batch).
+    /// Make every appended block durable (group commit: one fsync for all of them).
     pub(crate) fn sync(&mut self) -> Result<(), LedgerError> {
         self.flush()?;
         for f in self.unsynced.drain(..) {
             f.sync_data().map_err(io_at(&self.dir))?;
         }
-        self.seg.sync_data().map_err(io_at(&self.dir))?;
-        Ok(())
+        self.seg.sync_data().map_err(io_at(&self.dir))
     }
 }
 
-fn open_segment(dir: &Path, k: u64, valid_len: u64) -> Result<(File, u64), LedgerError> {
-    let path = segment_path(dir, k);
-    let mut f = OpenOptions::new()
-        .create(true)
-        .read(true)
-        .write(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_at(&path))?;
-    if valid_len < HEADER_LEN {
+fn open_segment(dir: &Path, first: u64, valid_len: u64) -> Result<(File, u64), LedgerError> {
+    let path = segment_path(dir, first);
+    let mut f = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path).map_err(io_at(&path))?;
+    if valid_len < SEG_HEADER {
         f.set_len(0).map_err(io_at(&path))?;
-        let mut header = [0u8; HEADER_LEN as usize];
-        header[..8].copy_from_slice(MAGIC);
-        header[8..].copy_from_slice(&(k * SEGMENT_RECORDS).to_be_bytes());
+        let mut header = [0u8; SEG_HEADER as usize];
+        header[..8].copy_from_slice(SEG_MAGIC);
+        header[8..].copy_from_slice(&first.to_be_bytes());
         f.write_all(&header).map_err(io_at(&path))?;
         // The new file's directory entry must survive a crash too.
         sync_dir(dir)?;
-        Ok((f, HEADER_LEN))
+        Ok((f, SEG_HEADER))
     } else {
         f.set_len(valid_len).map_err(io_at(&path))?;
         f.seek(SeekFrom::Start(valid_len)).map_err(io_at(&path))?;
@@ -164,67 +251,97 @@ fn open_segment(dir: &Path, k: u64, valid_len: u64) -> Result<(File, u64), Ledge
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_at(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_at(dir))
 }
 
-/// One frame read back from a segment.
+/// One record read back from the log.
 pub struct Frame {
     /// Ledger index.
     pub index: u64,
-    /// The raw 53-byte entry as stored in the log.
+    /// Its 53-byte entry, recomputed from the stored body and times.
     pub entry: [u8; ENTRY_LEN],
     /// The record body.
     pub body: Vec<u8>,
 }
 
-/// Why a frame could not be read.
+/// A decoded block.
+pub(crate) struct Block {
+    pub(crate) first_index: u64,
+    pub(crate) count: u32,
+    pub(crate) sequenced_ms: i64,
+    raw: Vec<u8>,
+    /// The payload failed its checksum (but decoded): the records are suspect.
+    pub(crate) checksum_failed: bool,
+}
+
+impl Block {
+    /// The records `(index, event time, body)`; an error names the first record that cannot be decoded.
+    pub(crate) fn records(&self) -> Result<Vec<(u64, i64, &[u8])>, String> {
+        let mut out = Vec::with_capacity(self.count as usize);
+        let mut at = 0usize;
+        let raw = &self.raw;
+        while at < raw.len() {
+            let index = self.first_index + out.len() as u64;
+            if raw.len() - at < 12 {
+                return Err(format!("record {index}: frame header cut short"));
+            }
+            let len = u32::from_be_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]) as usize;
+            let mut t = [0u8; 8];
+            t.copy_from_slice(&raw[at + 4..at + 12]);
+            at += 12;
+            if raw.len() - at < len {
+                return Err(format!("record {index}: body length {len} runs past the block"));
+            }
+            out.push((index, i64::from_be_bytes(t), &raw[at..at + len]));
+            at += len;
+        }
+        if out.len() != self.count as usize {
+            return Err(format!("block at {} holds {} records, its header says {}", self.first_index, out.len(), self.count));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn frames(&self) -> Result<Vec<Frame>, String> {
+        Ok(self
+            .records()?
+            .into_iter()
+            .map(|(index, t, body)| Frame { index, entry: Entry::for_body(body, t, self.sequenced_ms).encode(), body: body.to_vec() })
+            .collect())
+    }
+}
+
+/// Why a block could not be read.
 #[derive(Debug)]
-pub(crate) enum FrameProblem {
-    /// The segment ends inside this frame (or exactly before it).
+pub(crate) enum BlockProblem {
+    /// The segment ends inside this block.
     Truncated,
-    /// The frame is complete but malformed or its body does not match its entry.
+    /// The block is complete but damaged.
     Corrupt(String),
 }
 
-/// Reads frames of one segment sequentially.
+/// Reads the blocks of one segment sequentially.
 pub(crate) struct SegmentReader {
     path: PathBuf,
     r: BufReader<File>,
-    pub(crate) next_index: u64,
     pub(crate) offset: u64,
     len: u64,
 }
 
 impl SegmentReader {
-    pub(crate) fn open(dir: &Path, k: u64) -> Result<Option<SegmentReader>, LedgerError> {
-        let path = segment_path(dir, k);
-        let f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_at(&path)(e)),
-        };
+    pub(crate) fn open(dir: &Path, first: u64) -> Result<SegmentReader, LedgerError> {
+        let path = segment_path(dir, first);
+        let f = File::open(&path).map_err(io_at(&path))?;
         let len = f.metadata().map_err(io_at(&path))?.len();
         let mut r = BufReader::with_capacity(1 << 20, f);
-        let mut header = [0u8; HEADER_LEN as usize];
-        if len < HEADER_LEN {
-            return Ok(Some(SegmentReader { path, r, next_index: k * SEGMENT_RECORDS, offset: len, len }));
+        if len < SEG_HEADER {
+            return Ok(SegmentReader { path, r, offset: len, len });
         }
+        let mut header = [0u8; SEG_HEADER as usize];
         r.read_exact(&mut header).map_err(io_at(&path))?;
-        if &header[..8] != MAGIC || header[8..] != (k * SEGMENT_RECORDS).to_be_bytes() {
-            return Err(LedgerError::Corrupt {
-                path,
-                detail: "not a suho write-ahead-log segment (bad header)".into(),
-            });
+        if &header[..8] != SEG_MAGIC || header[8..] != first.to_be_bytes() {
+            return Err(LedgerError::Corrupt { path, detail: "not a suho write-ahead-log segment (bad header)".into() });
         }
-        Ok(Some(SegmentReader {
-            path,
-            r,
-            next_index: k * SEGMENT_RECORDS,
-            offset: HEADER_LEN,
-            len,
-        }))
+        Ok(SegmentReader { path, r, offset: SEG_HEADER, len })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -235,130 +352,129 @@ impl SegmentReader {
         self.offset >= self.len
     }
 
-    /// Read the next frame: Ok(Ok(frame)), Ok(Err(problem)) for a bad frame, Err for IO errors.
-    /// `check_body` verifies the body against the entry digest.
-    pub(crate) fn next_frame(&mut self, check_body: bool) -> Result<Result<Frame, FrameProblem>, LedgerError> {
-        if self.len - self.offset < 4 {
-            return Ok(Err(FrameProblem::Truncated));
+    /// Read the next block header, then the payload: decoded when `decode`, skipped when not
+    /// (the block's records are then not available). `expect_first` is the index the block must start at.
+    pub(crate) fn next_block(&mut self, expect_first: u64, decode: bool) -> Result<Result<Block, BlockProblem>, LedgerError> {
+        if self.len - self.offset < BLOCK_HEADER as u64 {
+            return Ok(Err(BlockProblem::Truncated));
         }
-        let mut len = [0u8; 4];
-        self.r.read_exact(&mut len).map_err(io_at(&self.path))?;
-        let len = u32::from_be_bytes(len) as u64;
-        if len < ENTRY_LEN as u64 || len > (ENTRY_LEN + suho_record::MAX_LINE_BYTES) as u64 {
-            return Ok(Err(FrameProblem::Corrupt(format!("frame length {len} is impossible"))));
+        let mut h = [0u8; BLOCK_HEADER];
+        self.r.read_exact(&mut h).map_err(io_at(&self.path))?;
+        let u32_at = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[at..at + 8]);
+            u64::from_be_bytes(b)
+        };
+        if &h[..4] != BLOCK_MAGIC {
+            return Ok(Err(BlockProblem::Corrupt("no block starts here (bad magic)".into())));
         }
-        if self.len - self.offset - 4 < len {
-            return Ok(Err(FrameProblem::Truncated));
+        let first = u64_at(4);
+        let count = u32_at(12);
+        let sequenced_ms = u64_at(16) as i64;
+        let raw_len = u32_at(24) as usize;
+        let payload_len = u32_at(28) as u64;
+        let crc = u32_at(32);
+        if first != expect_first {
+            return Ok(Err(BlockProblem::Corrupt(format!("the block starts at index {first}, expected {expect_first} (blocks removed or reordered)"))));
         }
-        let mut entry = [0u8; ENTRY_LEN];
-        self.r.read_exact(&mut entry).map_err(io_at(&self.path))?;
-        let mut body = vec![0u8; len as usize - ENTRY_LEN];
-        self.r.read_exact(&mut body).map_err(io_at(&self.path))?;
-        let index = self.next_index;
-        if check_body {
-            match Entry::decode(&entry) {
-                None => return Ok(Err(FrameProblem::Corrupt("the entry is not a version-1 suho entry".into()))),
-                Some(e) if !e.matches_body(&body) => {
-                    return Ok(Err(FrameProblem::Corrupt(
-                        "the record body does not match the SHA-256 in its entry".into(),
-                    )))
-                }
-                Some(_) => {}
-            }
+        if raw_len > MAX_BLOCK_RAW || payload_len > MAX_BLOCK_RAW as u64 {
+            return Ok(Err(BlockProblem::Corrupt(format!("impossible block sizes (raw {raw_len}, payload {payload_len})"))));
         }
-        self.offset += 4 + len;
-        self.next_index += 1;
-        Ok(Ok(Frame { index, entry, body }))
+        if self.len - self.offset - (BLOCK_HEADER as u64) < payload_len {
+            return Ok(Err(BlockProblem::Truncated));
+        }
+        let mut payload = vec![0u8; payload_len as usize];
+        self.r.read_exact(&mut payload).map_err(io_at(&self.path))?;
+        self.offset += BLOCK_HEADER as u64 + payload_len;
+        let checksum_failed = crc32c::crc32c(&payload) != crc;
+        if !decode && !checksum_failed {
+            return Ok(Ok(Block { first_index: first, count, sequenced_ms, raw: Vec::new(), checksum_failed }));
+        }
+        match lz4_flex::block::decompress(&payload, raw_len) {
+            Ok(raw) if raw.len() == raw_len => Ok(Ok(Block { first_index: first, count, sequenced_ms, raw, checksum_failed })),
+            Ok(_) | Err(_) if checksum_failed => Ok(Err(BlockProblem::Corrupt("the block fails its checksum and cannot be decompressed".into()))),
+            Ok(raw) => Ok(Err(BlockProblem::Corrupt(format!("the block decompresses to {} bytes, its header says {raw_len}", raw.len())))),
+            Err(e) => Ok(Err(BlockProblem::Corrupt(format!("the block cannot be decompressed: {e}")))),
+        }
     }
 }
 
-/// Recover the log: find the end of the valid frames at or after `checkpoint_size`, cut off a torn
-/// tail, rebuild the offset index of the last segment, and hand every frame from
-/// `checkpoint_size` on to `on_frame` (they are durable but not yet checkpointed).
-pub(crate) fn recover(
-    dir: &Path,
-    checkpoint_size: u64,
-    mut on_frame: impl FnMut(&Frame) -> Result<(), LedgerError>,
-) -> Result<WalWriter, LedgerError> {
+/// Recover the log: find the end of the valid blocks at or after `checkpoint_size`, cut off a
+/// torn tail, rebuild the block index of the last segment, and hand every record from
+/// `checkpoint_size` on to `on_frame` (durable but not yet checkpointed).
+pub(crate) fn recover(dir: &Path, checkpoint_size: u64, mut on_frame: impl FnMut(&Frame) -> Result<(), LedgerError>) -> Result<WalWriter, LedgerError> {
     fs::create_dir_all(dir).map_err(io_at(dir))?;
-    let mut k = checkpoint_size / SEGMENT_RECORDS;
-    loop {
-        let Some(mut r) = SegmentReader::open(dir, k)? else {
-            if k * SEGMENT_RECORDS < checkpoint_size {
-                return Err(LedgerError::Corrupt {
-                    path: segment_path(dir, k),
-                    detail: format!("missing: the checkpoint covers {checkpoint_size} records"),
-                });
-            }
-            // The log ends exactly at a segment boundary: start the next segment.
-            return WalWriter::open_at(dir, k * SEGMENT_RECORDS, 0);
-        };
-        let mut offsets: Vec<u8> = Vec::new();
-        loop {
-            if r.next_index == (k + 1) * SEGMENT_RECORDS {
-                break;
-            }
-            let start = r.offset;
-            if r.at_end() {
-                break;
-            }
-            let check = r.next_index >= checkpoint_size;
-            match r.next_frame(check)? {
-                Ok(frame) => {
-                    offsets.extend_from_slice(&start.to_be_bytes());
-                    if frame.index >= checkpoint_size {
-                        on_frame(&frame)?;
+    let segs = list_segments(dir)?;
+    if segs.is_empty() {
+        if checkpoint_size > 0 {
+            return Err(LedgerError::Corrupt { path: dir.to_path_buf(), detail: format!("the write-ahead log is missing but the checkpoint covers {checkpoint_size} records") });
+        }
+        return WalWriter::open_at(dir, 0, 0, 0);
+    }
+    // The segment that holds index `checkpoint_size` (or the last one).
+    let start = segs.iter().rposition(|f| *f <= checkpoint_size).unwrap_or(0);
+    let mut next = segs[start];
+    for (i, &first) in segs.iter().enumerate().skip(start) {
+        if first != next {
+            return Err(LedgerError::Corrupt { path: segment_path(dir, first), detail: format!("the segment starts at index {first}, but the previous one ends at {next}") });
+        }
+        let mut r = SegmentReader::open(dir, first)?;
+        let mut offsets = Vec::new();
+        let mut torn = None;
+        while !r.at_end() {
+            let at = r.offset;
+            match r.next_block(next, true)? {
+                Ok(block) => {
+                    let end = next + u64::from(block.count);
+                    if block.checksum_failed && end > checkpoint_size {
+                        torn = Some((at, "checksum".to_string()));
+                        break;
                     }
+                    offsets.extend_from_slice(&next.to_be_bytes());
+                    offsets.extend_from_slice(&at.to_be_bytes());
+                    if end > checkpoint_size {
+                        let frames = block.frames().map_err(|detail| LedgerError::Corrupt { path: r.path().to_path_buf(), detail })?;
+                        for f in frames.iter().filter(|f| f.index >= checkpoint_size) {
+                            on_frame(f)?;
+                        }
+                    }
+                    next = end;
                 }
                 Err(problem) => {
-                    if r.next_index < checkpoint_size {
-                        return Err(LedgerError::Corrupt {
-                            path: r.path().to_path_buf(),
-                            detail: format!("record {} is damaged ({problem:?}) but the checkpoint covers it", r.next_index),
-                        });
-                    }
-                    tracing::warn!(index = r.next_index, offset = start, ?problem, "cutting off the torn tail of the write-ahead log");
-                    let size = r.next_index;
-                    finish_index(dir, k, &offsets)?;
-                    remove_segments_after(dir, k)?;
-                    return WalWriter::open_at(dir, size, start);
+                    torn = Some((at, format!("{problem:?}")));
+                    break;
                 }
             }
         }
-        let size = r.next_index;
-        let end = r.offset;
-        finish_index(dir, k, &offsets)?;
-        if size < (k + 1) * SEGMENT_RECORDS {
-            if size < checkpoint_size {
-                return Err(LedgerError::Corrupt {
-                    path: r.path().to_path_buf(),
-                    detail: format!("the log holds {size} records but the checkpoint covers {checkpoint_size}"),
-                });
+        let last = i + 1 == segs.len();
+        if let Some((at, why)) = torn {
+            if next < checkpoint_size {
+                return Err(LedgerError::Corrupt { path: r.path().to_path_buf(), detail: format!("the block holding record {next} is damaged ({why}) but the checkpoint covers it; run `suho verify`") });
             }
-            remove_segments_after(dir, k)?;
-            return WalWriter::open_at(dir, size, end);
+            tracing::warn!(index = next, offset = at, why, "cutting off the torn tail of the write-ahead log");
+            fs::write(index_path(dir, first), &offsets).map_err(io_at(&index_path(dir, first)))?;
+            for &later in &segs[i + 1..] {
+                let p = segment_path(dir, later);
+                tracing::warn!(path = %p.display(), "removing a write-ahead-log segment past the torn tail");
+                fs::remove_file(&p).map_err(io_at(&p))?;
+                let _ = fs::remove_file(index_path(dir, later));
+            }
+            return WalWriter::open_at(dir, first, at, next);
         }
-        k += 1;
+        if last {
+            if next < checkpoint_size {
+                return Err(LedgerError::Corrupt { path: r.path().to_path_buf(), detail: format!("the log holds {next} records but the checkpoint covers {checkpoint_size}") });
+            }
+            fs::write(index_path(dir, first), &offsets).map_err(io_at(&index_path(dir, first)))?;
+            let len = r.offset;
+            return WalWriter::open_at(dir, first, len, next);
+        }
     }
-}
-fn finish_index(dir: &Path, k: u64, offsets: &[u8]) -> Result<(), LedgerError> {
-    let path = index_path(dir, k);
-    fs::write(&path, offsets).map_err(io_at(&path))
+    unreachable!("the loop returns at the last segment")
 }
 
-fn remove_segments_after(dir: &Path, k: u64) -> Result<(), LedgerError> {
-    let mut j = k + 1;
-    while segment_path(dir, j).exists() {
-        let p = segment_path(dir, j);
-        tracing::warn!(path = %p.display(), "removing a write-ahead-log segment past the torn tail");
-        fs::remove_file(&p).map_err(io_at(&p))?;
-        let _ = fs::remove_file(index_path(dir, j));
-        j += 1;
-    }
-    Ok(())
-}
-
-/// Random access to frames by index, through the offset index.
+/// Read access to the log: by index, or sequentially.
 pub struct WalReader {
     dir: PathBuf,
 }
@@ -369,27 +485,62 @@ impl WalReader {
         WalReader { dir: dir.to_path_buf() }
     }
 
-    /// Read the frame at `index`.
+    /// Read the record at `index`.
     pub fn frame(&self, index: u64) -> Result<Frame, LedgerError> {
-        let k = index / SEGMENT_RECORDS;
-        let ipath = index_path(&self.dir, k);
-        let mut idx = File::open(&ipath).map_err(io_at(&ipath))?;
-        idx.seek(SeekFrom::Start((index % SEGMENT_RECORDS) * 8)).map_err(io_at(&ipath))?;
-        let mut off = [0u8; 8];
-        idx.read_exact(&mut off).map_err(|_| LedgerError::NotFound { index })?;
-        let spath = segment_path(&self.dir, k);
-        let mut seg = File::open(&spath).map_err(io_at(&spath))?;
-        seg.seek(SeekFrom::Start(u64::from_be_bytes(off))).map_err(io_at(&spath))?;
-        let mut len = [0u8; 4];
-        seg.read_exact(&mut len).map_err(io_at(&spath))?;
-        let len = u32::from_be_bytes(len) as usize;
-        if !(ENTRY_LEN..=ENTRY_LEN + suho_record::MAX_LINE_BYTES).contains(&len) {
-            return Err(LedgerError::Corrupt { path: spath, detail: format!("record {index}: frame length {len} is impossible") });
+        let segs = list_segments(&self.dir)?;
+        let Some(&first) = segs.iter().rev().find(|f| **f <= index) else { return Err(LedgerError::NotFound { index }) };
+        let ipath = index_path(&self.dir, first);
+        let idx = fs::read(&ipath).map_err(io_at(&ipath))?;
+        let rows: Vec<(u64, u64)> = idx
+            .chunks_exact(16)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                let mut b = [0u8; 8];
+                a.copy_from_slice(&c[..8]);
+                b.copy_from_slice(&c[8..]);
+                (u64::from_be_bytes(a), u64::from_be_bytes(b))
+            })
+            .collect();
+        let Some(&(bfirst, offset)) = rows.iter().rev().find(|(f, _)| *f <= index) else { return Err(LedgerError::NotFound { index }) };
+        let mut r = SegmentReader::open(&self.dir, first)?;
+        r.r.seek(SeekFrom::Start(offset)).map_err(io_at(&r.path))?;
+        r.offset = offset;
+        let path = r.path.clone();
+        let block = match r.next_block(bfirst, true)? {
+            Ok(b) => b,
+            Err(p) => return Err(LedgerError::Corrupt { path, detail: format!("block at record {bfirst}: {p:?}") }),
+        };
+        let frames = block.frames().map_err(|detail| LedgerError::Corrupt { path, detail })?;
+        frames.into_iter().find(|f| f.index == index).ok_or(LedgerError::NotFound { index })
+    }
+
+    /// Visit every logged record from index `from` in order, until `f` returns false. Stops at
+    /// the end of the log; a damaged block is an error.
+    pub fn scan(&self, from: u64, mut f: impl FnMut(&Frame) -> bool) -> Result<(), LedgerError> {
+        let segs = list_segments(&self.dir)?;
+        let start = segs.iter().rposition(|s| *s <= from).unwrap_or(0);
+        for &first in &segs[start..] {
+            let mut r = SegmentReader::open(&self.dir, first)?;
+            let mut next = first;
+            while !r.at_end() {
+                let block = match r.next_block(next, true)? {
+                    Ok(b) => b,
+                    Err(BlockProblem::Truncated) => return Ok(()),
+                    Err(BlockProblem::Corrupt(d)) => return Err(LedgerError::Corrupt { path: r.path.clone(), detail: format!("block at record {next}: {d}") }),
+                };
+                next += u64::from(block.count);
+                if next <= from {
+                    continue;
+                }
+                let frames = block.frames().map_err(|detail| LedgerError::Corrupt { path: r.path.clone(), detail })?;
+                for fr in frames.iter().filter(|fr| fr.index >= from) {
+                    if !f(fr) {
+                        return Ok(());
+                    }
+                }
+            }
         }
-        let mut entry = [0u8; ENTRY_LEN];
-        seg.read_exact(&mut entry).map_err(io_at(&spath))?;
-        let mut body = vec![0u8; len - ENTRY_LEN];
-        seg.read_exact(&mut body).map_err(io_at(&spath))?;
-        Ok(Frame { index, entry, body })
+        Ok(())
     }
 }
+

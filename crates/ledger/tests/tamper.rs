@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+
 use suho_ledger::{verify, Layout, Ledger, Options, Prepared, VerifyProblem};
 
 const N: u64 = 1000;
@@ -22,10 +23,12 @@ fn record(i: u64) -> Vec<u8> {
 
 fn build(dir: &Path) -> Layout {
     let mut l = Ledger::open(dir, Options::default()).expect("open");
-    for i in 0..N {
-        let body = record(i);
-        let p = Prepared::new(&body, 1_750_000_000_000 + i as i64 * 1000, Some(&format!("r-{i}")), 1);
-        l.append(&p).expect("append");
+    // Blocks of 100 records, as the ingest pipeline writes them.
+    let bodies: Vec<Vec<u8>> = (0..N).map(record).collect();
+    let ids: Vec<String> = (0..N).map(|i| format!("r-{i}")).collect();
+    for chunk in (0..N as usize).collect::<Vec<_>>().chunks(100) {
+        let batch: Vec<Prepared> = chunk.iter().map(|&i| Prepared::new(&bodies[i], 1_750_000_000_000 + i as i64 * 1000, Some(&ids[i]), 1)).collect();
+        l.append_batch(&batch, None).expect("append");
     }
     l.checkpoint().expect("checkpoint");
     drop(l);
@@ -42,20 +45,82 @@ fn fails(layout: &Layout) -> VerifyProblem {
 }
 
 fn segment(layout: &Layout) -> PathBuf {
-    layout.wal().join("0000000000.seg")
+    layout.wal().join(format!("{:020}.seg", 0))
 }
 
-/// Byte ranges of every frame in a segment, as FORMAT.md documents: 16-byte header, then
-/// frames of `u32 BE length || entry (53 bytes) || body`.
-fn frames(seg: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
+/// A write-ahead-log block decoded as FORMAT.md documents it.
+struct Block {
+    sequenced_ms: i64,
+    records: Vec<(i64, Vec<u8>)>,
+}
+
+/// What an insider with FORMAT.md can do: decode every block of a segment...
+fn read_blocks(path: &Path) -> Vec<Block> {
+    let b = fs::read(path).expect("read");
     let mut at = 16;
-    while at + 4 <= seg.len() {
-        let len = u32::from_be_bytes([seg[at], seg[at + 1], seg[at + 2], seg[at + 3]]) as usize;
-        out.push(at..at + 4 + len);
-        at += 4 + len;
+    let mut out = Vec::new();
+    while at < b.len() {
+        let h = &b[at..at + 36];
+        let be32 = |o: usize| u32::from_be_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]) as usize;
+        let sequenced_ms = i64::from_be_bytes(h[16..24].try_into().expect("8 bytes"));
+        let (raw_len, len) = (be32(24), be32(28));
+        let raw = lz4_flex::block::decompress(&b[at + 36..at + 36 + len], raw_len).expect("lz4");
+        let mut records = Vec::new();
+        let mut r = 0;
+        while r < raw.len() {
+            let n = u32::from_be_bytes(raw[r..r + 4].try_into().expect("4")) as usize;
+            let t = i64::from_be_bytes(raw[r + 4..r + 12].try_into().expect("8"));
+            records.push((t, raw[r + 12..r + 12 + n].to_vec()));
+            r += 12 + n;
+        }
+        out.push(Block { sequenced_ms, records });
+        at += 36 + len;
     }
     out
+}
+
+/// ...and write them back consistently: right counts, indexes and checksums.
+fn write_blocks(path: &Path, blocks: &[Block]) {
+    let mut out = fs::read(path).expect("read")[..16].to_vec();
+    let mut first = 0u64;
+    for b in blocks {
+        let mut raw = Vec::new();
+        for (t, body) in &b.records {
+            raw.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            raw.extend_from_slice(&t.to_be_bytes());
+            raw.extend_from_slice(body);
+        }
+        let payload = lz4_flex::block::compress(&raw);
+        out.extend_from_slice(b"SBLK");
+        out.extend_from_slice(&first.to_be_bytes());
+        out.extend_from_slice(&(b.records.len() as u32).to_be_bytes());
+        out.extend_from_slice(&b.sequenced_ms.to_be_bytes());
+        out.extend_from_slice(&(raw.len() as u32).to_be_bytes());
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+        out.extend_from_slice(&payload);
+        first += b.records.len() as u64;
+    }
+    fs::write(path, out).expect("write");
+}
+
+/// Apply `f` to the flat list of records of the first segment, keeping the block layout.
+fn edit_records(layout: &Layout, f: impl FnOnce(&mut Vec<(i64, Vec<u8>)>)) {
+    let seg = segment(layout);
+    let blocks = read_blocks(&seg);
+    let sizes: Vec<usize> = blocks.iter().map(|b| b.records.len()).collect();
+    let seq = blocks[0].sequenced_ms;
+    let mut all: Vec<(i64, Vec<u8>)> = blocks.into_iter().flat_map(|b| b.records).collect();
+    f(&mut all);
+    let mut rebuilt = Vec::new();
+    let mut it = all.into_iter();
+    for n in sizes {
+        let records: Vec<_> = it.by_ref().take(n).collect();
+        if !records.is_empty() {
+            rebuilt.push(Block { sequenced_ms: seq, records });
+        }
+    }
+    write_blocks(&seg, &rebuilt);
 }
 
 fn flip(path: &Path, at: usize) {
@@ -68,12 +133,27 @@ fn flip(path: &Path, at: usize) {
 fn a_flipped_byte_in_a_record_body_is_caught_at_its_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = build(dir.path());
-    let seg = segment(&layout);
-    let f = frames(&fs::read(&seg).expect("read"));
-    flip(&seg, f[417].end - 3);
+    edit_records(&layout, |r| {
+        let body = &mut r[417].1;
+        let at = body.len() - 3;
+        body[at] ^= 0x01;
+    });
     let p = fails(&layout);
     assert_eq!(p.index, Some(417), "{p}");
     assert!(p.what.contains("altered"), "{p}");
+}
+
+#[test]
+fn a_flipped_byte_on_disk_is_caught_in_its_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build(dir.path());
+    let seg = segment(&layout);
+    let len = fs::metadata(&seg).expect("stat").len() as usize;
+    // Somewhere in the middle of the file, without re-encoding anything.
+    flip(&seg, len / 2);
+    let p = fails(&layout);
+    let i = p.index.expect("an index");
+    assert!((300..700).contains(&i), "{p}");
 }
 
 #[test]
@@ -88,13 +168,10 @@ fn a_flipped_byte_in_a_published_entry_is_caught_at_its_index() {
 }
 
 #[test]
-fn a_flipped_byte_in_a_logged_entry_is_caught_at_its_index() {
+fn a_changed_event_time_is_caught_at_its_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = build(dir.path());
-    let seg = segment(&layout);
-    let f = frames(&fs::read(&seg).expect("read"));
-    // The event time inside entry 12 (after the length prefix and the version byte).
-    flip(&seg, f[12].start + 4 + 5);
+    edit_records(&layout, |r| r[12].0 += 3_600_000);
     let p = fails(&layout);
     assert_eq!(p.index, Some(12), "{p}");
 }
@@ -125,11 +202,9 @@ fn a_flipped_byte_in_a_higher_tile_is_caught() {
 fn a_removed_record_is_caught_at_its_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = build(dir.path());
-    let seg = segment(&layout);
-    let mut b = fs::read(&seg).expect("read");
-    let f = frames(&b);
-    b.drain(f[250].clone());
-    fs::write(&seg, b).expect("write");
+    edit_records(&layout, |r| {
+        r.remove(250);
+    });
     let p = fails(&layout);
     assert_eq!(p.index, Some(250), "{p}");
 }
@@ -138,14 +213,7 @@ fn a_removed_record_is_caught_at_its_index() {
 fn two_swapped_records_are_caught_at_the_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = build(dir.path());
-    let seg = segment(&layout);
-    let b = fs::read(&seg).expect("read");
-    let f = frames(&b);
-    let mut out = b[..f[600].start].to_vec();
-    out.extend_from_slice(&b[f[601].clone()]);
-    out.extend_from_slice(&b[f[600].clone()]);
-    out.extend_from_slice(&b[f[601].end..]);
-    fs::write(&seg, out).expect("write");
+    edit_records(&layout, |r| r.swap(600, 601));
     let p = fails(&layout);
     assert_eq!(p.index, Some(600), "{p}");
 }
@@ -155,9 +223,13 @@ fn a_truncated_log_is_caught_where_it_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = build(dir.path());
     let seg = segment(&layout);
+    let blocks = read_blocks(&seg);
+    // Cut the file 10 bytes into the block that holds records 900..1000.
+    write_blocks(&seg, &blocks[..9]);
+    let keep = fs::metadata(&seg).expect("stat").len() as usize;
+    write_blocks(&seg, &blocks);
     let b = fs::read(&seg).expect("read");
-    let f = frames(&b);
-    fs::write(&seg, &b[..f[900].start + 10]).expect("write");
+    fs::write(&seg, &b[..keep + 10]).expect("write");
     let p = fails(&layout);
     assert_eq!(p.index, Some(900), "{p}");
 }

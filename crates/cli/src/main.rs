@@ -1,0 +1,138 @@
+//! `suho`: the command-line glue over suho's crates. It parses arguments, wires the ledger,
+//! ingest pipeline, server and simulator together, and prints results for people and scripts.
+//! Every command takes `--data DIR` (default `./suho-data`, or `SUHO_DATA`).
+#![forbid(unsafe_code)]
+
+mod bench;
+mod demo;
+mod ledger_cmd;
+mod serve_cmd;
+mod ui;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "suho", version, about = "suho (수호): a tamper-evident access ledger that catches insider exfiltration")]
+struct Cli {
+    /// Data directory (created when missing).
+    #[arg(long, global = true, env = "SUHO_DATA", default_value = "./suho-data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The end-to-end demo: simulate an e-commerce company, ingest, verify, show what was stored.
+    Demo(demo::DemoArgs),
+    /// Write realistic sample access records, a registry and a geo database.
+    Simulate(demo::SimulateArgs),
+    /// Append access records to the ledger (`-` reads standard input).
+    Ingest {
+        /// NDJSON files of access records.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the lines rejected so far, with line number and reason.
+    Rejects {
+        /// Print at most this many (the newest).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the reject log's NDJSON as it is.
+        #[arg(long)]
+        ndjson: bool,
+    },
+    /// Check the whole ledger; exit non-zero naming the first bad entry.
+    Verify {
+        /// Verifier key (or a file holding it); default: the ledger's own.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Size, checkpoint and files of the ledger.
+    Status,
+    /// Print stored records as NDJSON, in ledger order, each with its ledger index.
+    Records {
+        /// First ledger index.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Print at most this many.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Ledger keys and proofs.
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCmd),
+    /// Check a C2SP tlog-proof file offline, with nothing but the verifier key.
+    VerifyProof {
+        /// The .tlog-proof file.
+        file: PathBuf,
+        /// Verifier key (or a file holding it).
+        #[arg(long)]
+        key: String,
+        /// The record (one NDJSON line) the proof should commit to.
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
+    /// Check a consistency-proof file offline: the newer log extends the older one.
+    VerifyConsistency {
+        /// The consistency-proof file.
+        file: PathBuf,
+        /// Verifier key (or a file holding it).
+        #[arg(long)]
+        key: String,
+    },
+    /// Serve the HTTP API (ingest, checkpoint, tiles).
+    Serve(serve_cmd::ServeArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(serve_cmd::TokenCmd),
+    /// Benchmarks: ingest throughput against physical limits measured in the same run.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SUHO_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let res = run(cli);
+    if std::env::var_os("SUHO_PEAK_RSS").is_some() {
+        // For `suho bench`: the peak resident set of this process, from the kernel.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(kib) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+            eprintln!("peak_rss_kib={}", kib.trim().trim_end_matches("kB").trim());
+        }
+    }
+    match res {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Runs a command; Ok(exit status).
+fn run(cli: Cli) -> Result<i32> {
+    std::fs::create_dir_all(&cli.data).map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", cli.data.display()))?;
+    let data = cli.data;
+    match cli.command {
+        Command::Demo(a) => demo::demo(&data, a),
+        Command::Simulate(a) => demo::simulate(&a).map(|_| 0),
+        Command::Ingest { files } => ledger_cmd::ingest(&data, &files).map(|_| 0),
+        Command::Rejects { limit, ndjson } => ledger_cmd::rejects(&data, limit, ndjson),
+        Command::Verify { key } => ledger_cmd::verify(&data, key.as_deref()),
+        Command::Status => ledger_cmd::status(&data),
+        Command::Records { from, limit } => ledger_cmd::records(&data, from, limit),
+        Command::Ledger(c) => ledger_cmd::ledger(&data, c),
+        Command::VerifyProof { file, key, record } => ledger_cmd::verify_proof(&file, &key, record.as_deref()),
+        Command::VerifyConsistency { file, key } => ledger_cmd::verify_consistency(&file, &key),
+        Command::Serve(a) => serve_cmd::serve(&data, a),
+        Command::Token(c) => serve_cmd::token(&data, c),
+        Command::Bench(a) => bench::bench(&data, a),
+    }
+}

@@ -1,0 +1,117 @@
+//! `suho serve` and `suho token`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use suho_ingest::{IngestService, RejectLog, ServiceOptions};
+use suho_ledger::{Layout, Ledger, Options};
+use suho_server::{AppState, Role, ServeConfig, TokenStore};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7300")]
+    listen: SocketAddr,
+    /// TLS certificate chain (PEM); serve HTTPS with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Largest POST /v1/records body, in MiB.
+    #[arg(long, default_value_t = 64)]
+    body_limit_mib: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Ingest,
+    Read,
+    Admin,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// A name to recognise it by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id (as printed by `list`).
+        id: String,
+    },
+}
+
+pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
+    let layout = Layout::new(data);
+    let ledger = Ledger::open(data, Options::default())?;
+    let size = ledger.size();
+    let vkey = ledger.verifier_key();
+    let tokens = TokenStore::open(data)?;
+    if tokens.list().iter().all(|t| t.is_revoked()) {
+        eprintln!("warning: no API token exists yet, so every request will get 401; create one with `suho token create --role ingest`");
+    }
+    let service = IngestService::start(ledger, RejectLog::new(data), ServiceOptions::default());
+    let state = AppState::new(service.handle(), tokens, layout.ledger());
+    let mut cfg = ServeConfig::new(a.listen);
+    cfg.body_limit = a.body_limit_mib << 20;
+    let scheme = if a.tls_cert.is_some() { "https" } else { "http" };
+    cfg.tls = a.tls_cert.zip(a.tls_key);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    eprintln!("suho serving {scheme}://{} (ledger size {size}, key {vkey})", a.listen);
+    rt.block_on(suho_server::serve(cfg, state, shutdown_signal()))?;
+    service.shutdown()?;
+    eprintln!("stopped; final checkpoint written");
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub fn token(data: &Path, cmd: TokenCmd) -> Result<i32> {
+    let store = TokenStore::open(data)?;
+    match cmd {
+        TokenCmd::Create { role, name } => {
+            let role = match role {
+                RoleArg::Ingest => Role::Ingest,
+                RoleArg::Read => Role::Read,
+                RoleArg::Admin => Role::Admin,
+            };
+            let (info, secret) = store.create(role, &name)?;
+            eprintln!("created token {} with role {} (shown once; suho keeps only its hash)", info.id, role.as_str());
+            println!("{secret}");
+        }
+        TokenCmd::List => {
+            for t in store.list() {
+                println!("{}", serde_json::to_string(&t).context("token info")?);
+            }
+        }
+        TokenCmd::Revoke { id } => {
+            let t = store.revoke(&id)?;
+            println!("revoked token {}", t.id);
+        }
+    }
+    Ok(0)
+}
