@@ -39,8 +39,8 @@ pub enum TokenCmd {
         /// What the token may do.
         #[arg(long, value_enum)]
         role: RoleArg,
-        /// A name to recognise it by.
-        #[arg(long, default_value = "")]
+        /// Who or what will use it (a service, a person).
+        #[arg(long)]
         name: String,
     },
     /// List tokens (never their secrets).

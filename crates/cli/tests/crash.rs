@@ -71,7 +71,7 @@ fn post(addr: &str, token: &str, body: &[u8]) -> Option<serde_json::Value> {
 fn sigkill_during_http_ingest_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path();
-    let out = suho(data, &["token", "create", "--role", "ingest"]);
+    let out = suho(data, &["token", "create", "--role", "ingest", "--name", "crash-test"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
 
@@ -144,7 +144,7 @@ fn sigkill_during_file_ingest_leaves_a_verifiable_ledger_and_retries_store_once(
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let file = dir.path().join("records.ndjson");
-    let n = 400_000u64;
+    let n = 200_000u64;
     let mut f = std::io::BufWriter::new(std::fs::File::create(&file).expect("create"));
     for i in 0..n {
         f.write_all(record(i).as_bytes()).expect("write");

@@ -30,7 +30,13 @@ pub fn load_or_create_signer(dir: &Path) -> Result<Signer, LedgerError> {
                     detail: format!("the private key is readable by others (mode {mode:o}); run `chmod 600` on it"),
                 });
             }
-            Ok(Signer::from_private_key(&text)?)
+            let signer = Signer::from_private_key(&text)?;
+            let vpath = dir.join(PUBLIC);
+            if !vpath.exists() {
+                // A crash between writing the two files: the verifier key is derived data.
+                fs::write(&vpath, format!("{}\n", signer.verifier())).map_err(io_err(&vpath))?;
+            }
+            Ok(signer)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let mut id = [0u8; 4];

@@ -38,6 +38,19 @@ pub(crate) fn write_file(root: &Path, rel: &Path, bytes: &[u8]) -> Result<(), Le
     res.map_err(|source| LedgerError::Io { path, source })
 }
 
+/// Remove the full tiles `from, from + 1, ...` (named by `path`) until one does not exist.
+fn remove_from(root: &Path, from: u64, path: impl Fn(u64) -> PathBuf) -> Result<(), LedgerError> {
+    let mut t = from;
+    loop {
+        let p = root.join(path(t));
+        match fs::remove_file(&p) {
+            Ok(()) => t += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(LedgerError::Io { path: p, source }),
+        }
+    }
+}
+
 /// The right edge of every tile level plus the current entry bundle, kept in memory.
 pub(crate) struct TileWriter {
     root: PathBuf,
@@ -58,13 +71,21 @@ impl TileWriter {
     /// Resume at a checkpointed `size`, loading the partial tiles written for it.
     pub(crate) fn resume(root: &Path, size: u64) -> Result<TileWriter, LedgerError> {
         let reader = TileReader::new(root);
+        // Full tiles written past the checkpoint before a crash may hold hashes of records
+        // lost with the torn tail: remove them; re-integrated records write them again.
+        for level in 0..8u8 {
+            let full = (size >> (u32::from(level) * 8)) / TILE_WIDTH;
+            remove_from(root, full, |t| tile_path(level, t, TILE_WIDTH))?;
+        }
+        remove_from(root, size / TILE_WIDTH, |t| bundle_path(t, TILE_WIDTH))?;
         let mut edge = Vec::new();
         let mut level = 0u8;
         while level < 8 && (size >> (u32::from(level) * 8)) > 0 {
             let nodes = size >> (u32::from(level) * 8);
             let t = nodes / TILE_WIDTH;
             let w = nodes % TILE_WIDTH;
-            let hashes = if w == 0 { Vec::new() } else { reader.read_tile(level, t, w)? };
+            let mut hashes = if w == 0 { Vec::new() } else { reader.read_tile(level, t, w)? };
+            hashes.truncate(w as usize);
             edge.push(hashes);
             level += 1;
         }

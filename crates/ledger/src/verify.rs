@@ -59,19 +59,26 @@ fn from_ledger(index: Option<u64>, e: LedgerError) -> VerifyProblem {
 /// Verify the ledger in `layout` against `verifier` (the ledger's own verifier key when None).
 /// `progress(done, total)` is called every few thousand records.
 pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport, VerifyProblem> {
-    let own;
-    let verifier = match verifier {
-        Some(v) => v,
-        None => {
-            own = crate::load_verifier(&layout.keys()).map_err(|e| from_ledger(None, e))?;
-            &own
-        }
-    };
     let cp_path = layout.checkpoint();
-    let text = fs::read_to_string(&cp_path).map_err(|e| problem(None, Some(cp_path.clone()), format!("cannot read the checkpoint: {e}")))?;
-    let note = suho_note::open(&text, std::slice::from_ref(verifier))
-        .map_err(|e| problem(None, Some(cp_path.clone()), format!("the checkpoint signature does not verify with key {}: {e}", verifier.name())))?;
-    let cp = Checkpoint::parse(&note.body).map_err(|e| problem(None, Some(cp_path.clone()), e.to_string()))?;
+    let cp = match fs::read_to_string(&cp_path) {
+        Ok(text) => {
+            let own;
+            let verifier = match verifier {
+                Some(v) => v,
+                None => {
+                    own = crate::load_verifier(&layout.keys()).map_err(|e| from_ledger(None, e))?;
+                    &own
+                }
+            };
+            let note = suho_note::open(&text, std::slice::from_ref(verifier))
+                .map_err(|e| problem(None, Some(cp_path.clone()), format!("the checkpoint signature does not verify with key {}: {e}", verifier.name())))?;
+            Checkpoint::parse(&note.body).map_err(|e| problem(None, Some(cp_path.clone()), e.to_string()))?
+        }
+        // A ledger killed before its first checkpoint: nothing is signed yet; the records
+        // logged so far are still checked.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint { origin: String::new(), size: 0, root: suho_merkle::empty_root(), extensions: Vec::new() },
+        Err(e) => return Err(problem(None, Some(cp_path.clone()), format!("cannot read the checkpoint: {e}"))),
+    };
     let n = cp.size;
 
     let tiles_root = layout.ledger();
