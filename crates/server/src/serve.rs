@@ -1,0 +1,211 @@
+//! Running the API on a socket: plain HTTP or TLS (rustls), with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::{router, AppState, ServerError, DEFAULT_BODY_LIMIT};
+
+/// How long in-flight requests (an ingest waiting for durability) get to finish after shutdown
+/// was asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where and how to listen.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// `(certificate chain PEM, private key PEM)` files; `None` serves plain HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Largest `POST /v1/records` body, in bytes.
+    pub body_limit: usize,
+}
+
+impl ServeConfig {
+    /// Plain HTTP on `addr` with the default body limit.
+    pub fn new(addr: SocketAddr) -> Self {
+        ServeConfig {
+            addr,
+            tls: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// Serves [`router`] on `cfg.addr` until `shutdown` completes, then stops accepting and lets
+/// in-flight requests finish (up to [`SHUTDOWN_GRACE`]). TLS material is loaded and checked
+/// before the address is bound, so a bad certificate or key fails fast with an error naming the
+/// file.
+pub async fn serve(
+    cfg: ServeConfig,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let tls = load_tls_pair(cfg.tls.as_ref())?;
+    let listener = std::net::TcpListener::bind(cfg.addr).map_err(|source| ServerError::Bind {
+        addr: cfg.addr,
+        source,
+    })?;
+    run(
+        listener,
+        tls,
+        state.with_body_limit(cfg.body_limit),
+        shutdown,
+    )
+    .await
+}
+
+/// Like [`serve`], on a socket that is already bound (`cfg.addr` is not used). Useful for tests
+/// (bind port 0, read the port, then serve) and for inherited sockets.
+pub async fn serve_on(
+    listener: std::net::TcpListener,
+    cfg: ServeConfig,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let tls = load_tls_pair(cfg.tls.as_ref())?;
+    run(
+        listener,
+        tls,
+        state.with_body_limit(cfg.body_limit),
+        shutdown,
+    )
+    .await
+}
+
+fn load_tls_pair(pair: Option<&(PathBuf, PathBuf)>) -> Result<Option<RustlsConfig>, ServerError> {
+    pair.map(|(cert, key)| load_tls(cert, key)).transpose()
+}
+
+type ServerFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+async fn run(
+    listener: std::net::TcpListener,
+    tls: Option<RustlsConfig>,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let local = listener.local_addr().map_err(ServerError::Serve)?;
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = Handle::new();
+    let secure = tls.is_some();
+    let server: ServerFuture = match tls {
+        Some(config) => {
+            let mut server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
+            limit_header_time(&mut server);
+            Box::pin(server.serve(app))
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener).handle(handle.clone());
+            limit_header_time(&mut server);
+            Box::pin(server.serve(app))
+        }
+    };
+    if secure {
+        tracing::info!(addr = %local, "serving HTTPS");
+    } else if local.ip().is_loopback() {
+        tracing::info!(addr = %local, "serving plain HTTP on loopback");
+    } else {
+        tracing::warn!(addr = %local,
+            "serving plain HTTP on a non-loopback address: bearer tokens cross the network in clear; give a certificate and key");
+    }
+
+    let mut server = server;
+    let shutdown = std::pin::pin!(shutdown);
+    tokio::select! {
+        result = &mut server => return result.map_err(ServerError::Serve),
+        () = shutdown => {
+            tracing::info!(grace_secs = SHUTDOWN_GRACE.as_secs(), "shutting down: no new connections, finishing in-flight requests");
+            handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        }
+    }
+    server.await.map_err(ServerError::Serve)?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+fn limit_header_time<A>(server: &mut axum_server::Server<A>) {
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+}
+
+/// Loads a PEM certificate chain and PEM private key (PKCS#8, PKCS#1 or SEC1) into a rustls
+/// server configuration offering HTTP/2 and HTTP/1.1. Every error names the file and what is
+/// wrong with it.
+pub fn load_tls(cert: &Path, key: &Path) -> Result<RustlsConfig, ServerError> {
+    const CERT: &str = "certificate";
+    const KEY: &str = "private key";
+    let cert_pem = std::fs::read(cert).map_err(|source| ServerError::TlsFile {
+        what: CERT,
+        path: cert.to_path_buf(),
+        source,
+    })?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServerError::TlsPem {
+            what: CERT,
+            path: cert.to_path_buf(),
+            reason: format!("not a valid PEM file: {e}"),
+        })?;
+    if chain.is_empty() {
+        return Err(ServerError::TlsPem {
+            what: CERT,
+            path: cert.to_path_buf(),
+            reason: "no `BEGIN CERTIFICATE` section found".to_owned(),
+        });
+    }
+
+    let key_meta = std::fs::metadata(key).map_err(|source| ServerError::TlsFile {
+        what: KEY,
+        path: key.to_path_buf(),
+        source,
+    })?;
+    if key_meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(path = %key.display(), "the TLS private key is readable by group or others; chmod 600 it");
+    }
+    let key_pem = std::fs::read(key).map_err(|source| ServerError::TlsFile {
+        what: KEY,
+        path: key.to_path_buf(),
+        source,
+    })?;
+    let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| ServerError::TlsPem {
+        what: KEY,
+        path: key.to_path_buf(),
+        reason: match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "no `BEGIN PRIVATE KEY` (PKCS#8), `BEGIN RSA PRIVATE KEY` or `BEGIN EC PRIVATE KEY` section found"
+                    .to_owned()
+            }
+            other => format!("not a valid PEM private key: {other}"),
+        },
+    })?;
+
+    let config_err = |e: rustls::Error| ServerError::TlsConfig {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(config_err)?
+        .with_no_client_auth()
+        .with_single_cert(chain, private_key)
+        .map_err(config_err)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(RustlsConfig::from_config(Arc::new(config)))
+}

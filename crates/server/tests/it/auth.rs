@@ -1,0 +1,221 @@
+//! Who may call which route, and what the others are told.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+
+use crate::common::{get, post, request, three_records, Fixture, TrackedBody};
+
+const READ_ROUTES: &[&str] = &[
+    "/v1/checkpoint",
+    "/v1/health",
+    "/ledger/checkpoint",
+    "/ledger/tile/0/000",
+];
+
+#[tokio::test]
+async fn healthz_needs_no_token_and_says_only_ok() {
+    let f = Fixture::new();
+    let r = f.send(get("/healthz", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn no_token_gets_401_with_bearer_challenge_on_every_protected_route() {
+    let f = Fixture::new();
+    let mut reqs = vec![post("/v1/records", None, three_records())];
+    reqs.extend(READ_ROUTES.iter().map(|p| get(p, None)));
+    for req in reqs {
+        let path = req.uri().path().to_owned();
+        let r = f.send(req).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer realm=\"suho\""),
+            "{path}"
+        );
+        assert!(r.error().contains("bearer token"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_malformed_or_non_bearer_credentials_get_401() {
+    let f = Fixture::new();
+    let mut forged = f.admin.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    for token in [forged.as_str(), "suho_0123456789abcdef_00", "hunter2"] {
+        let r = f.send(get("/v1/checkpoint", Some(token))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer realm=\"suho\", error=\"invalid_token\"")
+        );
+        assert_eq!(r.error(), "invalid or revoked bearer token");
+    }
+    // A valid token under another scheme is not a bearer token.
+    let req = Request::builder()
+        .uri("/v1/checkpoint")
+        .header(header::AUTHORIZATION, format!("Basic {}", f.admin))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(f.send(req).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn bearer_scheme_is_case_insensitive() {
+    let f = Fixture::new();
+    let req = Request::builder()
+        .uri("/v1/health")
+        .header(header::AUTHORIZATION, format!("bearer {}", f.read))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(f.send(req).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revoked_token_gets_401_at_once() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.send(get("/v1/health", Some(&f.read))).await.status,
+        StatusCode::OK
+    );
+    let id = f
+        .tokens
+        .list()
+        .into_iter()
+        .find(|t| t.name == "auditor")
+        .unwrap()
+        .id;
+    f.tokens.revoke(&id).unwrap();
+    let r = f.send(get("/v1/health", Some(&f.read))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.error(), "invalid or revoked bearer token");
+}
+
+#[tokio::test]
+async fn token_created_while_serving_works_immediately() {
+    let f = Fixture::new();
+    let cli = suho_server::TokenStore::open(f.dir.path()).unwrap();
+    let (_, token) = cli.create(suho_server::Role::Read, "late auditor").unwrap();
+    assert_eq!(
+        f.send(get("/v1/health", Some(&token))).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn read_token_may_not_post_records() {
+    let f = Fixture::new();
+    let r = f
+        .send(post("/v1/records", Some(&f.read), three_records()))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.error().contains("`read`"), "{}", r.error());
+}
+
+#[tokio::test]
+async fn ingest_token_may_not_read_the_ledger() {
+    let f = Fixture::new();
+    for path in READ_ROUTES {
+        let r = f.send(get(path, Some(&f.ingest))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(r.error().contains("needs role `read`"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn admin_token_may_read() {
+    let f = Fixture::new();
+    let r = f.send(get("/v1/health", Some(&f.admin))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "ok");
+}
+
+#[tokio::test]
+async fn unauthenticated_or_forbidden_post_is_answered_without_reading_the_body() {
+    let f = Fixture::new();
+    for token in [
+        None,
+        Some("suho_0123456789abcdef_nope"),
+        Some(f.read.as_str()),
+    ] {
+        let (body, polled) = TrackedBody::new(three_records(), 1);
+        let r = f
+            .send(request("POST", "/v1/records", token, Body::new(body)))
+            .await;
+        assert!(r.status == StatusCode::UNAUTHORIZED || r.status == StatusCode::FORBIDDEN);
+        assert!(
+            !polled.load(Ordering::SeqCst),
+            "body was read for {token:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_refused_with_413() {
+    let f = Fixture::with_body_limit(1000);
+    // Declared too large: refused before reading.
+    let (body, polled) = TrackedBody::new(vec![b'x'; 10], 1);
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/records")
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.ingest))
+        .header(header::CONTENT_LENGTH, "1001")
+        .body(Body::new(body))
+        .unwrap();
+    let r = f.send(req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.error().contains("1000 bytes"), "{}", r.error());
+    assert!(!polled.load(Ordering::SeqCst));
+
+    // Streamed without a length: refused once it passes the limit.
+    let (body, _) = TrackedBody::new(vec![b'x'; 300], 4);
+    let r = f
+        .send(request(
+            "POST",
+            "/v1/records",
+            Some(&f.ingest),
+            Body::new(body),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.error().contains("split the batch"));
+}
+
+#[tokio::test]
+async fn compressed_bodies_are_refused_with_415() {
+    let f = Fixture::new();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/records")
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.ingest))
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(three_records()))
+        .unwrap();
+    let r = f.send(req).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    r.error();
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405_as_json() {
+    let f = Fixture::new();
+    let r = f.send(get("/v1/nothing", Some(&f.admin))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error(), "not found");
+    let r = f.send(get("/v1/records", Some(&f.admin))).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    r.error();
+    let r = f.send(post("/v1/checkpoint", Some(&f.admin), "")).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn responses_forbid_content_sniffing() {
+    let f = Fixture::new();
+    let r = f.send(get("/healthz", None)).await;
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+}
