@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use suho_ingest::{ingest_stream, IngestOptions, RejectLog, StreamSummary};
+use suho_ingest::{ingest_stream, Detection, IngestOptions, RejectLog, StreamSummary};
 use suho_ledger::{Entry, Layout, Ledger, Options};
 
 use crate::ui::{bytes_bar, count_bar, thousands, verifier_arg};
@@ -50,6 +50,8 @@ pub struct IngestTotals {
     pub bytes: u64,
     pub seconds: f64,
     pub ledger_size: u64,
+    /// New alerts by severity.
+    pub alerts: Vec<(&'static str, u64)>,
 }
 
 pub fn ingest(data: &Path, files: &[PathBuf]) -> Result<IngestTotals> {
@@ -70,6 +72,10 @@ pub fn print_totals(t: &IngestTotals, data: &Path) {
         thousands(t.rejected),
         thousands(t.ledger_size)
     );
+    if !t.alerts.is_empty() {
+        let parts: Vec<String> = t.alerts.iter().rev().map(|(s, n)| format!("{} {s}", thousands(*n))).collect();
+        println!("new alerts: {} (see `suho alerts`)", parts.join(", "));
+    }
     if t.rejected > 0 {
         println!("rejected lines and reasons: {} (or `suho rejects`)", RejectLog::new(data).path().display());
     }
@@ -77,19 +83,20 @@ pub fn print_totals(t: &IngestTotals, data: &Path) {
 
 /// Ingest `files` into an open ledger (used by `ingest`, the demo and the benchmark).
 pub fn ingest_into(ledger: &mut Ledger, data: &Path, files: &[PathBuf], show_progress: bool) -> Result<IngestTotals> {
+    let mut detection = if std::env::var_os("SUHO_NO_DETECT").is_some() { None } else { Some(Detection::open(ledger.layout(), ledger.size())?) };
     let mut rejects = RejectLog::new(data);
     let opts = IngestOptions::default();
     let mut totals = IngestTotals::default();
     let started = Instant::now();
     for f in files {
         let s: StreamSummary = if f.as_os_str() == "-" {
-            ingest_stream(ledger, "-", std::io::stdin(), &opts, &mut rejects, &mut |_| {})?
+            ingest_stream(ledger, detection.as_mut(), "-", std::io::stdin(), &opts, &mut rejects, &mut |_| {})?
         } else {
             let file = File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
             let len = file.metadata().map(|m| m.len()).unwrap_or(0);
             let name = f.display().to_string();
             let pb = show_progress.then(|| bytes_bar(len, "ingest"));
-            let s = ingest_stream(ledger, &name, file, &opts, &mut rejects, &mut |p| {
+            let s = ingest_stream(ledger, detection.as_mut(), &name, file, &opts, &mut rejects, &mut |p| {
                 if let Some(pb) = &pb {
                     pb.set_position(p.bytes);
                 }
@@ -107,6 +114,9 @@ pub fn ingest_into(ledger: &mut Ledger, data: &Path, files: &[PathBuf], show_pro
     }
     totals.seconds = started.elapsed().as_secs_f64();
     totals.ledger_size = ledger.size();
+    if let Some(d) = &detection {
+        totals.alerts = d.raised().iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    }
     Ok(totals)
 }
 

@@ -5,6 +5,8 @@
 
 mod bench;
 mod demo;
+mod detect_cmd;
+mod eval;
 mod ledger_cmd;
 mod serve_cmd;
 mod ui;
@@ -84,6 +86,38 @@ enum Command {
         #[arg(long)]
         key: String,
     },
+    /// People, credentials and signing keys: load, offboard, orphans, history.
+    #[command(subcommand)]
+    Registry(detect_cmd::RegistryCmd),
+    /// Print the alerts raised so far.
+    Alerts {
+        /// Output form.
+        #[arg(long, value_enum, default_value = "table")]
+        format: detect_cmd::Format,
+        /// Only this severity or higher (low, medium, high, critical).
+        #[arg(long, value_parser = detect_cmd::severity_arg)]
+        min_severity: Option<suho_detect::Severity>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only this actor.
+        #[arg(long)]
+        actor: Option<String>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Print incidents: related alerts grouped per actor or credential.
+    Incidents {
+        /// Output form.
+        #[arg(long, value_enum, default_value = "table")]
+        format: detect_cmd::Format,
+        /// Only this severity or higher.
+        #[arg(long, value_parser = detect_cmd::severity_arg)]
+        min_severity: Option<suho_detect::Severity>,
+    },
+    /// Run a labelled scenario end to end and score detection against its ground truth.
+    Eval(eval::EvalArgs),
     /// Serve the HTTP API (ingest, checkpoint, tiles).
     Serve(serve_cmd::ServeArgs),
     /// API tokens.
@@ -131,6 +165,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Ledger(c) => ledger_cmd::ledger(&data, c),
         Command::VerifyProof { file, key, record } => ledger_cmd::verify_proof(&file, &key, record.as_deref()),
         Command::VerifyConsistency { file, key } => ledger_cmd::verify_consistency(&file, &key),
+        Command::Registry(c) => detect_cmd::registry(&data, c),
+        Command::Alerts { format, min_severity, rule, actor, limit } => detect_cmd::alerts(&data, format, min_severity, rule, actor, limit),
+        Command::Incidents { format, min_severity } => detect_cmd::incidents(&data, format, min_severity),
+        Command::Eval(a) => eval::eval(&data, a),
         Command::Serve(a) => serve_cmd::serve(&data, a),
         Command::Token(c) => serve_cmd::token(&data, c),
         Command::Bench(a) => bench::bench(&data, a),

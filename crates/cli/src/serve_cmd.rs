@@ -61,7 +61,8 @@ pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
     if tokens.list().iter().all(|t| t.is_revoked()) {
         eprintln!("warning: no API token exists yet, so every request will get 401; create one with `suho token create --role ingest`");
     }
-    let service = IngestService::start(ledger, RejectLog::new(data), ServiceOptions::default());
+    let detection = suho_ingest::Detection::open(&layout, size)?;
+    let service = IngestService::start_detecting(ledger, Some(detection), RejectLog::new(data), ServiceOptions::default());
     let state = AppState::new(service.handle(), tokens, layout.ledger());
     let mut cfg = ServeConfig::new(a.listen);
     cfg.body_limit = a.body_limit_mib << 20;

@@ -4,6 +4,7 @@
 //! completion callback; the CLI hands it files.
 #![forbid(unsafe_code)]
 
+mod detection;
 mod prepare;
 mod rejects;
 mod service;
@@ -11,6 +12,7 @@ mod stream;
 
 use serde::Serialize;
 
+pub use detection::Detection;
 pub use rejects::RejectLog;
 pub use service::{IngestService, ServiceOptions};
 pub use stream::{ingest_stream, IngestOptions, Progress, StreamSummary};
@@ -51,6 +53,9 @@ pub enum IngestError {
     /// The reject log could not be written.
     #[error("writing the reject log {}: {error}", path.display())]
     RejectLog { path: std::path::PathBuf, error: std::io::Error },
+    /// The detectors or their alert store failed.
+    #[error("detection: {0}")]
+    Detect(String),
     /// The service is shutting down and took no more work.
     #[error("the ingest service has stopped")]
     Stopped,

@@ -4,7 +4,10 @@
 use std::ops::Range;
 
 use suho_ledger::{Appended, BlockBuilder, EncodedBlock, IdKey, Ledger, LedgerError, Prepared, ENTRY_LEN};
+use suho_detect::Features;
 use suho_merkle::Hash;
+
+use crate::Detection;
 
 /// One non-blank input line after parsing, validation and hashing.
 pub(crate) enum Item {
@@ -15,6 +18,7 @@ pub(crate) enum Item {
         entry: [u8; ENTRY_LEN],
         leaf: Hash,
         id: Option<IdKey>,
+        features: Box<Features>,
     },
     Rejected {
         line: u64,
@@ -48,7 +52,8 @@ pub(crate) fn prepare_chunk(buf: Vec<u8>, first_line: u64, now_ms: i64) -> Prepa
                 let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), now_ms);
                 let start = bytes.as_ptr() as usize - base;
                 block.push(rec.time_ms, bytes);
-                items.push(Item::Ok { line, span: start..start + bytes.len(), time_ms: rec.time_ms, entry: p.entry, leaf: p.leaf, id: p.id });
+                let features = Box::new(Features::from_record(&rec));
+                items.push(Item::Ok { line, span: start..start + bytes.len(), time_ms: rec.time_ms, entry: p.entry, leaf: p.leaf, id: p.id, features });
             }
             Err(e) => items.push(Item::Rejected { line, reason: e.to_string() }),
         }
@@ -58,8 +63,9 @@ pub(crate) fn prepare_chunk(buf: Vec<u8>, first_line: u64, now_ms: i64) -> Prepa
 }
 
 impl PreparedChunk {
-    /// Sequence the chunk's valid records into `ledger`; one result per item (None for rejected lines).
-    pub(crate) fn append_to(&mut self, ledger: &mut Ledger) -> Result<Vec<Option<Appended>>, LedgerError> {
+    /// Sequence the chunk's valid records into `ledger` and run the detectors over the stored
+    /// ones; one result per item (None for rejected lines).
+    pub(crate) fn append_to(&mut self, ledger: &mut Ledger, detection: Option<&mut Detection>) -> Result<Vec<Option<Appended>>, LedgerError> {
         let mut prepared = Vec::with_capacity(self.items.len());
         for item in &self.items {
             if let Item::Ok { span, time_ms, entry, leaf, id, .. } = item {
@@ -67,6 +73,14 @@ impl PreparedChunk {
             }
         }
         let mut appended = if prepared.is_empty() { Vec::new() } else { ledger.append_batch(&prepared, self.block.take())? }.into_iter();
-        Ok(self.items.iter().map(|i| if matches!(i, Item::Ok { .. }) { appended.next() } else { None }).collect())
+        let results: Vec<Option<Appended>> = self.items.iter().map(|i| if matches!(i, Item::Ok { .. }) { appended.next() } else { None }).collect();
+        if let Some(d) = detection {
+            for (item, res) in self.items.iter().zip(&results) {
+                if let (Item::Ok { span, features, .. }, Some(Appended::Stored(index))) = (item, res) {
+                    d.observe(*index, features, &self.buf[span.clone()]);
+                }
+            }
+        }
+        Ok(results)
     }
 }

@@ -10,7 +10,7 @@ use crossbeam_channel::{bounded, unbounded, RecvTimeoutError};
 use suho_ledger::{Appended, Ledger};
 
 use crate::prepare::{prepare_chunk, Item, PreparedChunk};
-use crate::{BatchReport, Done, IngestError, IngestHandle, LineResult, RejectLog};
+use crate::{BatchReport, Detection, Done, IngestError, IngestHandle, LineResult, RejectLog};
 
 /// Tuning of the service.
 #[derive(Debug, Clone)]
@@ -42,6 +42,11 @@ pub struct IngestService {
 impl IngestService {
     /// Start the service over `ledger`; rejects are appended to `rejects`.
     pub fn start(ledger: Ledger, rejects: RejectLog, opts: ServiceOptions) -> IngestService {
+        IngestService::start_detecting(ledger, None, rejects, opts)
+    }
+
+    /// Like [`IngestService::start`], running the detectors over every stored record.
+    pub fn start_detecting(ledger: Ledger, detection: Option<Detection>, rejects: RejectLog, opts: ServiceOptions) -> IngestService {
         let (tx, rx) = bounded::<(Vec<u8>, Done)>(1024);
         let (ready_tx, ready_rx) = unbounded::<Ready>();
         let workers = (0..opts.workers.max(1))
@@ -60,7 +65,7 @@ impl IngestService {
             .collect();
         drop(ready_tx);
         let every = opts.checkpoint_every;
-        let writer = std::thread::spawn(move || write_loop(ledger, rejects, ready_rx, every));
+        let writer = std::thread::spawn(move || write_loop(ledger, detection, rejects, ready_rx, every));
         IngestService { handle: IngestHandle { tx }, workers, writer: Some(writer) }
     }
 
@@ -96,14 +101,17 @@ impl Drop for IngestService {
     }
 }
 
-fn write_loop(mut ledger: Ledger, mut rejects: RejectLog, rx: crossbeam_channel::Receiver<Ready>, every: Duration) -> Result<(), IngestError> {
+fn write_loop(mut ledger: Ledger, mut detection: Option<Detection>, mut rejects: RejectLog, rx: crossbeam_channel::Receiver<Ready>, every: Duration) -> Result<(), IngestError> {
     let mut last_cp = Instant::now();
     loop {
         let first = match rx.recv_timeout(every) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
                 if ledger.checkpoint_size() < ledger.size() {
-                    ledger.checkpoint()?;
+                    let size = ledger.checkpoint()?;
+                    if let Some(d) = detection.as_mut() {
+                        d.flush(size)?;
+                    }
                     last_cp = Instant::now();
                 }
                 continue;
@@ -125,7 +133,7 @@ fn write_loop(mut ledger: Ledger, mut rejects: RejectLog, rx: crossbeam_channel:
         let mut reports = Vec::with_capacity(group.len());
         let mut failure = None;
         for r in &mut group {
-            match sequence(&mut ledger, &mut r.chunk, &mut rejects) {
+            match sequence(&mut ledger, detection.as_mut(), &mut r.chunk, &mut rejects) {
                 Ok(rep) => reports.push(rep),
                 Err(e) => {
                     failure = Some(e.to_string());
@@ -134,8 +142,13 @@ fn write_loop(mut ledger: Ledger, mut rejects: RejectLog, rx: crossbeam_channel:
             }
         }
         if failure.is_none() {
-            if let Err(e) = ledger.sync() {
-                failure = Some(e.to_string());
+            match ledger.sync() {
+                Ok(_) => {
+                    if let Some(Err(e)) = detection.as_mut().map(|d| d.store_alerts()) {
+                        tracing::error!(error = %e, "could not store alerts");
+                    }
+                }
+                Err(e) => failure = Some(e.to_string()),
             }
         }
         let _ = rejects.flush();
@@ -156,16 +169,22 @@ fn write_loop(mut ledger: Ledger, mut rejects: RejectLog, rx: crossbeam_channel:
             }
         }
         if last_cp.elapsed() >= every {
-            ledger.checkpoint()?;
+            let size = ledger.checkpoint()?;
+            if let Some(d) = detection.as_mut() {
+                d.flush(size)?;
+            }
             last_cp = Instant::now();
         }
     }
-    ledger.checkpoint()?;
+    let size = ledger.checkpoint()?;
+    if let Some(d) = detection.as_mut() {
+        d.flush(size)?;
+    }
     Ok(())
 }
 
-fn sequence(ledger: &mut Ledger, chunk: &mut PreparedChunk, rejects: &mut RejectLog) -> Result<BatchReport, IngestError> {
-    let results = chunk.append_to(ledger)?;
+fn sequence(ledger: &mut Ledger, detection: Option<&mut Detection>, chunk: &mut PreparedChunk, rejects: &mut RejectLog) -> Result<BatchReport, IngestError> {
+    let results = chunk.append_to(ledger, detection)?;
     let mut rep = BatchReport { stored: 0, duplicates: 0, rejected: 0, ledger_size: 0, results: Vec::with_capacity(chunk.items.len()) };
     for (item, res) in chunk.items.iter().zip(results) {
         match (item, res) {

@@ -10,7 +10,7 @@ use crossbeam_channel::bounded;
 use suho_ledger::{Appended, Ledger};
 
 use crate::prepare::{prepare_chunk, Item, PreparedChunk};
-use crate::{IngestError, RejectLog};
+use crate::{Detection, IngestError, RejectLog};
 
 const CHUNK: usize = 1 << 20;
 
@@ -77,8 +77,10 @@ struct Done {
 
 /// Ingest one NDJSON stream named `name` into `ledger`. Every stored record is durable when
 /// this returns, and a checkpoint covers it.
+/// With `detection`, every stored record is also checked by the detectors in the same pass.
 pub fn ingest_stream(
     ledger: &mut Ledger,
+    mut detection: Option<&mut Detection>,
     name: &str,
     input: impl Read + Send,
     opts: &IngestOptions,
@@ -127,17 +129,23 @@ pub fn ingest_stream(
             while let Some(mut d) = pending.remove(&next) {
                 next += 1;
                 summary.bytes += d.chunk.buf.len() as u64;
-                if let Err(e) = sequence(ledger, name, &mut d.chunk, rejects, &mut summary) {
+                if let Err(e) = sequence(ledger, detection.as_deref_mut(), name, &mut d.chunk, rejects, &mut summary) {
                     result = Err(e);
                     break 'recv;
                 }
                 if last_sync.elapsed() >= opts.sync_every {
                     ledger.sync()?;
+                    if let Some(d) = detection.as_deref_mut() {
+                        d.store_alerts()?;
+                    }
                     last_sync = Instant::now();
                     progress(Progress { bytes: summary.bytes, lines: summary.lines, stored: summary.stored });
                 }
                 if last_cp.elapsed() >= opts.checkpoint_every {
-                    ledger.checkpoint()?;
+                    let size = ledger.checkpoint()?;
+                    if let Some(d) = detection.as_deref_mut() {
+                        d.flush(size)?;
+                    }
                     last_cp = Instant::now();
                 }
             }
@@ -149,14 +157,17 @@ pub fn ingest_stream(
         read.map_err(|error| IngestError::Read { source_name: name.to_string(), error })?;
         Ok(())
     })?;
-    ledger.checkpoint()?;
+    let size = ledger.checkpoint()?;
+    if let Some(d) = detection {
+        d.flush(size)?;
+    }
     rejects.flush()?;
     progress(Progress { bytes: summary.bytes, lines: summary.lines, stored: summary.stored });
     Ok(summary)
 }
 
-fn sequence(ledger: &mut Ledger, name: &str, chunk: &mut PreparedChunk, rejects: &mut RejectLog, summary: &mut StreamSummary) -> Result<(), IngestError> {
-    let results = chunk.append_to(ledger)?;
+fn sequence(ledger: &mut Ledger, detection: Option<&mut Detection>, name: &str, chunk: &mut PreparedChunk, rejects: &mut RejectLog, summary: &mut StreamSummary) -> Result<(), IngestError> {
+    let results = chunk.append_to(ledger, detection)?;
     for (item, res) in chunk.items.iter().zip(results) {
         summary.lines += 1;
         match (item, res) {

@@ -1,0 +1,219 @@
+//! Registry, alerts and incidents commands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Subcommand, ValueEnum};
+use suho_detect::{AlertFilter, AlertStore, Severity};
+use suho_ledger::{Ledger, Options, Prepared};
+use suho_registry::{HistoryFilter, RegistryStore};
+
+use crate::ui::thousands;
+
+#[derive(Subcommand)]
+pub enum RegistryCmd {
+    /// Upsert principals, signing keys and credentials from NDJSON (`-` reads standard input).
+    Load {
+        /// Registry file (contract section 2).
+        file: PathBuf,
+    },
+    /// Mark PRINCIPAL departed and revoke every credential and signing key it owns.
+    Offboard {
+        /// Principal id.
+        principal: String,
+        /// When the principal left (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Who is offboarding (recorded in history and in the ledger).
+        #[arg(long, env = "USER", default_value = "unknown-operator")]
+        operator: String,
+    },
+    /// Credentials and keys still valid although their owner has left.
+    Orphans {
+        /// Print NDJSON.
+        #[arg(long)]
+        ndjson: bool,
+    },
+    /// Every grant, change and revocation, newest last.
+    History {
+        /// Only this id.
+        #[arg(long)]
+        id: Option<String>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// NDJSON, contract section 3.
+    Ndjson,
+}
+
+fn now() -> i64 {
+    suho_ledger::now_ms()
+}
+
+pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
+    let mut store = RegistryStore::open(data)?;
+    match cmd {
+        RegistryCmd::Load { file } => {
+            let name = file.display().to_string();
+            let report = if file.as_os_str() == "-" {
+                store.load(std::io::stdin().lock(), "-", now())?
+            } else {
+                let f = std::fs::File::open(&file).with_context(|| format!("cannot open {name}"))?;
+                store.load(std::io::BufReader::new(f), &name, now())?
+            };
+            println!(
+                "registry: {} inserted, {} updated, {} unchanged, {} rejected",
+                thousands(report.inserted),
+                thousands(report.updated),
+                thousands(report.unchanged),
+                report.rejected.len()
+            );
+            for (line, reason) in report.rejected.iter().take(20) {
+                println!("  {name}:{line}: {reason}");
+            }
+        }
+        RegistryCmd::Offboard { principal, at, operator } => {
+            let at_ms = match at {
+                Some(t) => suho_record::parse_rfc3339(&t).map_err(|e| anyhow::anyhow!("--at {t:?}: {e}"))?,
+                None => now(),
+            };
+            let r = store.offboard(&principal, at_ms, &operator, now())?;
+            println!("offboarded {} as of {}", r.principal, suho_record::format_rfc3339_ms(r.at));
+            for c in &r.credentials_revoked {
+                println!("  revoked credential  {c}");
+            }
+            for k in &r.keys_revoked {
+                println!("  revoked signing key {k}");
+            }
+            for x in &r.already_revoked {
+                println!("  already revoked     {x}");
+            }
+            let index = record_offboarding(data, &operator, at_ms, &r)?;
+            println!("recorded in the ledger at index {index}");
+        }
+        RegistryCmd::Orphans { ndjson } => {
+            let orphans = store.orphans(now())?;
+            if ndjson {
+                for o in &orphans {
+                    println!("{}", serde_json::to_string(o)?);
+                }
+            } else if orphans.is_empty() {
+                println!("no orphaned credentials or keys: everything a departed or suspended principal held is revoked");
+            } else {
+                println!("{} credentials and keys are still valid although their owner is gone:", orphans.len());
+                for o in &orphans {
+                    let v = serde_json::to_value(o)?;
+                    println!(
+                        "  {:<12} {:<24} owner {:<14} {:<15} since {}",
+                        o.type_,
+                        o.id,
+                        o.owner.as_deref().unwrap_or("-"),
+                        v["owner_status"].as_str().unwrap_or("?"),
+                        v["owner_departed_at"].as_str().or(v["owner_suspended_at"].as_str()).unwrap_or("-")
+                    );
+                }
+            }
+        }
+        RegistryCmd::History { id, limit } => {
+            for row in store.history(HistoryFilter { id, limit: Some(limit), ..HistoryFilter::default() })? {
+                println!("{}", serde_json::to_string(&row)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Record an offboarding in the ledger as an access record of the registry itself.
+fn record_offboarding(data: &Path, operator: &str, at_ms: i64, r: &suho_registry::OffboardReport) -> Result<u64> {
+    let body = serde_json::json!({
+        "time": suho_record::format_rfc3339_ms(now()),
+        "actor": operator,
+        "action": "update",
+        "resource": format!("suho registry offboard {}", r.principal),
+        "purpose": "offboarding: revoke everything the principal held",
+        "attrs": {
+            "suho_event": "registry.offboard",
+            "principal": r.principal,
+            "departed_at": suho_record::format_rfc3339_ms(at_ms),
+            "credentials_revoked": r.credentials_revoked,
+            "keys_revoked": r.keys_revoked,
+        }
+    })
+    .to_string();
+    let rec = suho_record::parse_record(body.as_bytes()).map_err(|e| anyhow::anyhow!("the offboarding record is invalid: {e}"))?;
+    let mut ledger = Ledger::open(data, Options::default()).context("recording the offboarding in the ledger (is `suho serve` running on this data directory?)")?;
+    let p = Prepared::new(body.as_bytes(), rec.time_ms, None, now());
+    let index = match ledger.append(&p)? {
+        suho_ledger::Appended::Stored(i) | suho_ledger::Appended::Duplicate(i) => i,
+    };
+    ledger.checkpoint()?;
+    Ok(index)
+}
+
+pub fn alerts(data: &Path, format: Format, min: Option<Severity>, rule: Option<String>, actor: Option<String>, limit: Option<usize>) -> Result<i32> {
+    let store = AlertStore::open(&data.join("alerts.db"))?;
+    let alerts = store.list(&AlertFilter { min_severity: min, rule, actor, limit, ..AlertFilter::default() })?;
+    if format == Format::Ndjson {
+        for a in &alerts {
+            println!("{}", serde_json::to_string(a)?);
+        }
+        return Ok(0);
+    }
+    if alerts.is_empty() {
+        println!("no alerts");
+        return Ok(0);
+    }
+    println!("{:<24} {:<9} {:<28} {:<16} {:>6}  summary", "time", "severity", "rule", "actor", "count");
+    for a in &alerts {
+        println!(
+            "{:<24} {:<9} {:<28} {:<16} {:>6}  {}",
+            a.time,
+            a.severity.as_str(),
+            a.rule,
+            a.actor.as_deref().unwrap_or("-"),
+            a.count,
+            a.summary
+        );
+    }
+    Ok(0)
+}
+
+pub fn incidents(data: &Path, format: Format, min: Option<Severity>) -> Result<i32> {
+    let store = AlertStore::open(&data.join("alerts.db"))?;
+    let incidents = store.incidents(None, min)?;
+    for i in &incidents {
+        let v = serde_json::to_value(i)?;
+        if format == Format::Ndjson {
+            println!("{v}");
+        } else {
+            println!(
+                "{} {:<9} {} .. {}  {}  rules: {}",
+                v["id"].as_str().unwrap_or("?"),
+                v["severity"].as_str().unwrap_or("?"),
+                v["first_time"].as_str().unwrap_or("?"),
+                v["last_time"].as_str().unwrap_or("?"),
+                v["subject"].as_str().or(v["actor"].as_str()).unwrap_or(""),
+                v["rules"].as_array().map(|r| r.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+            );
+        }
+    }
+    if incidents.is_empty() && format == Format::Table {
+        println!("no incidents");
+    }
+    Ok(0)
+}
+
+/// Check a severity argument.
+pub fn severity_arg(s: &str) -> Result<Severity> {
+    match s.parse() {
+        Ok(v) => Ok(v),
+        Err(e) => bail!("{e}"),
+    }
+}

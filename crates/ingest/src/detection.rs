@@ -1,0 +1,128 @@
+//! Detection in the same pass as the ledger append: every stored record goes through the
+//! detector engine right after it is sequenced, alerts land in `<data>/alerts.db`, and the
+//! engine's state is saved beside the ledger so it survives restarts.
+//!
+//! `<data>/detect/observed` holds the ledger size the saved state has seen. On open, records
+//! the ledger holds beyond it (stored by a process that crashed before saving) are replayed
+//! through the engine, so no stored record escapes detection. Alert ids are stable, so a
+//! replayed alert updates the stored one instead of duplicating it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use suho_detect::{Alert, AlertStore, DetectConfig, Engine, Features, Severity};
+use suho_ledger::Layout;
+
+use crate::IngestError;
+
+/// The detector engine with its alert store and persisted state.
+pub struct Detection {
+    engine: Engine,
+    store: AlertStore,
+    dir: PathBuf,
+    pending: Vec<Alert>,
+    observed: u64,
+    raised: [u64; 4],
+}
+
+fn err(e: impl std::fmt::Display) -> IngestError {
+    IngestError::Detect(e.to_string())
+}
+
+impl Detection {
+    /// Open detection for the data directory of `layout`: configuration from `suho.toml`, the
+    /// registry from `registry.db`, state from `detect/`; then catch up with the first
+    /// `ledger_size` records.
+    pub fn open(layout: &Layout, ledger_size: u64) -> Result<Detection, IngestError> {
+        let (cfg, geo) = DetectConfig::load(&layout.data).map_err(err)?;
+        let registry = suho_registry::RegistryStore::open(&layout.data).and_then(|s| s.snapshot()).map_err(err)?;
+        let mut engine = Engine::new(Arc::new(registry), geo, cfg);
+        let dir = layout.data.join("detect");
+        fs::create_dir_all(&dir).map_err(|e| IngestError::Detect(format!("{}: {e}", dir.display())))?;
+        engine.load_state(&dir.join("state")).map_err(err)?;
+        let observed = fs::read_to_string(dir.join("observed")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0u64);
+        let store = AlertStore::open(&layout.data.join("alerts.db")).map_err(err)?;
+        let mut d = Detection { engine, store, dir, pending: Vec::new(), observed, raised: [0; 4] };
+        if observed < ledger_size {
+            d.catch_up(layout, ledger_size)?;
+        }
+        Ok(d)
+    }
+
+    fn catch_up(&mut self, layout: &Layout, ledger_size: u64) -> Result<(), IngestError> {
+        tracing::info!(from = self.observed, to = ledger_size, "detectors catch up with records stored before a restart");
+        let mut failed = None;
+        let from = self.observed;
+        suho_ledger::WalReader::new(&layout.wal())
+            .scan(from, |frame| {
+                if frame.index >= ledger_size {
+                    return false;
+                }
+                if let Ok(rec) = suho_record::parse_record(&frame.body) {
+                    let f = Features::from_record(&rec);
+                    self.observe(frame.index, &f, &frame.body);
+                }
+                if self.pending.len() >= 10_000 {
+                    if let Err(e) = self.flush(frame.index + 1) {
+                        failed = Some(e);
+                        return false;
+                    }
+                }
+                true
+            })
+            .map_err(IngestError::from)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.flush(ledger_size)
+    }
+
+    /// Check one stored record.
+    pub(crate) fn observe(&mut self, index: u64, f: &Features, body: &[u8]) {
+        let before = self.pending.len();
+        self.engine.observe(index, f, body, &mut self.pending);
+        for a in &self.pending[before..] {
+            if a.count <= 1 {
+                self.raised[a.severity.rank() as usize] += 1;
+            }
+        }
+    }
+
+    /// Store the alerts raised since the last call (cheap: called at every group commit).
+    pub fn store_alerts(&mut self) -> Result<(), IngestError> {
+        if !self.pending.is_empty() {
+            self.store.upsert(&self.pending).map_err(err)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Store pending alerts and save the engine state as having seen `ledger_size` records
+    /// (called at checkpoints).
+    pub fn flush(&mut self, ledger_size: u64) -> Result<(), IngestError> {
+        self.store_alerts()?;
+        if ledger_size > self.observed {
+            self.engine.save_state(&self.dir.join("state")).map_err(err)?;
+            let tmp = self.dir.join("observed.tmp");
+            fs::write(&tmp, ledger_size.to_string()).and_then(|_| fs::rename(&tmp, self.dir.join("observed"))).map_err(|e| IngestError::Detect(format!("{}: {e}", self.dir.display())))?;
+            self.observed = ledger_size;
+        }
+        Ok(())
+    }
+
+    /// New alerts raised through this handle, by severity (low, medium, high, critical).
+    pub fn raised(&self) -> [(Severity, u64); 4] {
+        [Severity::Low, Severity::Medium, Severity::High, Severity::Critical].map(|s| (s, self.raised[s.rank() as usize]))
+    }
+
+    /// The alert store.
+    pub fn store(&self) -> &AlertStore {
+        &self.store
+    }
+
+    /// Where the detector state lives.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
