@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use suho_ledger::{Layout, Ledger, Options};
+use suho_ledger::Layout;
 use suho_sim::{ScenarioName, SimConfig, Timestamp};
 
 use crate::ui::thousands;
@@ -91,58 +91,93 @@ pub fn simulate(a: &SimulateArgs) -> Result<suho_sim::SimStats> {
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Where the simulated input goes.
-    #[arg(long, default_value = "suho-demo-input")]
-    input: PathBuf,
-    /// Days of traffic to simulate.
-    #[arg(long, default_value_t = 120)]
+    /// Days of traffic to simulate (the attack starts about three weeks after the departure).
+    #[arg(long, default_value_t = 150)]
     days: u32,
 }
 
+fn step(n: u32, text: &str) {
+    println!("\n\x1b[1m{n}. {text}\x1b[0m");
+}
+
 pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
-    println!("== suho demo: an e-commerce company's access records, kept where no insider can rewrite them ==\n");
-    println!("1. simulate {} days of access records (customers, staff, service accounts)", a.days);
-    let sim = SimulateArgs {
-        out: a.input.clone(),
-        seed: None,
-        start: None,
-        days: Some(a.days),
-        customers: None,
-        employees: None,
-        records_per_day: None,
-        scenario: None,
+    println!("== suho demo: a Coupang-style breach, caught on the attacker's first forged token ==");
+    println!("A backend engineer left, but his token-signing key was never revoked. Weeks later, tokens");
+    println!("it signed (never issued) read customer data from servers abroad, slowly, for months.");
+    println!("Coupang noticed after 147 days. Here suho ingests the same kind of traffic.");
+
+    step(1, "simulate an e-commerce company with the attack mixed in, load its registry, ingest with every detector on");
+    let r = crate::eval::run(data, "coupang", a.days, None)?;
+    let ldata = r.data.clone();
+    let Some(att) = r.attacks.iter().find(|x| x.name.starts_with("coupang")) else {
+        anyhow::bail!("the simulation has no coupang attack")
     };
-    simulate(&sim)?;
 
-    println!("\n2. ingest them into the ledger ({})", data.display());
-    let mut ledger = Ledger::open(data, Options::default())?;
-    let totals = crate::ledger_cmd::ingest_into(&mut ledger, data, &[a.input.join("records.ndjson")], true)?;
-    crate::ledger_cmd::print_totals(&totals, data);
-    let vkey = ledger.verifier_key();
-    drop(ledger);
-
-    println!("\n3. verify: recompute every hash from the records up and check the signed checkpoint");
-    let code = crate::ledger_cmd::verify(data, None)?;
+    step(2, "verify the ledger: every record, every hash, the signed checkpoint");
+    let code = crate::ledger_cmd::verify(&ldata, None)?;
     if code != 0 {
         return Ok(code);
     }
 
+    step(3, "the alert that fired on the attacker's first forged token");
+    let store = suho_detect::AlertStore::open(&ldata.join("alerts.db"))?;
+    let all = store.list(&suho_detect::AlertFilter::default())?;
+    let first = all.iter().filter(|x| att.first_alert_time.as_deref() == Some(x.time.as_str()) && Some(&x.rule) == att.first_alert_rule.as_ref()).min_by_key(|x| x.ledger_index);
+    match first {
+        Some(al) => {
+            println!("  [{}] {} at {} (ledger index {})", al.severity.as_str().to_uppercase(), al.rule, al.time, al.ledger_index);
+            println!("  {}", al.summary);
+            println!("  evidence: {}", al.evidence);
+            println!(
+                "  the attack's first malicious record was at {}: {}",
+                att.first_malicious_time,
+                if att.on_first_record { "the alert fired on that very record" } else { "the alert came later" }
+            );
+        }
+        None => println!("  no alert fired on the attack: see `suho --data {} alerts`", ldata.display()),
+    }
+    println!("\n  every critical and high alert of the run:");
+    crate::detect_cmd::alerts(&ldata, crate::detect_cmd::Format::Table, Some(suho_detect::Severity::High), None, None, Some(12))?;
+
+    step(4, "the open door: credentials and keys still valid although their owner has left");
+    crate::detect_cmd::registry(&ldata, crate::detect_cmd::RegistryCmd::Orphans { ndjson: false })?;
+
+    step(5, "what 147 days of silence cost, against what suho let through");
+    let pct = |n: u64| if att.subjects_total > 0 { 100.0 * n as f64 / att.subjects_total as f64 } else { 0.0 };
+    println!("  {:<44} {:>14} {:>10}", "", "customers", "share");
+    println!("  {:<44} {:>14} {:>9.2}%", format!("attack left alone ({} .. {})", &att.first_malicious_time[..10], &att.last_malicious_time[..10]), thousands(att.subjects_total), 100.0);
+    println!("  {:<44} {:>14} {:>9.4}%", "exposed before suho's first alert", thousands(att.subjects_before_alert), pct(att.subjects_before_alert));
+    chart(&att.daily_cumulative, att.first_alert_time.as_deref());
+
+    step(6, "respond: offboard the departed engineer for good (revokes everything he held, recorded in the ledger)");
+    let owner = att.description.split_whitespace().next().unwrap_or("").to_string();
+    if !owner.is_empty() {
+        crate::detect_cmd::registry(&ldata, crate::detect_cmd::RegistryCmd::Offboard { principal: owner, at: None, operator: "demo-security-team".into() })?;
+        crate::detect_cmd::registry(&ldata, crate::detect_cmd::RegistryCmd::Orphans { ndjson: false })?;
+    }
+
+    if let Some(al) = first {
+        step(7, "hand an auditor offline proof that the alerting record is in the log");
+        let layout = Layout::new(&ldata);
+        let proof = ldata.join(format!("entry-{}.tlog-proof", al.ledger_index));
+        crate::ledger_cmd::ledger(&ldata, crate::ledger_cmd::LedgerCmd::Proof { index: al.ledger_index, out: Some(proof.clone()) })?;
+        let vkey = suho_ledger::load_verifier(&layout.keys())?.to_string();
+        println!("   $ suho verify-proof {} --key '{vkey}'", proof.display());
+        crate::ledger_cmd::verify_proof(&proof, &vkey, None)?;
+
+        step(8, "an insider rewrites that record to hide the attack; verify names it");
+        tamper_and_verify(&ldata, al.ledger_index)?;
+    }
+    println!("\nEverything is in {}: try `suho --data {} alerts`, `incidents`, `records --limit 5`.", ldata.display(), ldata.display());
+    Ok(0)
+}
+
+/// Rewrite record `index` (another actor) the way an insider with shell access could, run
+/// verify, and restore the file.
+fn tamper_and_verify(data: &Path, index: u64) -> Result<()> {
     let layout = Layout::new(data);
-    println!("\n4. what was stored");
-    crate::ledger_cmd::status(data)?;
-    let index = totals.ledger_size / 2;
-    println!("\n   the record at index {index}:");
-    crate::ledger_cmd::ledger(data, crate::ledger_cmd::LedgerCmd::Show { index })?;
-
-    println!("\n5. an auditor checks that record offline, holding only the public key");
-    let proof = a.input.join(format!("entry-{index}.tlog-proof"));
-    crate::ledger_cmd::ledger(data, crate::ledger_cmd::LedgerCmd::Proof { index, out: Some(proof.clone()) })?;
-    println!("   $ suho verify-proof {} --key '{vkey}'", proof.display());
-    crate::ledger_cmd::verify_proof(&proof, &vkey, None)?;
-
-    println!("\n6. an insider rewrites the record at index {index} (another actor), re-encoding the file consistently; verify names it");
-    let backup = std::fs::read_dir(layout.wal())?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "seg")).collect::<Vec<_>>();
-    let saved: Vec<(PathBuf, Vec<u8>)> = backup.iter().map(|p| Ok((p.clone(), std::fs::read(p)?))).collect::<std::io::Result<_>>()?;
+    let segments: Vec<PathBuf> = std::fs::read_dir(layout.wal())?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "seg")).collect();
+    let saved: Vec<(PathBuf, Vec<u8>)> = segments.iter().map(|p| Ok((p.clone(), std::fs::read(p)?))).collect::<std::io::Result<_>>()?;
     suho_ledger::fault::rewrite_record(&layout, index, |body| {
         let text = String::from_utf8_lossy(body).replace("\"actor\":\"", "\"actor\":\"x");
         *body = text.into_bytes();
@@ -152,5 +187,18 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         std::fs::write(p, b)?;
     }
     println!("   (restored the original file; `suho verify` exit status was {code})");
-    Ok(0)
+    Ok(())
+}
+
+/// A terminal chart of customers reached per day, with suho's alert marked.
+fn chart(series: &[(String, u64)], alert: Option<&str>) {
+    let Some(max) = series.iter().map(|(_, n)| *n).max().filter(|m| *m > 0) else { return };
+    println!("\n  customers reached by the attack, cumulative (each row: a week; | marks suho's first alert)");
+    let alert_day = alert.map(|t| &t[..10]);
+    for (i, week) in series.chunks(7).enumerate() {
+        let (day, n) = &week[week.len() - 1];
+        let width = (50 * *n / max) as usize;
+        let marked = alert_day.is_some_and(|a| week.iter().any(|(d, _)| d.as_str() >= a) && (i == 0 || series[..i * 7].iter().all(|(d, _)| d.as_str() < a)));
+        println!("  {day} {}{:<50} {:>10}", if marked { "|" } else { " " }, "#".repeat(width.max(usize::from(*n > 0))), thousands(*n));
+    }
 }

@@ -51,6 +51,8 @@ pub struct AttackScore {
     /// Distinct subjects the whole attack reached.
     pub subjects_total: u64,
     pub malicious_records: u64,
+    /// Distinct subjects reached, cumulative, at the end of each event day (UTC) of the attack.
+    pub daily_cumulative: Vec<(String, u64)>,
 }
 
 /// How a benign surprise fared.
@@ -177,6 +179,7 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
     let mut before: HashMap<usize, u64> = HashMap::new();
     let mut malicious: HashMap<usize, u64> = HashMap::new();
     let mut first_seen: HashMap<usize, String> = HashMap::new();
+    let mut daily: HashMap<usize, Vec<(i64, u64)>> = HashMap::new();
     let mut principal_days: HashSet<(String, i64)> = HashSet::new();
     let mut records = 0u64;
     let f = std::fs::File::open(input.join("records.ndjson"))?;
@@ -196,6 +199,12 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
         let set = reached.entry(i).or_default();
         for s in &r.subjects {
             set.insert(s.to_string());
+        }
+        let day = r.time_ms.div_euclid(86_400_000);
+        let series = daily.entry(i).or_default();
+        match series.last_mut() {
+            Some((d, n)) if *d == day => *n = set.len() as u64,
+            _ => series.push((day, set.len() as u64)),
         }
         // Subjects exposed up to and including the record that raised the first alert.
         let alerting = first.get(&i).is_some_and(|a| a.record_id.as_deref() == r.id.as_deref());
@@ -226,6 +235,10 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
                 subjects_before_alert: if a.is_some() { before.get(&i).copied().unwrap_or(total) } else { total },
                 subjects_total: total,
                 malicious_records: malicious.get(&i).copied().unwrap_or(0),
+                daily_cumulative: daily
+                    .get(&i)
+                    .map(|v| v.iter().map(|(d, n)| (suho_record::format_rfc3339_ms(d * 86_400_000)[..10].to_string(), *n)).collect())
+                    .unwrap_or_default(),
             });
         } else {
             benign.push(BenignScore {

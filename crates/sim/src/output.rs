@@ -106,6 +106,25 @@ pub(crate) fn write_registry(
         )?;
         counts.principals += 1;
     }
+    // The identity provider's account owns the token-signing keys; it reads no personal data
+    // itself, but an owner missing from the registry would make every key look orphaned.
+    if !world.principals.iter().any(|p| p.id == "svc-auth") {
+        line(
+            &mut out,
+            &PrincipalLine {
+                ty: "principal",
+                id: "svc-auth",
+                kind: "service",
+                status: "active",
+                role: "identity-provider",
+                departed_at: None,
+                suspended_at: None,
+                countries: ["KR"],
+                networks: vec!["10.100.0.0/16".to_string()],
+            },
+        )?;
+        counts.principals += 1;
+    }
     for k in &world.keys {
         line(
             &mut out,
