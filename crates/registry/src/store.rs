@@ -17,6 +17,7 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Statement, TransactionBehavior};
@@ -37,8 +38,7 @@ const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS principal (
-    rid          INTEGER PRIMARY KEY,
-    id           TEXT NOT NULL UNIQUE,
+    id           TEXT NOT NULL PRIMARY KEY,
     last_seq     INTEGER NOT NULL,  -- newest history row of this record
     kind         TEXT NOT NULL,
     status       TEXT NOT NULL,
@@ -47,10 +47,9 @@ CREATE TABLE IF NOT EXISTS principal (
     suspended_at INTEGER,
     countries    TEXT,  -- JSON array, NULL when empty
     networks     TEXT   -- JSON array of CIDRs, NULL when empty
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS signing_key (
-    rid        INTEGER PRIMARY KEY,
-    id         TEXT NOT NULL UNIQUE,
+    id         TEXT NOT NULL PRIMARY KEY,
     last_seq   INTEGER NOT NULL,
     owner      TEXT,
     status     TEXT NOT NULL,
@@ -58,11 +57,10 @@ CREATE TABLE IF NOT EXISTS signing_key (
     created_at INTEGER,
     retired_at INTEGER,
     revoked_at INTEGER
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS signing_key_owner ON signing_key (owner);
 CREATE TABLE IF NOT EXISTS credential (
-    rid         INTEGER PRIMARY KEY,
-    id          TEXT NOT NULL UNIQUE,
+    id          TEXT NOT NULL PRIMARY KEY,
     last_seq    INTEGER NOT NULL,
     principal   TEXT NOT NULL,
     kind        TEXT NOT NULL,
@@ -70,7 +68,7 @@ CREATE TABLE IF NOT EXISTS credential (
     issued_at   INTEGER,
     expires_at  INTEGER,
     revoked_at  INTEGER
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history (
     seq         INTEGER PRIMARY KEY,  -- rows are never deleted, so seq only grows
     recorded_at INTEGER NOT NULL,     -- wall clock, epoch ms; never decreases along seq
@@ -85,11 +83,11 @@ CREATE TABLE IF NOT EXISTS history (
 ";
 
 /// Record columns in the order [`Stored::from_row`] reads them.
-const PRINCIPAL_COLUMNS: &str = "SELECT rid, last_seq, id, kind, status, role, departed_at, \
+const PRINCIPAL_COLUMNS: &str = "SELECT last_seq, id, kind, status, role, departed_at, \
                                  suspended_at, countries, networks FROM principal";
-const KEY_COLUMNS: &str = "SELECT rid, last_seq, id, owner, status, issuance, created_at, \
+const KEY_COLUMNS: &str = "SELECT last_seq, id, owner, status, issuance, created_at, \
                            retired_at, revoked_at FROM signing_key";
-const CREDENTIAL_COLUMNS: &str = "SELECT rid, last_seq, id, principal, kind, signing_key, \
+const CREDENTIAL_COLUMNS: &str = "SELECT last_seq, id, principal, kind, signing_key, \
                                   issued_at, expires_at, revoked_at FROM credential";
 
 const HISTORY_COLUMNS: &str =
@@ -297,52 +295,26 @@ impl RegistryStore {
     ) -> Result<LoadReport, RegistryError> {
         let RegistryStore { conn, path } = self;
         let path = path.as_path();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err(path, "begin load"))?;
-        let mut report = LoadReport::default();
-        {
-            let mut st =
-                Statements::prepare(&tx, source, now_ms).map_err(db_err(path, "prepare load"))?;
-            let mut lines = LineReader::new(reader);
-            let mut last_line = 0u64;
-            let mut batch = Vec::with_capacity(LOAD_BATCH);
-            loop {
-                let item = match lines.next_line() {
-                    Ok(Some(item)) => item,
-                    Ok(None) => break,
-                    Err(e) => {
-                        return Err(RegistryError::Read {
-                            source_name: source.to_string(),
-                            after_line: last_line,
-                            source: e,
-                        })
-                    }
-                };
-                match item {
-                    LineItem::TooLong { number, bytes } => {
-                        last_line = number;
-                        report.rejected.push((
-                            number,
-                            format!("line is {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit"),
-                        ));
-                    }
-                    LineItem::Line { number, bytes } => {
-                        last_line = number;
-                        match parse_registry_line(bytes) {
-                            Ok(rec) => batch.push((number, rec)),
-                            Err(e) => report.rejected.push((number, line_reason(&e))),
-                        }
-                        if batch.len() == LOAD_BATCH {
-                            st.apply(&mut batch, &mut report, path)?;
-                        }
-                    }
-                }
-            }
-            st.apply(&mut batch, &mut report, path)?;
-        }
-        tx.commit().map_err(db_err(path, "commit load"))?;
-        Ok(report)
+        // This thread reads and parses; a second one writes. Parsing is a third of the work,
+        // so on two cores a load takes about as long as its SQLite writes alone.
+        std::thread::scope(|scope| {
+            let (to_writer, batches) = mpsc::sync_channel(2);
+            let writer = scope.spawn(move || write_batches(conn, path, source, now_ms, batches));
+            let mut rejected = Vec::new();
+            let read = read_batches(reader, source, &mut rejected, &to_writer);
+            drop(to_writer);
+            let written = match writer.join() {
+                Ok(written) => written,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            read?;
+            let mut report = written?.ok_or_else(|| RegistryError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "the load stopped before the end of its input; nothing was loaded".into(),
+            })?;
+            report.rejected = rejected;
+            Ok(report)
+        })
     }
 
     /// The current registry, read in one consistent view.
@@ -612,6 +584,97 @@ impl RegistryStore {
     }
 }
 
+/// What the reading thread of a load sends the writing thread.
+enum ToWriter {
+    /// Parsed records with their line numbers, in file order.
+    Batch(Vec<(u64, RegistryRecord)>),
+    /// The input ended: commit. Without it the load is rolled back.
+    End,
+}
+
+/// Reads and parses `reader`, sending batches of records to the writer and collecting
+/// rejected lines. Stops early, without error, if the writer has stopped (its error is the
+/// one to report).
+fn read_batches(
+    reader: impl BufRead,
+    source: &str,
+    rejected: &mut Vec<(u64, String)>,
+    to_writer: &mpsc::SyncSender<ToWriter>,
+) -> Result<(), RegistryError> {
+    let mut lines = LineReader::new(reader);
+    let mut last_line = 0u64;
+    let mut batch = Vec::with_capacity(LOAD_BATCH);
+    loop {
+        let item = match lines.next_line() {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(RegistryError::Read {
+                    source_name: source.to_string(),
+                    after_line: last_line,
+                    source: e,
+                })
+            }
+        };
+        match item {
+            LineItem::TooLong { number, bytes } => {
+                last_line = number;
+                rejected.push((
+                    number,
+                    format!("line is {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit"),
+                ));
+            }
+            LineItem::Line { number, bytes } => {
+                last_line = number;
+                match parse_registry_line(bytes) {
+                    Ok(rec) => batch.push((number, rec)),
+                    Err(e) => rejected.push((number, line_reason(&e))),
+                }
+                if batch.len() == LOAD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
+                    if to_writer.send(ToWriter::Batch(full)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    // A failed send means the writer has stopped; it reports why.
+    if to_writer.send(ToWriter::Batch(batch)).is_ok() {
+        let _ = to_writer.send(ToWriter::End);
+    }
+    Ok(())
+}
+
+/// Writes the batches a load's reader sends, in one transaction that commits only when the
+/// reader says the input ended. `Ok(None)`: the reader stopped early and nothing was written.
+fn write_batches(
+    conn: &mut Connection,
+    path: &Path,
+    source: &str,
+    now_ms: Millis,
+    batches: mpsc::Receiver<ToWriter>,
+) -> Result<Option<LoadReport>, RegistryError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err(path, "begin load"))?;
+    let mut report = LoadReport::default();
+    {
+        let mut st =
+            Statements::prepare(&tx, source, now_ms).map_err(db_err(path, "prepare load"))?;
+        loop {
+            match batches.recv() {
+                Ok(ToWriter::Batch(mut batch)) => st.apply(&mut batch, &mut report, path)?,
+                Ok(ToWriter::End) => break,
+                // Dropping the transaction rolls it back.
+                Err(mpsc::RecvError) => return Ok(None),
+            }
+        }
+    }
+    tx.commit().map_err(db_err(path, "commit load"))?;
+    Ok(Some(report))
+}
+
 /// Creates the database file with mode 0600 if it does not exist yet (SQLite gives its
 /// `-wal` and `-shm` files the same mode).
 fn create_private(path: &Path) -> Result<(), RegistryError> {
@@ -696,8 +759,6 @@ fn read_map<T: Stored>(
 
 /// A stored record with where it lives.
 struct Found<T> {
-    /// Its row in its table.
-    rid: i64,
     /// Its newest history row.
     last_seq: i64,
     rec: T,
@@ -706,8 +767,7 @@ struct Found<T> {
 impl<T: Stored> Found<T> {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Found {
-            rid: r.get(0)?,
-            last_seq: r.get(1)?,
+            last_seq: r.get(0)?,
             rec: T::from_row(r)?,
         })
     }
@@ -730,8 +790,8 @@ fn id_hash(id: &str) -> u64 {
     h.finish()
 }
 
-/// Records parsed before they are written, sorted by `(type, id)`: writing the id indexes in
-/// order touches each page once per batch instead of once per record.
+/// Records parsed before they are written, sorted by `(type, id)`: writing the tables (keyed
+/// by id) in order touches each page once per batch instead of once per record.
 const LOAD_BATCH: usize = 16_384;
 
 /// Outcome of one upsert.
@@ -747,7 +807,7 @@ struct TableStatements<'c> {
     get: Statement<'c>,
     /// `?1` is the id, `?2` the history seq, then [`Stored::VALUE_COLUMNS`].
     insert: Statement<'c>,
-    /// `?1` is the rid, `?2` the history seq, then [`Stored::VALUE_COLUMNS`].
+    /// Same parameters as `insert`.
     update: Statement<'c>,
     /// The table was empty when the transaction began: an id can only be present if this
     /// transaction inserted it, which `inserted` tells without asking SQLite (a first load
@@ -780,7 +840,7 @@ impl<'c> TableStatements<'c> {
                 marks.join(", ")
             ))?,
             update: conn.prepare(&format!(
-                "UPDATE {} SET last_seq = ?2{} WHERE rid = ?1",
+                "UPDATE {} SET last_seq = ?2{} WHERE id = ?1",
                 T::TYPE,
                 sets.concat()
             ))?,
@@ -833,9 +893,12 @@ impl<'c> Statements<'c> {
         report: &mut LoadReport,
         path: &Path,
     ) -> Result<(), RegistryError> {
-        batch.sort_by(|(_, a), (_, b)| a.key().cmp(&b.key()));
-        for (number, rec) in batch.drain(..) {
-            let upsert = match &rec {
+        // Sorting positions moves a word per swap instead of a whole record.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| batch[a].1.key().cmp(&batch[b].1.key()));
+        for i in order {
+            let (number, rec) = &batch[i];
+            let upsert = match rec {
                 RegistryRecord::Principal(p) => self.upsert(p),
                 RegistryRecord::SigningKey(k) => self.upsert(k),
                 RegistryRecord::Credential(c) => self.upsert(c),
@@ -850,6 +913,7 @@ impl<'c> Statements<'c> {
                 Upsert::Unchanged => report.unchanged += 1,
             }
         }
+        batch.clear();
         Ok(())
     }
 
@@ -870,8 +934,7 @@ impl<'c> Statements<'c> {
             }
             None => {
                 let seq = self.add_history(None, new, ChangeKind::Granted)?;
-                let insert = &mut T::table(self).insert;
-                new.write(insert, Key::Insert(new.id()), seq)?;
+                new.write(&mut T::table(self).insert, seq)?;
                 Ok(Upsert::Inserted)
             }
         }
@@ -885,8 +948,7 @@ impl<'c> Statements<'c> {
         change: ChangeKind,
     ) -> rusqlite::Result<()> {
         let seq = self.add_history(Some(before), after, change)?;
-        let update = &mut T::table(self).update;
-        after.write(update, Key::Update(before.rid), seq)
+        after.write(&mut T::table(self).update, seq)
     }
 
     /// Appends a history row; returns its seq.
@@ -915,7 +977,7 @@ impl<'c> Statements<'c> {
 trait Stored: PartialEq + Sized {
     /// The `type` of its registry lines, also its table's name.
     const TYPE: &'static str;
-    /// `SELECT rid, last_seq, id, <VALUE_COLUMNS> FROM <table>`.
+    /// `SELECT last_seq, id, <VALUE_COLUMNS> FROM <table>`.
     const SELECT: &'static str;
     /// Columns after `id`, in the order [`Stored::write`] binds them.
     const VALUE_COLUMNS: &'static [&'static str];
@@ -931,11 +993,11 @@ trait Stored: PartialEq + Sized {
     fn line(&self) -> Self::Line<'_>;
     /// What replacing `before` with `self` amounts to.
     fn change_from(&self, before: &Self) -> ChangeKind;
-    /// Decodes a row selected with [`Stored::SELECT`] (columns 2 on).
+    /// Decodes a row selected with [`Stored::SELECT`] (columns 1 on).
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c>;
     /// Runs the table's insert or update for this record, pointing at history row `seq`.
-    fn write(&self, stmt: &mut Statement<'_>, key: Key<'_>, seq: i64) -> rusqlite::Result<()>;
+    fn write(&self, stmt: &mut Statement<'_>, seq: i64) -> rusqlite::Result<()>;
 
     /// The stored record with this id.
     fn get(st: &mut Statements<'_>, id: &str) -> rusqlite::Result<Option<Found<Self>>> {
@@ -943,22 +1005,6 @@ trait Stored: PartialEq + Sized {
             .get
             .query_row([id], Found::from_row)
             .optional()
-    }
-}
-
-/// Which row a write goes to: a new one with this id, or the existing row `rid`.
-#[derive(Clone, Copy)]
-enum Key<'a> {
-    Insert(&'a str),
-    Update(i64),
-}
-
-impl ToSql for Key<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        match self {
-            Key::Insert(id) => id.to_sql(),
-            Key::Update(rid) => rid.to_sql(),
-        }
     }
 }
 
@@ -1042,26 +1088,26 @@ impl Stored for Principal {
     }
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Principal {
-            id: r.get(2)?,
-            kind: r.get(3)?,
-            status: r.get(4)?,
-            role: r.get(5)?,
-            departed_at: r.get(6)?,
-            suspended_at: r.get(7)?,
-            countries: json_column(r, 8)?.unwrap_or_default(),
-            networks: json_column(r, 9)?.unwrap_or_default(),
+            id: r.get(1)?,
+            kind: r.get(2)?,
+            status: r.get(3)?,
+            role: r.get(4)?,
+            departed_at: r.get(5)?,
+            suspended_at: r.get(6)?,
+            countries: json_column(r, 7)?.unwrap_or_default(),
+            networks: json_column(r, 8)?.unwrap_or_default(),
         })
     }
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c> {
         &mut st.principal
     }
-    fn write(&self, stmt: &mut Statement<'_>, key: Key<'_>, seq: i64) -> rusqlite::Result<()> {
+    fn write(&self, stmt: &mut Statement<'_>, seq: i64) -> rusqlite::Result<()> {
         let countries = json_list(&self.countries)?;
         let networks = json_list(&self.networks)?;
         write_one(
             stmt,
             params![
-                key,
+                self.id,
                 seq,
                 self.kind,
                 self.status,
@@ -1141,23 +1187,23 @@ impl Stored for SigningKey {
     }
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(SigningKey {
-            id: r.get(2)?,
-            owner: r.get(3)?,
-            status: r.get(4)?,
-            issuance: r.get(5)?,
-            created_at: r.get(6)?,
-            retired_at: r.get(7)?,
-            revoked_at: r.get(8)?,
+            id: r.get(1)?,
+            owner: r.get(2)?,
+            status: r.get(3)?,
+            issuance: r.get(4)?,
+            created_at: r.get(5)?,
+            retired_at: r.get(6)?,
+            revoked_at: r.get(7)?,
         })
     }
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c> {
         &mut st.key
     }
-    fn write(&self, stmt: &mut Statement<'_>, key: Key<'_>, seq: i64) -> rusqlite::Result<()> {
+    fn write(&self, stmt: &mut Statement<'_>, seq: i64) -> rusqlite::Result<()> {
         write_one(
             stmt,
             params![
-                key,
+                self.id,
                 seq,
                 self.owner,
                 self.status,
@@ -1235,23 +1281,23 @@ impl Stored for Credential {
     }
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Credential {
-            id: r.get(2)?,
-            principal: r.get(3)?,
-            kind: r.get(4)?,
-            signing_key: r.get(5)?,
-            issued_at: r.get(6)?,
-            expires_at: r.get(7)?,
-            revoked_at: r.get(8)?,
+            id: r.get(1)?,
+            principal: r.get(2)?,
+            kind: r.get(3)?,
+            signing_key: r.get(4)?,
+            issued_at: r.get(5)?,
+            expires_at: r.get(6)?,
+            revoked_at: r.get(7)?,
         })
     }
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c> {
         &mut st.credential
     }
-    fn write(&self, stmt: &mut Statement<'_>, key: Key<'_>, seq: i64) -> rusqlite::Result<()> {
+    fn write(&self, stmt: &mut Statement<'_>, seq: i64) -> rusqlite::Result<()> {
         write_one(
             stmt,
             params![
-                key,
+                self.id,
                 seq,
                 self.principal,
                 self.kind,

@@ -36,10 +36,31 @@ fn registry_file(credentials: usize, principals: usize) -> String {
     out
 }
 
+/// CPU seconds this process has used, where Linux tells (the wall clock is shared with
+/// whatever else runs on the machine).
 fn cpu() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").expect("stat");
-    let f: Vec<&str> = s.rsplit(')').next().expect("x").split_whitespace().collect();
-    (f[11].parse::<f64>().expect("u") + f[12].parse::<f64>().expect("s")) / 100.0
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs `f`, printing how long it took.
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let (cpu0, t0) = (cpu(), Instant::now());
+    let out = f();
+    eprintln!("{what}: {:?} (cpu {:.2} s)", t0.elapsed(), cpu() - cpu0);
+    out
 }
 
 #[test]
@@ -53,38 +74,43 @@ fn a_large_registry_loads_reloads_and_snapshots_completely() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = RegistryStore::open(dir.path()).expect("open");
 
-    let c0 = cpu();
-    let t = Instant::now();
-    let first = store.load(file.as_bytes(), "big.ndjson", 1).expect("load");
-    eprintln!("load {n} credentials: {:?} cpu {:.2}", t.elapsed(), cpu() - c0);
-    let c0 = cpu();
+    let first = timed(&format!("load {n} credentials"), || {
+        store.load(file.as_bytes(), "big.ndjson", 1).expect("load")
+    });
     assert_eq!(first.inserted as usize, n + principals + 1);
     assert!(first.rejected.is_empty());
 
-    let t = Instant::now();
-    let again = store.load(file.as_bytes(), "big.ndjson", 2).expect("reload");
-    eprintln!("reload unchanged: {:?} cpu {:.2}", t.elapsed(), cpu() - c0);
-    let c0 = cpu();
+    let again = timed("reload, all unchanged", || {
+        store
+            .load(file.as_bytes(), "big.ndjson", 2)
+            .expect("reload")
+    });
     assert_eq!(again.unchanged as usize, n + principals + 1);
 
-    let t = Instant::now();
-    let reg = store.snapshot().expect("snapshot");
-    eprintln!("snapshot: {:?} cpu {:.2}", t.elapsed(), cpu() - c0);
+    let reg = timed("snapshot", || store.snapshot().expect("snapshot"));
     assert_eq!(reg.credentials.len(), n);
     assert_eq!(reg.principals.len(), principals);
 
-    let t = Instant::now();
-    let orphans = store.orphans(0).expect("orphans");
-    eprintln!("orphans: {:?}", t.elapsed());
-    assert_eq!(orphans.len(), 1, "only svc-auth's key: svc-auth is not registered");
+    let orphans = timed("orphans", || store.orphans(0).expect("orphans"));
+    assert_eq!(
+        orphans.len(),
+        1,
+        "only svc-auth's key: svc-auth is not registered"
+    );
 
-    let t = Instant::now();
-    let report = store.offboard("emp-00007", 1_750_000_000_000, "ops", 3).expect("offboard");
-    eprintln!("offboard: {:?}", t.elapsed());
-    assert_eq!(report.credentials_revoked.len(), n / principals + usize::from(n % principals > 7));
+    let report = timed("offboard", || {
+        store
+            .offboard("emp-00007", 1_750_000_000_000, "ops", 3)
+            .expect("offboard")
+    });
+    let owned = n / principals + usize::from(n % principals > 7);
+    assert_eq!(report.credentials_revoked.len(), owned);
 
-    let newest = store
-        .history(HistoryFilter { since: Some(2), ..Default::default() })
+    let since_reload = store
+        .history(HistoryFilter {
+            since: Some(2),
+            ..Default::default()
+        })
         .expect("history");
-    assert_eq!(newest.len(), report.credentials_revoked.len() + 1);
+    assert_eq!(since_reload.len(), owned + 1, "the reload wrote no history");
 }

@@ -112,7 +112,10 @@ mod load_and_history {
 {"type":"principal","id":"emp-0131","kind":"employee","status":"departed","departed_at":"2025-05-31T18:00:00+09:00"}
 "#,
         );
-        assert_eq!((report.inserted, report.updated, report.unchanged), (1, 4, 0));
+        assert_eq!(
+            (report.inserted, report.updated, report.unchanged),
+            (1, 4, 0)
+        );
         assert!(report.rejected.is_empty());
 
         assert_eq!(
@@ -153,10 +156,19 @@ mod load_and_history {
         );
         let key = reg.key("kid-2024-02").expect("key");
         assert_eq!(key.status_at(ms("2025-07-01T11:59:59Z")), KeyStatus::Active);
-        assert_eq!(key.status_at(ms("2025-07-01T12:00:00Z")), KeyStatus::Revoked);
+        assert_eq!(
+            key.status_at(ms("2025-07-01T12:00:00Z")),
+            KeyStatus::Revoked
+        );
         let gone = reg.principal("emp-0131").expect("emp-0131");
-        assert_eq!(gone.status_at(ms("2025-05-31T09:00:00Z")), PrincipalStatus::Departed);
-        assert_eq!(gone.status_at(ms("2025-05-31T08:59:59Z")), PrincipalStatus::Active);
+        assert_eq!(
+            gone.status_at(ms("2025-05-31T09:00:00Z")),
+            PrincipalStatus::Departed
+        );
+        assert_eq!(
+            gone.status_at(ms("2025-05-31T08:59:59Z")),
+            PrincipalStatus::Active
+        );
     }
 
     #[test]
@@ -253,6 +265,98 @@ mod load_and_history {
     }
 
     #[test]
+    fn a_record_listed_twice_in_one_file_is_granted_then_changed_in_file_order() {
+        let (_dir, mut store) = open();
+        let report = load(
+            &mut store,
+            "registry.ndjson",
+            DAY1,
+            r#"{"type":"credential","id":"tok-1","principal":"emp-1","kind":"session"}
+{"type":"principal","id":"emp-1","kind":"employee","status":"active"}
+{"type":"credential","id":"tok-1","principal":"emp-1","kind":"session","revoked_at":"2025-07-01T08:00:00Z"}"#,
+        );
+        assert_eq!(
+            (report.inserted, report.updated, report.unchanged),
+            (2, 1, 0)
+        );
+        let tok = rows(&store, "credential", "tok-1");
+        assert_eq!(
+            tok.iter().map(|r| r.change).collect::<Vec<_>>(),
+            [ChangeKind::Revoked, ChangeKind::Granted]
+        );
+        assert_eq!(tok[0].before.as_ref(), Some(&tok[1].after));
+        let reg = store.snapshot().expect("snapshot");
+        assert_eq!(
+            reg.credential("tok-1").expect("tok-1").revoked_at,
+            Some(ms("2025-07-01T08:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn since_finds_the_rows_of_later_loads_even_after_the_clock_steps_back() {
+        let (_dir, mut store) = open();
+        load(&mut store, "day1", DAY1, DAY1_FILE);
+        load(
+            &mut store,
+            "day2",
+            DAY2,
+            r#"{"type":"principal","id":"emp-0042","kind":"employee","status":"suspended"}"#,
+        );
+        // The clock steps back a day: the rows keep the newest time already recorded, so
+        // recorded_at never decreases along seq.
+        load(
+            &mut store,
+            "skewed",
+            DAY1,
+            r#"{"type":"principal","id":"emp-0042","kind":"employee","status":"active"}"#,
+        );
+        let since = |t: &str| -> Vec<String> {
+            store
+                .history(HistoryFilter {
+                    since: Some(ms(t)),
+                    ..Default::default()
+                })
+                .expect("history")
+                .into_iter()
+                .map(|r| r.source)
+                .collect()
+        };
+        assert_eq!(since("2025-06-01T00:00:00Z").len(), 5);
+        assert_eq!(since(DAY1).len(), 5);
+        assert_eq!(since("2025-07-01T09:00:00.001Z"), ["skewed", "day2"]);
+        assert_eq!(since(DAY2), ["skewed", "day2"]);
+        assert!(since("2025-07-03T00:00:00Z").is_empty());
+
+        let skewed = &rows(&store, "principal", "emp-0042")[0];
+        assert_eq!(skewed.source, "skewed");
+        assert_eq!(skewed.recorded_at, ms(DAY2));
+
+        let one_record_since_day2 = store
+            .history(HistoryFilter {
+                id: Some("emp-0042".into()),
+                since: Some(ms(DAY2)),
+                ..Default::default()
+            })
+            .expect("history");
+        assert_eq!(one_record_since_day2.len(), 2);
+    }
+
+    #[test]
+    fn history_of_an_unknown_id_is_empty() {
+        let (_dir, mut store) = open();
+        load(&mut store, "registry.ndjson", DAY1, DAY1_FILE);
+        assert!(rows(&store, "credential", "tok-nope").is_empty());
+        let any_type = store
+            .history(HistoryFilter {
+                id: Some("emp-0042".into()),
+                ..Default::default()
+            })
+            .expect("history");
+        assert_eq!(any_type.len(), 1);
+        assert_eq!(any_type[0].type_, "principal");
+    }
+
+    #[test]
     fn history_rows_serialize_with_the_record_type_and_rfc3339_times() {
         let (_dir, mut store) = open();
         load(&mut store, "registry.ndjson", DAY1, DAY1_FILE);
@@ -282,15 +386,19 @@ mod bad_lines {
             r#"{"type":"credential","id":"tok-2","principal":"emp-0001","kind":"api_key","issued_at":"yesterday"}"#,
             r#"{"type":"printer","id":"lp-1"}"#,
             r#"{"type":"principal","id":"","kind":"employee","status":"active"}"#,
+            r#"{"type":"credential","id":"tok-4","principal":"emp-0001","kind":"api_key","expires_at":true}"#,
             r#"   "#,
             r#"{"type":"credential","id":"tok-3","principal":"emp-0001","kind":"session"}"#,
         ]
         .join("\n");
         let report = load(&mut store, "registry.ndjson", DAY1, &file);
-        assert_eq!((report.inserted, report.updated, report.unchanged), (2, 0, 0));
+        assert_eq!(
+            (report.inserted, report.updated, report.unchanged),
+            (2, 0, 0)
+        );
 
         let numbers: Vec<u64> = report.rejected.iter().map(|(n, _)| *n).collect();
-        assert_eq!(numbers, [3, 4, 5, 6, 7, 8]);
+        assert_eq!(numbers, [3, 4, 5, 6, 7, 8, 9]);
         let reason = |line: u64| {
             report
                 .rejected
@@ -305,6 +413,7 @@ mod bad_lines {
         assert!(reason(6).contains("yesterday"), "{}", reason(6));
         assert!(reason(7).contains("printer"), "{}", reason(7));
         assert!(reason(8).contains("\"id\""), "{}", reason(8));
+        assert!(reason(9).contains("RFC 3339"), "{}", reason(9));
         assert!(
             !reason(4).contains("at line 1"),
             "the JSON parser's line is always 1 and only confuses: {}",
@@ -315,7 +424,11 @@ mod bad_lines {
         assert!(reg.principal("emp-0001").is_some());
         assert!(reg.credential("tok-3").is_some());
         assert!(reg.principal("emp-0002").is_none());
-        assert_eq!(all_history(&store).len(), 2, "rejected lines write no history");
+        assert_eq!(
+            all_history(&store).len(),
+            2,
+            "rejected lines write no history"
+        );
     }
 
     /// A reader that fails after handing out some good lines.
@@ -339,11 +452,18 @@ mod bad_lines {
             good: io::Cursor::new(DAY1_FILE.trim_start().as_bytes().to_vec()),
         });
         let err = store
-            .load(Box::new(reader) as Box<dyn BufRead>, "registry.ndjson", ms(DAY1))
+            .load(
+                Box::new(reader) as Box<dyn BufRead>,
+                "registry.ndjson",
+                ms(DAY1),
+            )
             .expect_err("read error");
         let msg = err.to_string();
         assert!(matches!(err, RegistryError::Read { .. }), "{msg}");
-        assert!(msg.contains("registry.ndjson") && msg.contains("disk went away"), "{msg}");
+        assert!(
+            msg.contains("registry.ndjson") && msg.contains("disk went away"),
+            "{msg}"
+        );
 
         let reg = store.snapshot().expect("snapshot");
         assert!(reg.principals.is_empty() && reg.keys.is_empty() && reg.credentials.is_empty());
@@ -408,7 +528,10 @@ mod offboard {
             Some(ms("2024-01-01T00:00:00Z"))
         );
         // The colleague keeps everything.
-        assert_eq!(reg.key("kid-cs").expect("kid-cs").status_at(after), KeyStatus::Active);
+        assert_eq!(
+            reg.key("kid-cs").expect("kid-cs").status_at(after),
+            KeyStatus::Active
+        );
         assert_eq!(reg.credential("tok-cs").expect("tok-cs").revoked_at, None);
 
         let by = "offboard by kim.security";
@@ -416,13 +539,23 @@ mod offboard {
             story(&store, "principal", "emp-0131")[0],
             change(ChangeKind::Offboarded, by)
         );
-        assert_eq!(story(&store, "credential", "tok-live")[0], change(ChangeKind::Revoked, by));
-        assert_eq!(story(&store, "signing_key", "kid-2024-02")[0], change(ChangeKind::Revoked, by));
+        assert_eq!(
+            story(&store, "credential", "tok-live")[0],
+            change(ChangeKind::Revoked, by)
+        );
+        assert_eq!(
+            story(&store, "signing_key", "kid-2024-02")[0],
+            change(ChangeKind::Revoked, by)
+        );
         let offboard_rows: Vec<HistoryRow> = all_history(&store)
             .into_iter()
             .filter(|r| r.source == by)
             .collect();
-        assert_eq!(offboard_rows.len(), 4, "principal, two credentials, one key");
+        assert_eq!(
+            offboard_rows.len(),
+            4,
+            "principal, two credentials, one key"
+        );
         assert!(offboard_rows.iter().all(|r| r.recorded_at == ms(DAY2)));
         let key_ci = &rows(&store, "credential", "key-ci")[0];
         assert_eq!(
@@ -436,7 +569,9 @@ mod offboard {
     fn offboarding_twice_changes_nothing_the_second_time() {
         let (_dir, mut store) = open();
         load(&mut store, "registry.ndjson", DAY1, COUPANG);
-        store.offboard("emp-0131", ms(LEFT), "kim.security", ms(DAY2)).expect("first");
+        store
+            .offboard("emp-0131", ms(LEFT), "kim.security", ms(DAY2))
+            .expect("first");
         let history = all_history(&store);
 
         let again = store
@@ -446,7 +581,13 @@ mod offboard {
         assert!(again.credentials_revoked.is_empty() && again.keys_revoked.is_empty());
         assert_eq!(
             again.already_revoked,
-            ["key-ci", "tok-live", "tok-old", "kid-2023-01", "kid-2024-02"]
+            [
+                "key-ci",
+                "tok-live",
+                "tok-old",
+                "kid-2023-01",
+                "kid-2024-02"
+            ]
         );
         assert_eq!(all_history(&store), history);
     }
@@ -462,7 +603,12 @@ mod offboard {
 {"type":"credential","id":"tok-7","principal":"emp-7","kind":"session"}"#,
         );
         let report = store
-            .offboard("emp-7", ms("2025-06-30T00:00:00Z"), "kim.security", ms(DAY2))
+            .offboard(
+                "emp-7",
+                ms("2025-06-30T00:00:00Z"),
+                "kim.security",
+                ms(DAY2),
+            )
             .expect("offboard");
         assert!(report.already_departed);
         assert_eq!(report.credentials_revoked, ["tok-7"]);
@@ -525,14 +671,32 @@ mod orphans {
         assert_eq!(
             summary(&found),
             [
-                ("credential", "key-ci", Some("emp-0131"), OwnerStatus::Departed),
-                ("credential", "tok-live", Some("emp-0131"), OwnerStatus::Departed),
-                ("signing_key", "kid-2024-02", Some("emp-0131"), OwnerStatus::Departed),
+                (
+                    "credential",
+                    "key-ci",
+                    Some("emp-0131"),
+                    OwnerStatus::Departed
+                ),
+                (
+                    "credential",
+                    "tok-live",
+                    Some("emp-0131"),
+                    OwnerStatus::Departed
+                ),
+                (
+                    "signing_key",
+                    "kid-2024-02",
+                    Some("emp-0131"),
+                    OwnerStatus::Departed
+                ),
             ]
         );
         let key = found.iter().find(|o| o.id == "kid-2024-02").expect("key");
         assert_eq!(key.owner_departed_at, Some(ms("2025-05-31T09:00:00Z")));
-        assert_eq!(key.valid_until, None, "nothing will stop this key by itself");
+        assert_eq!(
+            key.valid_until, None,
+            "nothing will stop this key by itself"
+        );
         let tok = found.iter().find(|o| o.id == "tok-live").expect("token");
         assert_eq!(tok.valid_until, Some(ms("2026-05-01T00:00:00Z")));
         let ci = found.iter().find(|o| o.id == "key-ci").expect("api key");
@@ -550,14 +714,27 @@ mod orphans {
         load(&mut store, "registry.ndjson", DAY1, COUPANG);
         load(&mut store, "hr-export.ndjson", DAY1, DEPARTED_NOT_REVOKED);
         // Before he left, everything he held was his to hold.
-        assert!(store.orphans(ms("2025-05-01T00:00:00Z")).expect("orphans").is_empty());
+        assert!(store
+            .orphans(ms("2025-05-01T00:00:00Z"))
+            .expect("orphans")
+            .is_empty());
         // After key-ci's scheduled revocation only the token and the key remain.
         let later = store.orphans(ms("2026-01-01T00:00:00Z")).expect("orphans");
         assert_eq!(
             summary(&later),
             [
-                ("credential", "tok-live", Some("emp-0131"), OwnerStatus::Departed),
-                ("signing_key", "kid-2024-02", Some("emp-0131"), OwnerStatus::Departed),
+                (
+                    "credential",
+                    "tok-live",
+                    Some("emp-0131"),
+                    OwnerStatus::Departed
+                ),
+                (
+                    "signing_key",
+                    "kid-2024-02",
+                    Some("emp-0131"),
+                    OwnerStatus::Departed
+                ),
             ]
         );
     }
@@ -569,7 +746,12 @@ mod orphans {
         load(&mut store, "hr-export.ndjson", DAY1, DEPARTED_NOT_REVOKED);
         assert_eq!(store.orphans(ms(DAY2)).expect("orphans").len(), 3);
         store
-            .offboard("emp-0131", ms("2025-05-31T18:00:00+09:00"), "kim.security", ms(DAY2))
+            .offboard(
+                "emp-0131",
+                ms("2025-05-31T18:00:00+09:00"),
+                "kim.security",
+                ms(DAY2),
+            )
             .expect("offboard");
         assert_eq!(store.orphans(ms(DAY2)).expect("orphans"), []);
     }
@@ -597,8 +779,18 @@ mod orphans {
             summary(&found),
             [
                 ("signing_key", "kid-nobody", None, OwnerStatus::NoOwner),
-                ("credential", "sess-9", Some("ctr-9"), OwnerStatus::Suspended),
-                ("credential", "tok-ghost", Some("emp-ghost"), OwnerStatus::NotRegistered),
+                (
+                    "credential",
+                    "sess-9",
+                    Some("ctr-9"),
+                    OwnerStatus::Suspended
+                ),
+                (
+                    "credential",
+                    "tok-ghost",
+                    Some("emp-ghost"),
+                    OwnerStatus::NotRegistered
+                ),
             ]
         );
         let sess = &found[1];
@@ -617,10 +809,20 @@ mod persistence {
             let mut store = RegistryStore::open(dir.path()).expect("open");
             load(&mut store, "registry.ndjson", DAY1, COUPANG);
             store
-                .offboard("emp-0131", ms("2025-05-31T18:00:00+09:00"), "kim.security", ms(DAY2))
+                .offboard(
+                    "emp-0131",
+                    ms("2025-05-31T18:00:00+09:00"),
+                    "kim.security",
+                    ms(DAY2),
+                )
                 .expect("offboard");
             let reg = store.snapshot().expect("snapshot");
-            (reg.principals, reg.keys, reg.credentials, all_history(&store))
+            (
+                reg.principals,
+                reg.keys,
+                reg.credentials,
+                all_history(&store),
+            )
         };
         let store = RegistryStore::open(dir.path()).expect("reopen");
         let reg = store.snapshot().expect("snapshot");
@@ -643,7 +845,10 @@ mod persistence {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&db).expect("db file").permissions().mode();
+            let mode = std::fs::metadata(&db)
+                .expect("db file")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
             let wal = data.join("registry.db-wal");
             if wal.exists() {
@@ -669,7 +874,10 @@ mod persistence {
             .pragma_update(None, "user_version", 99)
             .expect("bump version");
         let err = RegistryStore::open(dir.path()).expect_err("newer schema");
-        assert!(matches!(err, RegistryError::SchemaTooNew { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, RegistryError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("registry.db"), "{err}");
     }
 
@@ -677,7 +885,11 @@ mod persistence {
     fn a_file_that_is_not_a_database_is_named_in_the_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join(suho_registry::REGISTRY_DB_FILE);
-        std::fs::write(&db, b"this is a text file, not SQLite, and it is long enough").expect("write");
+        std::fs::write(
+            &db,
+            b"this is a text file, not SQLite, and it is long enough",
+        )
+        .expect("write");
         let err = RegistryStore::open(dir.path()).expect_err("not a database");
         assert!(err.to_string().contains("registry.db"), "{err}");
     }

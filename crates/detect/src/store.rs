@@ -1,0 +1,307 @@
+//! Alerts and incidents in SQLite (`<data>/alerts.db`).
+//!
+//! An alert is stored once per id: a later emission of the same id (an update) replaces its
+//! count, last time, summary and evidence, and its severity only ever rises. Each alert names
+//! its incident (alerts about one actor, credential, key or source network); an incident's
+//! first/last time and severity follow its alerts, and it stays `open` until someone closes it
+//! (a new alert reopens it).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::alert::{Alert, Severity};
+use crate::DetectError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    last_time_ms INTEGER NOT NULL,
+    actor TEXT,
+    credential TEXT,
+    incident TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts(time_ms);
+CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts(incident);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    status TEXT NOT NULL,
+    first_time_ms INTEGER NOT NULL,
+    last_time_ms INTEGER NOT NULL,
+    severity INTEGER NOT NULL
+);
+";
+
+/// Which alerts to list. Empty filters select everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// Only alerts whose last record is at or after this event time (epoch ms).
+    pub since_ms: Option<i64>,
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this severity or higher.
+    pub min_severity: Option<Severity>,
+    /// Only alerts whose triggering record's actor is this.
+    pub actor: Option<String>,
+    /// At most this many (the earliest first).
+    pub limit: Option<usize>,
+}
+
+/// Related alerts: everything raised about one actor, credential, key or source network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    /// Stable id (`inc-` and 16 hex digits).
+    pub id: String,
+    /// What it is about: `actor:<id>`, `credential:<id>`, `signing_key:<id>` or `source:<net>`.
+    pub subject: String,
+    /// The actor, when the incident is about one.
+    pub actor: Option<String>,
+    /// The credential, when the incident is about one.
+    pub credential: Option<String>,
+    /// `open` or `closed`.
+    pub status: String,
+    /// Event time of the first alert's triggering record (RFC 3339, UTC).
+    pub first_time: String,
+    /// Event time of the latest record folded into any of its alerts.
+    pub last_time: String,
+    /// The highest severity of its alerts.
+    pub severity: Severity,
+    /// Rules that fired, sorted.
+    pub rules: Vec<String>,
+    /// Its alerts' ids, earliest first.
+    pub alert_ids: Vec<String>,
+}
+
+/// The alert database.
+#[derive(Debug)]
+pub struct AlertStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn ms(text: &str) -> i64 {
+    suho_record::parse_rfc3339(text).unwrap_or(0)
+}
+
+impl AlertStore {
+    /// Opens (creating when missing) the store at `path`.
+    pub fn open(path: &Path) -> Result<AlertStore, DetectError> {
+        let err = |e: rusqlite::Error| DetectError::Store {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(AlertStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> DetectError {
+        DetectError::Store {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Inserts or updates alerts (same id = update), in one transaction.
+    pub fn upsert(&mut self, alerts: &[Alert]) -> Result<(), DetectError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| DetectError::Store {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO alerts (id, rule, severity, time_ms, last_time_ms, actor, credential, incident, count, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT(id) DO UPDATE SET
+                        json = CASE WHEN excluded.count >= alerts.count OR excluded.severity > alerts.severity
+                                    THEN excluded.json ELSE alerts.json END,
+                        severity = max(alerts.severity, excluded.severity),
+                        last_time_ms = max(alerts.last_time_ms, excluded.last_time_ms),
+                        count = max(alerts.count, excluded.count)",
+                )
+                .map_err(err)?;
+            let mut inc = tx
+                .prepare_cached(
+                    "INSERT INTO incidents (id, subject, status, first_time_ms, last_time_ms, severity)
+                     VALUES (?1, ?2, 'open', ?3, ?4, ?5)
+                     ON CONFLICT(id) DO UPDATE SET
+                        status = 'open',
+                        first_time_ms = min(incidents.first_time_ms, excluded.first_time_ms),
+                        last_time_ms = max(incidents.last_time_ms, excluded.last_time_ms),
+                        severity = max(incidents.severity, excluded.severity)",
+                )
+                .map_err(err)?;
+            for a in alerts {
+                let json = serde_json::to_string(a).map_err(|e| DetectError::Store {
+                    path: path.clone(),
+                    reason: format!("cannot encode alert {}: {e}", a.id),
+                })?;
+                let (t, last) = (ms(&a.time), ms(&a.last_time));
+                let count = i64::try_from(a.count).unwrap_or(i64::MAX);
+                put.execute(params![a.id, a.rule, a.severity.rank(), t, last, a.actor, a.credential, a.incident, count, json])
+                    .map_err(err)?;
+                inc.execute(params![a.incident, a.incident_of, t, last, a.severity.rank()]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Alerts matching `filter`, earliest first.
+    pub fn list(&self, filter: &AlertFilter) -> Result<Vec<Alert>, DetectError> {
+        let mut sql = String::from("SELECT json, severity, count FROM alerts WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(s) = filter.since_ms {
+            sql.push_str(" AND last_time_ms >= ?");
+            args.push(s.into());
+        }
+        if let Some(r) = &filter.rule {
+            sql.push_str(" AND rule = ?");
+            args.push(r.clone().into());
+        }
+        if let Some(s) = filter.min_severity {
+            sql.push_str(" AND severity >= ?");
+            args.push(i64::from(s.rank()).into());
+        }
+        if let Some(a) = &filter.actor {
+            sql.push_str(" AND actor = ?");
+            args.push(a.clone().into());
+        }
+        sql.push_str(" ORDER BY time_ms, id");
+        if let Some(n) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            args.push(i64::try_from(n).unwrap_or(i64::MAX).into());
+        }
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, r.get::<_, i64>(2)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (json, sev, count) = row.map_err(|e| self.err(e))?;
+            let mut a: Alert = serde_json::from_str(&json).map_err(|e| DetectError::Store {
+                path: self.path.clone(),
+                reason: format!("a stored alert is not valid JSON: {e}"),
+            })?;
+            a.severity = a.severity.max(Severity::from_rank(sev));
+            a.count = a.count.max(u64::try_from(count).unwrap_or(0));
+            out.push(a);
+        }
+        Ok(out)
+    }
+
+    /// The alert with this id.
+    pub fn get(&self, id: &str) -> Result<Option<Alert>, DetectError> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT json FROM alerts WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| DetectError::Store {
+                path: self.path.clone(),
+                reason: format!("stored alert {id} is not valid JSON: {e}"),
+            })
+        })
+        .transpose()
+    }
+
+    /// Incidents, most recently active first; `status` `Some("open")` lists open ones only.
+    pub fn incidents(&self, status: Option<&str>, min_severity: Option<Severity>) -> Result<Vec<Incident>, DetectError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, subject, status, first_time_ms, last_time_ms, severity FROM incidents
+                 WHERE (?1 IS NULL OR status = ?1) AND severity >= ?2
+                 ORDER BY last_time_ms DESC, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![status, min_severity.map_or(0, Severity::rank)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, u8>(5)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut members = self
+            .conn
+            .prepare("SELECT id, rule FROM alerts WHERE incident = ?1 ORDER BY time_ms, id")
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, subject, status, first, last, sev) = row.map_err(|e| self.err(e))?;
+            let mut alert_ids = Vec::new();
+            let mut rules = Vec::new();
+            let ms = members
+                .query_map(params![id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(|e| self.err(e))?;
+            for m in ms {
+                let (aid, rule) = m.map_err(|e| self.err(e))?;
+                alert_ids.push(aid);
+                rules.push(rule);
+            }
+            rules.sort();
+            rules.dedup();
+            let part = |p: &str| subject.strip_prefix(p).map(str::to_string);
+            out.push(Incident {
+                actor: part("actor:"),
+                credential: part("credential:"),
+                id,
+                subject: subject.clone(),
+                status,
+                first_time: suho_record::format_rfc3339_ms(first),
+                last_time: suho_record::format_rfc3339_ms(last),
+                severity: Severity::from_rank(sev),
+                rules,
+                alert_ids,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sets an incident's status (`open` or `closed`); returns whether it exists.
+    pub fn set_incident_status(&self, id: &str, status: &str) -> Result<bool, DetectError> {
+        if status != "open" && status != "closed" {
+            return Err(DetectError::Store {
+                path: self.path.clone(),
+                reason: format!("incident status must be \"open\" or \"closed\", not {status:?}"),
+            });
+        }
+        let n = self
+            .conn
+            .execute("UPDATE incidents SET status = ?2 WHERE id = ?1", params![id, status])
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Number of stored alerts.
+    pub fn count(&self) -> Result<u64, DetectError> {
+        let n: i64 = self.conn.query_row("SELECT count(*) FROM alerts", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
