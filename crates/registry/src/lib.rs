@@ -59,9 +59,9 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
-    /// The database holds something this version cannot read.
+    /// The database cannot be used as it is (for example, SQLite refuses WAL mode there).
     #[error("registry database {}: {detail}", path.display())]
-    Corrupt {
+    Unusable {
         /// The database file.
         path: PathBuf,
         /// What is wrong.

@@ -7,10 +7,15 @@
 //! years; nothing here ever deletes a history row). A load or an offboarding is one
 //! transaction: it is applied entirely or not at all.
 //!
-//! History carries no index, so that a million-line load writes each history row with one
-//! append: every record row points at its newest history row (`last_seq`) and every history
-//! row at the one before it for the same record (`prev_seq`), and `recorded_at` never
-//! decreases along `seq`, so a time filter is a binary search over `seq`.
+//! Built for million-line loads (a credential per issued token):
+//! - the record tables are keyed by id (`WITHOUT ROWID`) and each batch of 16,384 records is
+//!   written in id order, so a record costs one b-tree write in a page that is likely cached;
+//! - history carries no index, so each history row is one append: every record row points at
+//!   its newest history row (`last_seq`), every history row at the one before it for the
+//!   same record (`prev_seq`), and `recorded_at` never decreases along `seq`, so a time
+//!   filter is a binary search over `seq`;
+//! - into an empty table, ids are known to be new without asking SQLite;
+//! - the caller's thread reads and parses while a second thread writes.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -252,7 +257,7 @@ impl RegistryStore {
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(db_err(path, "switch to WAL journal mode"))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(RegistryError::Corrupt {
+            return Err(RegistryError::Unusable {
                 path: path.to_path_buf(),
                 detail: format!("SQLite refused WAL journal mode (got {mode:?})"),
             });
@@ -260,8 +265,8 @@ impl RegistryStore {
         // History is audit evidence: a committed load survives power loss.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err(path, "set synchronous"))?;
-        // Up to 256 MiB of page cache (taken only as pages are touched) keeps the id indexes
-        // in memory during a million-line load.
+        // Up to 256 MiB of page cache (taken only as pages are touched) keeps the record
+        // tables in memory during a million-line load.
         conn.pragma_update(None, "cache_size", -262_144)
             .map_err(db_err(path, "set cache size"))?;
         let version: i64 = conn
@@ -308,7 +313,9 @@ impl RegistryStore {
                 Err(panic) => std::panic::resume_unwind(panic),
             };
             read?;
-            let mut report = written?.ok_or_else(|| RegistryError::Corrupt {
+            // The writer sees the end of the input whenever reading succeeded, so `None`
+            // (rolled back) cannot follow a successful read; it is reported, not assumed.
+            let mut report = written?.ok_or_else(|| RegistryError::Unusable {
                 path: path.to_path_buf(),
                 detail: "the load stopped before the end of its input; nothing was loaded".into(),
             })?;
@@ -527,32 +534,26 @@ impl RegistryStore {
         };
 
         let Some(id) = &filter.id else {
+            let only_type = match types {
+                [t] => Some(*t),
+                _ => None,
+            };
             // SQLite reads a negative LIMIT as "no limit".
             let limit = i64::try_from(limit).unwrap_or(-1);
-            let mut stmt = if let [t] = types {
-                let mut stmt = tx
-                    .prepare(&format!(
-                        "{HISTORY_COLUMNS} WHERE seq >= ?1 AND type = ?3 ORDER BY seq DESC LIMIT ?2"
-                    ))
-                    .map_err(db_err(path, op))?;
-                stmt.raw_bind_parameter(3, t).map_err(db_err(path, op))?;
-                stmt
-            } else {
-                tx.prepare(&format!(
-                    "{HISTORY_COLUMNS} WHERE seq >= ?1 ORDER BY seq DESC LIMIT ?2"
+            let mut stmt = tx
+                .prepare(&format!(
+                    "{HISTORY_COLUMNS} WHERE seq >= ?1 AND (?2 IS NULL OR type = ?2)
+                     ORDER BY seq DESC LIMIT ?3"
                 ))
-                .map_err(db_err(path, op))?
-            };
-            stmt.raw_bind_parameter(1, first_seq)
                 .map_err(db_err(path, op))?;
-            stmt.raw_bind_parameter(2, limit)
+            let rows = stmt
+                .query_map(params![first_seq, only_type, limit], |r| {
+                    history_row(r).map(|(row, _)| row)
+                })
                 .map_err(db_err(path, op))?;
-            let mut rows = stmt.raw_query();
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(db_err(path, op))? {
-                out.push(history_row(row).map_err(db_err(path, op))?.0);
-            }
-            return Ok(out);
+            return rows
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err(path, op));
         };
 
         // One record's history: follow its chain from the newest row back.
