@@ -194,7 +194,7 @@ pub fn status(data: &Path) -> Result<i32> {
     let layout = Layout::new(data);
     let vkey = suho_ledger::load_verifier(&layout.keys())?;
     let text = std::fs::read_to_string(layout.checkpoint()).context("no checkpoint yet: ingest some records first")?;
-    let note = suho_note::open(&text, &[vkey.clone()])?;
+    let note = suho_note::open(&text, std::slice::from_ref(&vkey))?;
     let cp = suho_note::Checkpoint::parse(&note.body)?;
     println!("data directory   {}", data.display());
     println!("log              {}", cp.origin);

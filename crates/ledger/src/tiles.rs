@@ -101,7 +101,7 @@ impl TileWriter {
 
     /// A node of the tree was completed (from `CompactRange::append`).
     pub(crate) fn on_node(&mut self, level: u8, index: u64, hash: &Hash) -> Result<(), LedgerError> {
-        if level % 8 != 0 {
+        if !level.is_multiple_of(8) {
             return Ok(());
         }
         let l = (level / 8) as usize;

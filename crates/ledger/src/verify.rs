@@ -133,7 +133,7 @@ pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl F
                     return Err(p);
                 }
                 i += 1;
-                if i % 65536 == 0 {
+                if i.is_multiple_of(65536) {
                     progress(i, n);
                 }
             }

@@ -264,6 +264,9 @@ pub struct Frame {
     pub body: Vec<u8>,
 }
 
+/// One record of a block: ledger index, event time, body.
+pub(crate) type BlockRecord<'a> = (u64, i64, &'a [u8]);
+
 /// A decoded block.
 pub(crate) struct Block {
     pub(crate) first_index: u64,
@@ -276,7 +279,7 @@ pub(crate) struct Block {
 
 impl Block {
     /// The records `(index, event time, body)`; an error names the first record that cannot be decoded.
-    pub(crate) fn records(&self) -> Result<Vec<(u64, i64, &[u8])>, String> {
+    pub(crate) fn records(&self) -> Result<Vec<BlockRecord<'_>>, String> {
         let mut out = Vec::with_capacity(self.count as usize);
         let mut at = 0usize;
         let raw = &self.raw;
