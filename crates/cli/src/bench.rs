@@ -61,15 +61,40 @@ pub fn bench(data: &Path, a: BenchArgs) -> Result<i32> {
 
     // Ingest into an empty ledger, then a second load into the same (now twice as big) ledger.
     let ledger = dir.join("data");
-    let first = time_cmd(Command::new(&exe).arg("--data").arg(&ledger).arg("ingest").arg(&file1).env("SUHO_PEAK_RSS", "1"))?;
-    let second = time_cmd(Command::new(&exe).arg("--data").arg(&ledger).arg("ingest").arg(&file2).env("SUHO_PEAK_RSS", "1"))?;
+    let first = time_cmd(
+        Command::new(&exe)
+            .arg("--data")
+            .arg(&ledger)
+            .arg("ingest")
+            .arg(&file1)
+            .env("SUHO_PEAK_RSS", "1"),
+    )?;
+    let second = time_cmd(
+        Command::new(&exe)
+            .arg("--data")
+            .arg(&ledger)
+            .arg("ingest")
+            .arg(&file2)
+            .env("SUHO_PEAK_RSS", "1"),
+    )?;
     let verify = time_cmd(Command::new(&exe).arg("--data").arg(&ledger).arg("verify"))?;
 
     let n = a.records as f64;
     let mb = bytes as f64 / 1e6;
     println!();
-    println!("suho bench: {} records per file, {:.0} MB ({:.0} bytes/record), {} cores", thousands(a.records), mb, bytes as f64 / n, std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1));
-    println!("{:<44} {:>10} {:>14} {:>10} {:>12}", "what", "seconds", "records/s", "MB/s", "peak RSS");
+    println!(
+        "suho bench: {} records per file, {:.0} MB ({:.0} bytes/record), {} cores",
+        thousands(a.records),
+        mb,
+        bytes as f64 / n,
+        std::thread::available_parallelism()
+            .map(|c| c.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "{:<44} {:>10} {:>14} {:>10} {:>12}",
+        "what", "seconds", "records/s", "MB/s", "peak RSS"
+    );
     let row = |what: &str, t: &Timed| {
         println!(
             "{:<44} {:>10.2} {:>14} {:>10.0} {:>12}",
@@ -77,14 +102,22 @@ pub fn bench(data: &Path, a: BenchArgs) -> Result<i32> {
             t.seconds,
             thousands((n / t.seconds) as u64),
             mb / t.seconds,
-            t.peak_rss_kib.map(|k| format!("{} MiB", k / 1024)).unwrap_or_default()
+            t.peak_rss_kib
+                .map(|k| format!("{} MiB", k / 1024))
+                .unwrap_or_default()
         );
     };
     row("read the file (1 core)", &read);
     row("sha256sum the file (1 core)", &sha);
     row("suho ingest, empty ledger", &first);
     row("suho ingest, ledger already holds 1 file", &second);
-    row("suho verify (both files)", &Timed { seconds: verify.seconds, peak_rss_kib: None });
+    row(
+        "suho verify (both files)",
+        &Timed {
+            seconds: verify.seconds,
+            peak_rss_kib: None,
+        },
+    );
     println!(
         "ingest / sha256sum throughput: {:.2} (first load), {:.2} (second load)",
         sha.seconds / first.seconds,
@@ -108,32 +141,56 @@ fn drop_caches_hint(_f: &Path) {
 fn time_it(f: impl FnOnce() -> Result<()>) -> Result<Timed> {
     let t = Instant::now();
     f()?;
-    Ok(Timed { seconds: t.elapsed().as_secs_f64(), peak_rss_kib: None })
+    Ok(Timed {
+        seconds: t.elapsed().as_secs_f64(),
+        peak_rss_kib: None,
+    })
 }
 
 /// Run a command to completion; its peak RSS comes from a `peak_rss_kib=N` line it prints on
 /// standard error (suho does when SUHO_PEAK_RSS is set).
 fn time_cmd(cmd: &mut Command) -> Result<Timed> {
     let t = Instant::now();
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     let seconds = t.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         bail!("{cmd:?} failed: {stderr}");
     }
-    let peak = stderr.lines().find_map(|l| l.strip_prefix("peak_rss_kib=")).and_then(|v| v.trim().parse().ok());
-    Ok(Timed { seconds, peak_rss_kib: peak })
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_kib="))
+        .and_then(|v| v.trim().parse().ok());
+    Ok(Timed {
+        seconds,
+        peak_rss_kib: peak,
+    })
 }
 
 /// HTTP ingest from a local client: `suho serve` in a child process, 4 client threads posting
 /// 10,000-record bodies over keep-alive connections.
 fn http_bench(exe: &Path, dir: &Path, records: u64) -> Result<()> {
     let data = dir.join("http-data");
-    let token_out = Command::new(exe).arg("--data").arg(&data).args(["token", "create", "--role", "ingest", "--name", "bench"]).output()?;
-    let token = String::from_utf8_lossy(&token_out.stdout).trim().to_string();
+    let token_out = Command::new(exe)
+        .arg("--data")
+        .arg(&data)
+        .args(["token", "create", "--role", "ingest", "--name", "bench"])
+        .output()?;
+    let token = String::from_utf8_lossy(&token_out.stdout)
+        .trim()
+        .to_string();
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
-    let mut server = Command::new(exe).arg("--data").arg(&data).args(["serve", "--listen", &addr]).stderr(Stdio::null()).spawn()?;
+    let mut server = Command::new(exe)
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", &addr])
+        .stderr(Stdio::null())
+        .spawn()?;
     let result = (|| -> Result<(f64, u64)> {
         wait_for_port(&addr)?;
         let file = dir.join("http.ndjson");
@@ -171,18 +228,25 @@ fn http_bench(exe: &Path, dir: &Path, records: u64) -> Result<()> {
                         let mut stored = 0;
                         for b in mine {
                             let resp = post(&mut conn, &addr, &token, b)?;
-                            let v: serde_json::Value = serde_json::from_slice(&resp).context("response is not JSON")?;
+                            let v: serde_json::Value =
+                                serde_json::from_slice(&resp).context("response is not JSON")?;
                             stored += v["stored"].as_u64().unwrap_or(0);
                         }
                         Ok(stored)
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().map_err(|_| anyhow::anyhow!("client panicked"))?).sum::<Result<u64>>()
+            handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| anyhow::anyhow!("client panicked"))?)
+                .sum::<Result<u64>>()
         })?;
         Ok((t.elapsed().as_secs_f64(), stored))
     })();
-    let _ = Command::new("kill").arg("-TERM").arg(server.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status();
     let _ = server.wait();
     let (secs, stored) = result?;
     println!(
@@ -220,7 +284,11 @@ fn post(conn: &mut TcpStream, host: &str, token: &str, body: &[u8]) -> Result<Ve
     }
     let len: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
         .and_then(|v| v.parse().ok())
         .context("no content-length in the response")?;
     let mut resp = vec![0u8; len];
@@ -229,7 +297,9 @@ fn post(conn: &mut TcpStream, host: &str, token: &str, body: &[u8]) -> Result<Ve
 }
 
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 pub fn wait_for_port(addr: &str) -> Result<()> {
@@ -242,4 +312,3 @@ pub fn wait_for_port(addr: &str) -> Result<()> {
     }
     bail!("nothing listens on {addr} after 30 s")
 }
-

@@ -69,7 +69,8 @@ impl SimulateArgs {
 pub fn simulate(a: &SimulateArgs) -> Result<suho_sim::SimStats> {
     let cfg = a.config()?;
     let t = Instant::now();
-    let stats = suho_sim::generate_to_dir(&cfg, &a.out).with_context(|| format!("simulating into {}", a.out.display()))?;
+    let stats = suho_sim::generate_to_dir(&cfg, &a.out)
+        .with_context(|| format!("simulating into {}", a.out.display()))?;
     println!(
         "simulated {} records in {:.1}s ({} by customers, {} by staff, {} by service accounts, {} attack, {} benign-surprise), {} principals, {} signing keys, {} credentials",
         thousands(stats.records),
@@ -101,9 +102,15 @@ fn step(n: u32, text: &str) {
 }
 
 pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
-    println!("== suho demo: a Coupang-style breach, caught on the attacker's first forged token ==");
-    println!("A backend engineer left, but his token-signing key was never revoked. Weeks later, tokens");
-    println!("it signed (never issued) read customer data from servers abroad, slowly, for months.");
+    println!(
+        "== suho demo: a Coupang-style breach, caught on the attacker's first forged token =="
+    );
+    println!(
+        "A backend engineer left, but his token-signing key was never revoked. Weeks later, tokens"
+    );
+    println!(
+        "it signed (never issued) read customer data from servers abroad, slowly, for months."
+    );
     println!("Coupang noticed after 147 days. Here suho ingests the same kind of traffic.");
 
     step(1, "simulate an e-commerce company with the attack mixed in, load its registry, ingest with every detector on");
@@ -113,62 +120,154 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         anyhow::bail!("the simulation has no coupang attack")
     };
 
-    step(2, "verify the ledger: every record, every hash, the signed checkpoint");
+    step(
+        2,
+        "verify the ledger: every record, every hash, the signed checkpoint",
+    );
     let code = crate::ledger_cmd::verify(&ldata, None)?;
     if code != 0 {
         return Ok(code);
     }
 
-    step(3, "the alert that fired on the attacker's first forged token");
+    step(
+        3,
+        "the alert that fired on the attacker's first forged token",
+    );
     let store = suho_detect::AlertStore::open(&ldata.join("alerts.db"))?;
     let all = store.list(&suho_detect::AlertFilter::default())?;
-    let first = all.iter().filter(|x| att.first_alert_time.as_deref() == Some(x.time.as_str()) && Some(&x.rule) == att.first_alert_rule.as_ref()).min_by_key(|x| x.ledger_index);
+    let first = all
+        .iter()
+        .filter(|x| {
+            att.first_alert_time.as_deref() == Some(x.time.as_str())
+                && Some(&x.rule) == att.first_alert_rule.as_ref()
+        })
+        .min_by_key(|x| x.ledger_index);
     match first {
         Some(al) => {
-            println!("  [{}] {} at {} (ledger index {})", al.severity.as_str().to_uppercase(), al.rule, al.time, al.ledger_index);
+            println!(
+                "  [{}] {} at {} (ledger index {})",
+                al.severity.as_str().to_uppercase(),
+                al.rule,
+                al.time,
+                al.ledger_index
+            );
             println!("  {}", al.summary);
             println!("  evidence: {}", al.evidence);
             println!(
                 "  the attack's first malicious record was at {}: {}",
                 att.first_malicious_time,
-                if att.on_first_record { "the alert fired on that very record" } else { "the alert came later" }
+                if att.on_first_record {
+                    "the alert fired on that very record"
+                } else {
+                    "the alert came later"
+                }
             );
         }
-        None => println!("  no alert fired on the attack: see `suho --data {} alerts`", ldata.display()),
+        None => println!(
+            "  no alert fired on the attack: see `suho --data {} alerts`",
+            ldata.display()
+        ),
     }
     println!("\n  every critical and high alert of the run:");
-    crate::detect_cmd::alerts(&ldata, crate::detect_cmd::Format::Table, Some(suho_detect::Severity::High), None, None, Some(12))?;
+    crate::detect_cmd::alerts(
+        &ldata,
+        crate::detect_cmd::Format::Table,
+        Some(suho_detect::Severity::High),
+        None,
+        None,
+        Some(12),
+    )?;
 
-    step(4, "the open door: credentials and keys still valid although their owner has left");
-    crate::detect_cmd::registry(&ldata, crate::detect_cmd::RegistryCmd::Orphans { ndjson: false })?;
+    step(
+        4,
+        "the open door: credentials and keys still valid although their owner has left",
+    );
+    crate::detect_cmd::registry(
+        &ldata,
+        crate::detect_cmd::RegistryCmd::Orphans { ndjson: false },
+    )?;
 
-    step(5, "what 147 days of silence cost, against what suho let through");
-    let pct = |n: u64| if att.subjects_total > 0 { 100.0 * n as f64 / att.subjects_total as f64 } else { 0.0 };
+    step(
+        5,
+        "what 147 days of silence cost, against what suho let through",
+    );
+    let pct = |n: u64| {
+        if att.subjects_total > 0 {
+            100.0 * n as f64 / att.subjects_total as f64
+        } else {
+            0.0
+        }
+    };
     println!("  {:<44} {:>14} {:>10}", "", "customers", "share");
-    println!("  {:<44} {:>14} {:>9.2}%", format!("attack left alone ({} .. {})", &att.first_malicious_time[..10], &att.last_malicious_time[..10]), thousands(att.subjects_total), 100.0);
-    println!("  {:<44} {:>14} {:>9.4}%", "exposed before suho's first alert", thousands(att.subjects_before_alert), pct(att.subjects_before_alert));
+    println!(
+        "  {:<44} {:>14} {:>9.2}%",
+        format!(
+            "attack left alone ({} .. {})",
+            &att.first_malicious_time[..10],
+            &att.last_malicious_time[..10]
+        ),
+        thousands(att.subjects_total),
+        100.0
+    );
+    println!(
+        "  {:<44} {:>14} {:>9.4}%",
+        "exposed before suho's first alert",
+        thousands(att.subjects_before_alert),
+        pct(att.subjects_before_alert)
+    );
     chart(&att.daily_cumulative, att.first_alert_time.as_deref());
 
     step(6, "respond: offboard the departed engineer for good (revokes everything he held, recorded in the ledger)");
-    let owner = att.description.split_whitespace().next().unwrap_or("").to_string();
+    let owner = att
+        .description
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
     if !owner.is_empty() {
-        crate::detect_cmd::registry(&ldata, crate::detect_cmd::RegistryCmd::Offboard { principal: owner, at: None, operator: "demo-security-team".into() })?;
-        crate::detect_cmd::registry(&ldata, crate::detect_cmd::RegistryCmd::Orphans { ndjson: false })?;
+        crate::detect_cmd::registry(
+            &ldata,
+            crate::detect_cmd::RegistryCmd::Offboard {
+                principal: owner,
+                at: None,
+                operator: "demo-security-team".into(),
+            },
+        )?;
+        crate::detect_cmd::registry(
+            &ldata,
+            crate::detect_cmd::RegistryCmd::Orphans { ndjson: false },
+        )?;
     }
 
     if let Some(al) = first {
-        step(7, "hand an auditor offline proof that the alerting record is in the log");
+        step(
+            7,
+            "hand an auditor offline proof that the alerting record is in the log",
+        );
         let layout = Layout::new(&ldata);
         let proof = ldata.join(format!("entry-{}.tlog-proof", al.ledger_index));
-        crate::ledger_cmd::ledger(&ldata, crate::ledger_cmd::LedgerCmd::Proof { index: al.ledger_index, out: Some(proof.clone()) })?;
+        crate::ledger_cmd::ledger(
+            &ldata,
+            crate::ledger_cmd::LedgerCmd::Proof {
+                index: al.ledger_index,
+                out: Some(proof.clone()),
+            },
+        )?;
         let vkey = suho_ledger::load_verifier(&layout.keys())?.to_string();
         println!("   $ suho verify-proof {} --key '{vkey}'", proof.display());
         crate::ledger_cmd::verify_proof(&proof, &vkey, None)?;
 
-        step(8, "an insider rewrites that record to hide the attack; verify names it");
+        step(
+            8,
+            "an insider rewrites that record to hide the attack; verify names it",
+        );
         tamper_and_verify(&ldata, al.ledger_index)?;
     }
-    println!("\nEverything is in {}: try `suho --data {} alerts`, `incidents`, `records --limit 5`.", ldata.display(), ldata.display());
+    println!(
+        "\nEverything is in {}: try `suho --data {} alerts`, `incidents`, `records --limit 5`.",
+        ldata.display(),
+        ldata.display()
+    );
     Ok(0)
 }
 
@@ -176,8 +275,15 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
 /// verify, and restore the file.
 fn tamper_and_verify(data: &Path, index: u64) -> Result<()> {
     let layout = Layout::new(data);
-    let segments: Vec<PathBuf> = std::fs::read_dir(layout.wal())?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "seg")).collect();
-    let saved: Vec<(PathBuf, Vec<u8>)> = segments.iter().map(|p| Ok((p.clone(), std::fs::read(p)?))).collect::<std::io::Result<_>>()?;
+    let segments: Vec<PathBuf> = std::fs::read_dir(layout.wal())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    let saved: Vec<(PathBuf, Vec<u8>)> = segments
+        .iter()
+        .map(|p| Ok((p.clone(), std::fs::read(p)?)))
+        .collect::<std::io::Result<_>>()?;
     suho_ledger::fault::rewrite_record(&layout, index, |body| {
         let text = String::from_utf8_lossy(body).replace("\"actor\":\"", "\"actor\":\"x");
         *body = text.into_bytes();
@@ -192,13 +298,23 @@ fn tamper_and_verify(data: &Path, index: u64) -> Result<()> {
 
 /// A terminal chart of customers reached per day, with suho's alert marked.
 fn chart(series: &[(String, u64)], alert: Option<&str>) {
-    let Some(max) = series.iter().map(|(_, n)| *n).max().filter(|m| *m > 0) else { return };
+    let Some(max) = series.iter().map(|(_, n)| *n).max().filter(|m| *m > 0) else {
+        return;
+    };
     println!("\n  customers reached by the attack, cumulative (each row: a week; | marks suho's first alert)");
     let alert_day = alert.map(|t| &t[..10]);
     for (i, week) in series.chunks(7).enumerate() {
         let (day, n) = &week[week.len() - 1];
         let width = (50 * *n / max) as usize;
-        let marked = alert_day.is_some_and(|a| week.iter().any(|(d, _)| d.as_str() >= a) && (i == 0 || series[..i * 7].iter().all(|(d, _)| d.as_str() < a)));
-        println!("  {day} {}{:<50} {:>10}", if marked { "|" } else { " " }, "#".repeat(width.max(usize::from(*n > 0))), thousands(*n));
+        let marked = alert_day.is_some_and(|a| {
+            week.iter().any(|(d, _)| d.as_str() >= a)
+                && (i == 0 || series[..i * 7].iter().all(|(d, _)| d.as_str() < a))
+        });
+        println!(
+            "  {day} {}{:<50} {:>10}",
+            if marked { "|" } else { " " },
+            "#".repeat(width.max(usize::from(*n > 0))),
+            thousands(*n)
+        );
     }
 }

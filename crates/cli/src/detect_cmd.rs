@@ -65,7 +65,8 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
             let report = if file.as_os_str() == "-" {
                 store.load(std::io::stdin().lock(), "-", now())?
             } else {
-                let f = std::fs::File::open(&file).with_context(|| format!("cannot open {name}"))?;
+                let f =
+                    std::fs::File::open(&file).with_context(|| format!("cannot open {name}"))?;
                 store.load(std::io::BufReader::new(f), &name, now())?
             };
             println!(
@@ -79,13 +80,22 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
                 println!("  {name}:{line}: {reason}");
             }
         }
-        RegistryCmd::Offboard { principal, at, operator } => {
+        RegistryCmd::Offboard {
+            principal,
+            at,
+            operator,
+        } => {
             let at_ms = match at {
-                Some(t) => suho_record::parse_rfc3339(&t).map_err(|e| anyhow::anyhow!("--at {t:?}: {e}"))?,
+                Some(t) => suho_record::parse_rfc3339(&t)
+                    .map_err(|e| anyhow::anyhow!("--at {t:?}: {e}"))?,
                 None => now(),
             };
             let r = store.offboard(&principal, at_ms, &operator, now())?;
-            println!("offboarded {} as of {}", r.principal, suho_record::format_rfc3339_ms(r.at));
+            println!(
+                "offboarded {} as of {}",
+                r.principal,
+                suho_record::format_rfc3339_ms(r.at)
+            );
             for c in &r.credentials_revoked {
                 println!("  revoked credential  {c}");
             }
@@ -107,7 +117,10 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
             } else if orphans.is_empty() {
                 println!("no orphaned credentials or keys: everything a departed or suspended principal held is revoked");
             } else {
-                println!("{} credentials and keys are still valid although their owner is gone:", orphans.len());
+                println!(
+                    "{} credentials and keys are still valid although their owner is gone:",
+                    orphans.len()
+                );
                 for o in &orphans {
                     let v = serde_json::to_value(o)?;
                     println!(
@@ -116,13 +129,20 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
                         o.id,
                         o.owner.as_deref().unwrap_or("-"),
                         v["owner_status"].as_str().unwrap_or("?"),
-                        v["owner_departed_at"].as_str().or(v["owner_suspended_at"].as_str()).unwrap_or("-")
+                        v["owner_departed_at"]
+                            .as_str()
+                            .or(v["owner_suspended_at"].as_str())
+                            .unwrap_or("-")
                     );
                 }
             }
         }
         RegistryCmd::History { id, limit } => {
-            for row in store.history(HistoryFilter { id, limit: Some(limit), ..HistoryFilter::default() })? {
+            for row in store.history(HistoryFilter {
+                id,
+                limit: Some(limit),
+                ..HistoryFilter::default()
+            })? {
                 println!("{}", serde_json::to_string(&row)?);
             }
         }
@@ -131,7 +151,12 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
 }
 
 /// Record an offboarding in the ledger as an access record of the registry itself.
-fn record_offboarding(data: &Path, operator: &str, at_ms: i64, r: &suho_registry::OffboardReport) -> Result<u64> {
+fn record_offboarding(
+    data: &Path,
+    operator: &str,
+    at_ms: i64,
+    r: &suho_registry::OffboardReport,
+) -> Result<u64> {
     let body = serde_json::json!({
         "time": suho_record::format_rfc3339_ms(now()),
         "actor": operator,
@@ -147,8 +172,11 @@ fn record_offboarding(data: &Path, operator: &str, at_ms: i64, r: &suho_registry
         }
     })
     .to_string();
-    let rec = suho_record::parse_record(body.as_bytes()).map_err(|e| anyhow::anyhow!("the offboarding record is invalid: {e}"))?;
-    let mut ledger = Ledger::open(data, Options::default()).context("recording the offboarding in the ledger (is `suho serve` running on this data directory?)")?;
+    let rec = suho_record::parse_record(body.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the offboarding record is invalid: {e}"))?;
+    let mut ledger = Ledger::open(data, Options::default()).context(
+        "recording the offboarding in the ledger (is `suho serve` running on this data directory?)",
+    )?;
     let p = Prepared::new(body.as_bytes(), rec.time_ms, None, now());
     let index = match ledger.append(&p)? {
         suho_ledger::Appended::Stored(i) | suho_ledger::Appended::Duplicate(i) => i,
@@ -157,9 +185,22 @@ fn record_offboarding(data: &Path, operator: &str, at_ms: i64, r: &suho_registry
     Ok(index)
 }
 
-pub fn alerts(data: &Path, format: Format, min: Option<Severity>, rule: Option<String>, actor: Option<String>, limit: Option<usize>) -> Result<i32> {
+pub fn alerts(
+    data: &Path,
+    format: Format,
+    min: Option<Severity>,
+    rule: Option<String>,
+    actor: Option<String>,
+    limit: Option<usize>,
+) -> Result<i32> {
     let store = AlertStore::open(&data.join("alerts.db"))?;
-    let alerts = store.list(&AlertFilter { min_severity: min, rule, actor, limit, ..AlertFilter::default() })?;
+    let alerts = store.list(&AlertFilter {
+        min_severity: min,
+        rule,
+        actor,
+        limit,
+        ..AlertFilter::default()
+    })?;
     if format == Format::Ndjson {
         for a in &alerts {
             println!("{}", serde_json::to_string(a)?);
@@ -170,7 +211,10 @@ pub fn alerts(data: &Path, format: Format, min: Option<Severity>, rule: Option<S
         println!("no alerts");
         return Ok(0);
     }
-    println!("{:<24} {:<9} {:<28} {:<16} {:>6}  summary", "time", "severity", "rule", "actor", "count");
+    println!(
+        "{:<24} {:<9} {:<28} {:<16} {:>6}  summary",
+        "time", "severity", "rule", "actor", "count"
+    );
     for a in &alerts {
         println!(
             "{:<24} {:<9} {:<28} {:<16} {:>6}  {}",
@@ -200,7 +244,14 @@ pub fn incidents(data: &Path, format: Format, min: Option<Severity>) -> Result<i
                 v["first_time"].as_str().unwrap_or("?"),
                 v["last_time"].as_str().unwrap_or("?"),
                 v["subject"].as_str().or(v["actor"].as_str()).unwrap_or(""),
-                v["rules"].as_array().map(|r| r.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                v["rules"]
+                    .as_array()
+                    .map(|r| r
+                        .iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()
             );
         }
     }

@@ -100,7 +100,14 @@ fn read_truth(path: &Path) -> Result<Vec<Truth>> {
             name: s("name"),
             kind: s("kind"),
             description: s("description"),
-            ids: v["ids"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default(),
+            ids: v["ids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
             first_malicious_time: s("first_malicious_time"),
             last_time: s("last_time"),
             allowed: v["max_severity"].as_str().unwrap_or("medium").to_string(),
@@ -116,17 +123,33 @@ pub fn run(data: &Path, scenario: &str, days: u32, seed: Option<u64>) -> Result<
     let input = root.join("input");
     let ldata = root.join("data");
     if ldata.exists() {
-        std::fs::remove_dir_all(&ldata).with_context(|| format!("cannot clear {}", ldata.display()))?;
+        std::fs::remove_dir_all(&ldata)
+            .with_context(|| format!("cannot clear {}", ldata.display()))?;
     }
     std::fs::create_dir_all(&ldata)?;
-    let sim = SimulateArgs { out: input.clone(), seed, start: None, days: Some(days), customers: None, employees: None, records_per_day: None, scenario: Some(scenario.to_string()) };
+    let sim = SimulateArgs {
+        out: input.clone(),
+        seed,
+        start: None,
+        days: Some(days),
+        customers: None,
+        employees: None,
+        records_per_day: None,
+        scenario: Some(scenario.to_string()),
+    };
     crate::demo::simulate(&sim)?;
     for f in ["geo.csv", "suho.toml"] {
         std::fs::copy(input.join(f), ldata.join(f)).with_context(|| format!("copying {f}"))?;
     }
-    crate::detect_cmd::registry(&ldata, crate::detect_cmd::RegistryCmd::Load { file: input.join("registry.ndjson") })?;
+    crate::detect_cmd::registry(
+        &ldata,
+        crate::detect_cmd::RegistryCmd::Load {
+            file: input.join("registry.ndjson"),
+        },
+    )?;
     let mut ledger = Ledger::open(&ldata, Options::default())?;
-    let totals = crate::ledger_cmd::ingest_into(&mut ledger, &ldata, &[input.join("records.ndjson")], true)?;
+    let totals =
+        crate::ledger_cmd::ingest_into(&mut ledger, &ldata, &[input.join("records.ndjson")], true)?;
     drop(ledger);
     crate::ledger_cmd::print_totals(&totals, &ldata);
     score(&ldata, &input, scenario, days)
@@ -168,9 +191,15 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
             Some(i) => {
                 let m = benign_max.entry(i).or_insert(a.severity);
                 *m = (*m).max(a.severity);
-                *false_alerts.entry(a.severity.as_str().to_string()).or_default() += 1;
+                *false_alerts
+                    .entry(a.severity.as_str().to_string())
+                    .or_default() += 1;
             }
-            None => *false_alerts.entry(a.severity.as_str().to_string()).or_default() += 1,
+            None => {
+                *false_alerts
+                    .entry(a.severity.as_str().to_string())
+                    .or_default() += 1
+            }
         }
     }
     // One pass over the records: subjects reached by each attack before and after its first
@@ -185,17 +214,23 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
     let f = std::fs::File::open(input.join("records.ndjson"))?;
     for line in std::io::BufReader::with_capacity(1 << 20, f).split(b'\n') {
         let line = line?;
-        let Ok(r) = suho_record::parse_record(&line) else { continue };
+        let Ok(r) = suho_record::parse_record(&line) else {
+            continue;
+        };
         records += 1;
         if registered.contains(r.actor.as_ref()) {
             principal_days.insert((r.actor.to_string(), r.time_ms.div_euclid(86_400_000)));
         }
-        let Some(&i) = r.id.as_deref().and_then(|id| label.get(id)) else { continue };
+        let Some(&i) = r.id.as_deref().and_then(|id| label.get(id)) else {
+            continue;
+        };
         if truth[i].kind != "attack" {
             continue;
         }
         *malicious.entry(i).or_default() += 1;
-        first_seen.entry(i).or_insert_with(|| r.id.as_deref().unwrap_or_default().to_string());
+        first_seen
+            .entry(i)
+            .or_insert_with(|| r.id.as_deref().unwrap_or_default().to_string());
         let set = reached.entry(i).or_default();
         for s in &r.subjects {
             set.insert(s.to_string());
@@ -207,7 +242,9 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
             _ => series.push((day, set.len() as u64)),
         }
         // Subjects exposed up to and including the record that raised the first alert.
-        let alerting = first.get(&i).is_some_and(|a| a.record_id.as_deref() == r.id.as_deref());
+        let alerting = first
+            .get(&i)
+            .is_some_and(|a| a.record_id.as_deref() == r.id.as_deref());
         if alerting && !before.contains_key(&i) {
             before.insert(i, set.len() as u64);
         }
@@ -232,12 +269,26 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
                 last_malicious_time: t.last_time.clone(),
                 seconds_to_detect: first_ms.zip(alert_ms).map(|(f, a)| (a - f) as f64 / 1000.0),
                 on_first_record: a.is_some_and(|a| first_seen.get(&i) == a.record_id.as_ref()),
-                subjects_before_alert: if a.is_some() { before.get(&i).copied().unwrap_or(total) } else { total },
+                subjects_before_alert: if a.is_some() {
+                    before.get(&i).copied().unwrap_or(total)
+                } else {
+                    total
+                },
                 subjects_total: total,
                 malicious_records: malicious.get(&i).copied().unwrap_or(0),
                 daily_cumulative: daily
                     .get(&i)
-                    .map(|v| v.iter().map(|(d, n)| (suho_record::format_rfc3339_ms(d * 86_400_000)[..10].to_string(), *n)).collect())
+                    .map(|v| {
+                        v.iter()
+                            .map(|(d, n)| {
+                                (
+                                    suho_record::format_rfc3339_ms(d * 86_400_000)[..10]
+                                        .to_string(),
+                                    *n,
+                                )
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
         } else {
@@ -252,7 +303,13 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
     let pd = principal_days.len() as u64;
     let per_k = Severity::ALL
         .iter()
-        .map(|s| (s.as_str().to_string(), false_alerts.get(s.as_str()).copied().unwrap_or(0) as f64 * 1000.0 / pd.max(1) as f64))
+        .map(|s| {
+            (
+                s.as_str().to_string(),
+                false_alerts.get(s.as_str()).copied().unwrap_or(0) as f64 * 1000.0
+                    / pd.max(1) as f64,
+            )
+        })
         .collect();
     Ok(EvalResult {
         scenario: scenario.to_string(),
@@ -282,15 +339,33 @@ fn human_duration(s: f64) -> String {
 }
 
 pub fn print(r: &EvalResult) {
-    println!("\nscenario {} over {} days: {} records, {} principal-days of staff and services", r.scenario, r.days, thousands(r.records), thousands(r.principal_days));
-    println!("\n{:<26} {:<9} {:<30} {:<9} {:>14} {:>24}", "attack", "detected", "first alert (rule)", "severity", "time to detect", "subjects exposed first");
+    println!(
+        "\nscenario {} over {} days: {} records, {} principal-days of staff and services",
+        r.scenario,
+        r.days,
+        thousands(r.records),
+        thousands(r.principal_days)
+    );
+    println!(
+        "\n{:<26} {:<9} {:<30} {:<9} {:>14} {:>24}",
+        "attack",
+        "detected",
+        "first alert (rule)",
+        "severity",
+        "time to detect",
+        "subjects exposed first"
+    );
     for a in &r.attacks {
         let ttd = match (a.seconds_to_detect, a.on_first_record) {
             (_, true) => "first record".to_string(),
             (Some(s), false) => human_duration(s),
             (None, _) => "-".into(),
         };
-        let pct = if a.subjects_total > 0 { 100.0 * a.subjects_before_alert as f64 / a.subjects_total as f64 } else { 0.0 };
+        let pct = if a.subjects_total > 0 {
+            100.0 * a.subjects_before_alert as f64 / a.subjects_total as f64
+        } else {
+            0.0
+        };
         println!(
             "{:<26} {:<9} {:<30} {:<9} {:>14} {:>24}",
             a.name,
@@ -298,20 +373,47 @@ pub fn print(r: &EvalResult) {
             a.first_alert_rule.as_deref().unwrap_or("-"),
             a.first_alert_severity.as_deref().unwrap_or("-"),
             ttd,
-            format!("{} / {} ({pct:.2}%)", thousands(a.subjects_before_alert), thousands(a.subjects_total))
+            format!(
+                "{} / {} ({pct:.2}%)",
+                thousands(a.subjects_before_alert),
+                thousands(a.subjects_total)
+            )
         );
     }
     if !r.benign.is_empty() {
-        println!("\n{:<26} {:<16} {:<10}", "benign surprise", "highest alert", "allowed");
+        println!(
+            "\n{:<26} {:<16} {:<10}",
+            "benign surprise", "highest alert", "allowed"
+        );
         for b in &r.benign {
-            let ok = b.max_severity.as_deref().map(|s| s.parse::<Severity>().ok() <= b.allowed.parse::<Severity>().ok()).unwrap_or(true);
-            println!("{:<26} {:<16} {:<10} {}", b.name, b.max_severity.as_deref().unwrap_or("none"), b.allowed, if ok { "ok" } else { "TOO HIGH" });
+            let ok = b
+                .max_severity
+                .as_deref()
+                .map(|s| s.parse::<Severity>().ok() <= b.allowed.parse::<Severity>().ok())
+                .unwrap_or(true);
+            println!(
+                "{:<26} {:<16} {:<10} {}",
+                b.name,
+                b.max_severity.as_deref().unwrap_or("none"),
+                b.allowed,
+                if ok { "ok" } else { "TOO HIGH" }
+            );
         }
     }
-    println!("\nfalse alerts (on records that are not part of an attack) per 1,000 principal-days:");
+    println!(
+        "\nfalse alerts (on records that are not part of an attack) per 1,000 principal-days:"
+    );
     for s in Severity::ALL.iter().rev() {
         let n = r.false_alerts.get(s.as_str()).copied().unwrap_or(0);
-        println!("  {:<9} {:>7.2}   ({} alerts)", s.as_str(), r.false_alerts_per_1000_principal_days.get(s.as_str()).copied().unwrap_or(0.0), n);
+        println!(
+            "  {:<9} {:>7.2}   ({} alerts)",
+            s.as_str(),
+            r.false_alerts_per_1000_principal_days
+                .get(s.as_str())
+                .copied()
+                .unwrap_or(0.0),
+            n
+        );
     }
 }
 
@@ -322,5 +424,9 @@ pub fn eval(data: &Path, a: EvalArgs) -> Result<i32> {
         std::fs::write(&p, serde_json::to_vec_pretty(&r)?)?;
         println!("\nwrote {}", p.display());
     }
-    Ok(if r.attacks.iter().all(|x| x.detected) { 0 } else { 1 })
+    Ok(if r.attacks.iter().all(|x| x.detected) {
+        0
+    } else {
+        1
+    })
 }

@@ -73,34 +73,67 @@ pub fn print_totals(t: &IngestTotals, data: &Path) {
         thousands(t.ledger_size)
     );
     if !t.alerts.is_empty() {
-        let parts: Vec<String> = t.alerts.iter().rev().map(|(s, n)| format!("{} {s}", thousands(*n))).collect();
+        let parts: Vec<String> = t
+            .alerts
+            .iter()
+            .rev()
+            .map(|(s, n)| format!("{} {s}", thousands(*n)))
+            .collect();
         println!("new alerts: {} (see `suho alerts`)", parts.join(", "));
     }
     if t.rejected > 0 {
-        println!("rejected lines and reasons: {} (or `suho rejects`)", RejectLog::new(data).path().display());
+        println!(
+            "rejected lines and reasons: {} (or `suho rejects`)",
+            RejectLog::new(data).path().display()
+        );
     }
 }
 
 /// Ingest `files` into an open ledger (used by `ingest`, the demo and the benchmark).
-pub fn ingest_into(ledger: &mut Ledger, data: &Path, files: &[PathBuf], show_progress: bool) -> Result<IngestTotals> {
-    let mut detection = if std::env::var_os("SUHO_NO_DETECT").is_some() { None } else { Some(Detection::open(ledger.layout(), ledger.size())?) };
+pub fn ingest_into(
+    ledger: &mut Ledger,
+    data: &Path,
+    files: &[PathBuf],
+    show_progress: bool,
+) -> Result<IngestTotals> {
+    let mut detection = if std::env::var_os("SUHO_NO_DETECT").is_some() {
+        None
+    } else {
+        Some(Detection::open(ledger.layout(), ledger.size())?)
+    };
     let mut rejects = RejectLog::new(data);
     let opts = IngestOptions::default();
     let mut totals = IngestTotals::default();
     let started = Instant::now();
     for f in files {
         let s: StreamSummary = if f.as_os_str() == "-" {
-            ingest_stream(ledger, detection.as_mut(), "-", std::io::stdin(), &opts, &mut rejects, &mut |_| {})?
+            ingest_stream(
+                ledger,
+                detection.as_mut(),
+                "-",
+                std::io::stdin(),
+                &opts,
+                &mut rejects,
+                &mut |_| {},
+            )?
         } else {
             let file = File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
             let len = file.metadata().map(|m| m.len()).unwrap_or(0);
             let name = f.display().to_string();
             let pb = show_progress.then(|| bytes_bar(len, "ingest"));
-            let s = ingest_stream(ledger, detection.as_mut(), &name, file, &opts, &mut rejects, &mut |p| {
-                if let Some(pb) = &pb {
-                    pb.set_position(p.bytes);
-                }
-            })?;
+            let s = ingest_stream(
+                ledger,
+                detection.as_mut(),
+                &name,
+                file,
+                &opts,
+                &mut rejects,
+                &mut |p| {
+                    if let Some(pb) = &pb {
+                        pb.set_position(p.bytes);
+                    }
+                },
+            )?;
             if let Some(pb) = pb {
                 pb.finish_and_clear();
             }
@@ -141,7 +174,11 @@ pub fn rejects(data: &Path, limit: usize, ndjson: bool) -> Result<i32> {
         ring.push_back(line);
     }
     if !ndjson && total as usize > ring.len() {
-        println!("{} rejected lines; the newest {}:", thousands(total), ring.len());
+        println!(
+            "{} rejected lines; the newest {}:",
+            thousands(total),
+            ring.len()
+        );
     }
     for line in ring {
         if ndjson {
@@ -179,7 +216,10 @@ pub fn verify(data: &Path, key: Option<&str>) -> Result<i32> {
                 hex::encode(r.root)
             );
             if r.uncheckpointed > 0 {
-                println!("   {} more records are durable but not yet in a checkpoint", thousands(r.uncheckpointed));
+                println!(
+                    "   {} more records are durable but not yet in a checkpoint",
+                    thousands(r.uncheckpointed)
+                );
             }
             Ok(0)
         }
@@ -193,7 +233,8 @@ pub fn verify(data: &Path, key: Option<&str>) -> Result<i32> {
 pub fn status(data: &Path) -> Result<i32> {
     let layout = Layout::new(data);
     let vkey = suho_ledger::load_verifier(&layout.keys())?;
-    let text = std::fs::read_to_string(layout.checkpoint()).context("no checkpoint yet: ingest some records first")?;
+    let text = std::fs::read_to_string(layout.checkpoint())
+        .context("no checkpoint yet: ingest some records first")?;
     let note = suho_note::open(&text, std::slice::from_ref(&vkey))?;
     let cp = suho_note::Checkpoint::parse(&note.body)?;
     println!("data directory   {}", data.display());
@@ -252,16 +293,25 @@ pub fn ledger(data: &Path, cmd: LedgerCmd) -> Result<i32> {
             write_out(&out, &text)?;
         }
         LedgerCmd::Consistency { from, out } => {
-            let old = std::fs::read_to_string(&from).with_context(|| format!("cannot read {}", from.display()))?;
+            let old = std::fs::read_to_string(&from)
+                .with_context(|| format!("cannot read {}", from.display()))?;
             let text = suho_ledger::consistency_proof_file(&layout, &old)?;
             write_out(&out, &text)?;
         }
         LedgerCmd::Show { index } => {
             let frame = suho_ledger::WalReader::new(&layout.wal()).frame(index)?;
-            let Some(e) = Entry::decode(&frame.entry) else { bail!("entry {index} is not a version-1 entry") };
+            let Some(e) = Entry::decode(&frame.entry) else {
+                bail!("entry {index} is not a version-1 entry")
+            };
             println!("index        {index}");
-            println!("event time   {}", suho_record::format_rfc3339_ms(e.event_time_ms));
-            println!("sequenced    {}", suho_record::format_rfc3339_ms(e.sequenced_ms));
+            println!(
+                "event time   {}",
+                suho_record::format_rfc3339_ms(e.event_time_ms)
+            );
+            println!(
+                "sequenced    {}",
+                suho_record::format_rfc3339_ms(e.sequenced_ms)
+            );
             println!("body sha256  {}", hex::encode(e.body_sha256));
             println!("body matches {}", e.matches_body(&frame.body));
             println!("record       {}", String::from_utf8_lossy(&frame.body));
@@ -282,11 +332,14 @@ fn write_out(out: &Path, text: &str) -> Result<()> {
 
 pub fn verify_proof(file: &Path, key: &str, record: Option<&Path>) -> Result<i32> {
     let verifier = verifier_arg(key)?;
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let record = match record {
         Some(p) => {
             let mut b = Vec::new();
-            File::open(p).and_then(|mut f| f.read_to_end(&mut b)).with_context(|| format!("cannot read {}", p.display()))?;
+            File::open(p)
+                .and_then(|mut f| f.read_to_end(&mut b))
+                .with_context(|| format!("cannot read {}", p.display()))?;
             while b.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
                 b.pop();
             }
@@ -323,10 +376,15 @@ pub fn verify_proof(file: &Path, key: &str, record: Option<&Path>) -> Result<i32
 
 pub fn verify_consistency(file: &Path, key: &str) -> Result<i32> {
     let verifier = verifier_arg(key)?;
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     match suho_ledger::verify_consistency_file(&text, &verifier) {
         Ok((old, new)) => {
-            println!("OK: the log of size {} extends the log of size {} (append-only)", thousands(new), thousands(old));
+            println!(
+                "OK: the log of size {} extends the log of size {} (append-only)",
+                thousands(new),
+                thousands(old)
+            );
             Ok(0)
         }
         Err(e) => {

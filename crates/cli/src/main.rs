@@ -17,7 +17,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "suho", version, about = "suho (수호): a tamper-evident access ledger that catches insider exfiltration")]
+#[command(
+    name = "suho",
+    version,
+    about = "suho (수호): a tamper-evident access ledger that catches insider exfiltration"
+)]
 struct Cli {
     /// Data directory (created when missing).
     #[arg(long, global = true, env = "SUHO_DATA", default_value = "./suho-data")]
@@ -129,7 +133,10 @@ enum Command {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SUHO_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SUHO_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -152,7 +159,12 @@ fn main() {
 
 /// Runs a command; Ok(exit status).
 fn run(cli: Cli) -> Result<i32> {
-    std::fs::create_dir_all(&cli.data).map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", cli.data.display()))?;
+    std::fs::create_dir_all(&cli.data).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the data directory {}: {e}",
+            cli.data.display()
+        )
+    })?;
     let data = cli.data;
     match cli.command {
         Command::Demo(a) => demo::demo(&data, a),
@@ -163,11 +175,22 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Status => ledger_cmd::status(&data),
         Command::Records { from, limit } => ledger_cmd::records(&data, from, limit),
         Command::Ledger(c) => ledger_cmd::ledger(&data, c),
-        Command::VerifyProof { file, key, record } => ledger_cmd::verify_proof(&file, &key, record.as_deref()),
+        Command::VerifyProof { file, key, record } => {
+            ledger_cmd::verify_proof(&file, &key, record.as_deref())
+        }
         Command::VerifyConsistency { file, key } => ledger_cmd::verify_consistency(&file, &key),
         Command::Registry(c) => detect_cmd::registry(&data, c),
-        Command::Alerts { format, min_severity, rule, actor, limit } => detect_cmd::alerts(&data, format, min_severity, rule, actor, limit),
-        Command::Incidents { format, min_severity } => detect_cmd::incidents(&data, format, min_severity),
+        Command::Alerts {
+            format,
+            min_severity,
+            rule,
+            actor,
+            limit,
+        } => detect_cmd::alerts(&data, format, min_severity, rule, actor, limit),
+        Command::Incidents {
+            format,
+            min_severity,
+        } => detect_cmd::incidents(&data, format, min_severity),
         Command::Eval(a) => eval::eval(&data, a),
         Command::Serve(a) => serve_cmd::serve(&data, a),
         Command::Token(c) => serve_cmd::token(&data, c),

@@ -62,14 +62,28 @@ pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
         eprintln!("warning: no API token exists yet, so every request will get 401; create one with `suho token create --role ingest`");
     }
     let detection = suho_ingest::Detection::open(&layout, size)?;
-    let service = IngestService::start_detecting(ledger, Some(detection), RejectLog::new(data), ServiceOptions::default());
+    let service = IngestService::start_detecting(
+        ledger,
+        Some(detection),
+        RejectLog::new(data),
+        ServiceOptions::default(),
+    );
     let state = AppState::new(service.handle(), tokens, layout.ledger());
     let mut cfg = ServeConfig::new(a.listen);
     cfg.body_limit = a.body_limit_mib << 20;
-    let scheme = if a.tls_cert.is_some() { "https" } else { "http" };
+    let scheme = if a.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     cfg.tls = a.tls_cert.zip(a.tls_key);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    eprintln!("suho serving {scheme}://{} (ledger size {size}, key {vkey})", a.listen);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    eprintln!(
+        "suho serving {scheme}://{} (ledger size {size}, key {vkey})",
+        a.listen
+    );
     rt.block_on(suho_server::serve(cfg, state, shutdown_signal()))?;
     service.shutdown()?;
     eprintln!("stopped; final checkpoint written");
@@ -101,7 +115,11 @@ pub fn token(data: &Path, cmd: TokenCmd) -> Result<i32> {
                 RoleArg::Admin => Role::Admin,
             };
             let (info, secret) = store.create(role, &name)?;
-            eprintln!("created token {} with role {} (shown once; suho keeps only its hash)", info.id, role.as_str());
+            eprintln!(
+                "created token {} with role {} (shown once; suho keeps only its hash)",
+                info.id,
+                role.as_str()
+            );
             println!("{secret}");
         }
         TokenCmd::List => {

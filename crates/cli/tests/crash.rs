@@ -14,11 +14,20 @@ use rand::{Rng, SeedableRng};
 const SUHO: &str = env!("CARGO_BIN_EXE_suho");
 
 fn suho(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(SUHO).arg("--data").arg(data).args(args).output().expect("run suho")
+    Command::new(SUHO)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run suho")
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn start(data: &Path, addr: &str) -> Child {
@@ -32,7 +41,10 @@ fn start(data: &Path, addr: &str) -> Child {
         .expect("spawn suho serve");
     let t = Instant::now();
     while TcpStream::connect(addr).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(30), "suho serve did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "suho serve did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child
@@ -71,8 +83,22 @@ fn post(addr: &str, token: &str, body: &[u8]) -> Option<serde_json::Value> {
 fn sigkill_during_http_ingest_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path();
-    let out = suho(data, &["token", "create", "--role", "ingest", "--name", "crash-test"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = suho(
+        data,
+        &[
+            "token",
+            "create",
+            "--role",
+            "ingest",
+            "--name",
+            "crash-test",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5eed);
@@ -103,7 +129,9 @@ fn sigkill_during_http_ingest_loses_no_acknowledged_record() {
                 Some(v) => {
                     for r in v["results"].as_array().expect("results") {
                         let line = r["line"].as_u64().expect("line");
-                        let index = r["index"].as_u64().expect("stored or duplicate with an index");
+                        let index = r["index"]
+                            .as_u64()
+                            .expect("stored or duplicate with an index");
                         let id = format!("k-{}", from + line - 1);
                         if let Some(prev) = acked.insert(id.clone(), index) {
                             assert_eq!(prev, index, "record {id} acknowledged at two indexes");
@@ -120,9 +148,17 @@ fn sigkill_during_http_ingest_loses_no_acknowledged_record() {
         }
         killer.join().expect("killer thread");
         let v = suho(data, &["verify"]);
-        assert!(v.status.success(), "round {round}: verify failed after SIGKILL: {}", String::from_utf8_lossy(&v.stdout));
+        assert!(
+            v.status.success(),
+            "round {round}: verify failed after SIGKILL: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
     }
-    assert!(acked.len() > 1000, "the test acknowledged too few records to mean anything: {}", acked.len());
+    assert!(
+        acked.len() > 1000,
+        "the test acknowledged too few records to mean anything: {}",
+        acked.len()
+    );
 
     // Every acknowledged record is stored exactly once, at the index it was acknowledged with.
     let out = suho(data, &["records"]);
@@ -132,10 +168,17 @@ fn sigkill_during_http_ingest_loses_no_acknowledged_record() {
         let v: serde_json::Value = serde_json::from_str(line).expect("records prints JSON");
         let id = v["record"]["id"].as_str().expect("id").to_string();
         let index = v["ledger_index"].as_u64().expect("index");
-        assert!(seen.insert(id.clone(), index).is_none(), "record {id} is stored twice");
+        assert!(
+            seen.insert(id.clone(), index).is_none(),
+            "record {id} is stored twice"
+        );
     }
     for (id, index) in &acked {
-        assert_eq!(seen.get(id), Some(index), "acknowledged record {id} is missing or moved");
+        assert_eq!(
+            seen.get(id),
+            Some(index),
+            "acknowledged record {id} is missing or moved"
+        );
     }
 }
 
@@ -166,16 +209,27 @@ fn sigkill_during_file_ingest_leaves_a_verifiable_ledger_and_retries_store_once(
         let _ = child.kill();
         child.wait().expect("reap");
         let v = suho(&data, &["verify"]);
-        assert!(v.status.success(), "round {round}: verify failed after SIGKILL: {}", String::from_utf8_lossy(&v.stdout));
+        assert!(
+            v.status.success(),
+            "round {round}: verify failed after SIGKILL: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
     }
     // Finish the file: every line is stored exactly once, whatever the kills interrupted.
     let out = suho(&data, &["ingest", file.to_str().expect("utf-8 path")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = suho(&data, &["records"]);
     let mut ids = std::collections::HashSet::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("json");
-        assert!(ids.insert(v["record"]["id"].as_str().expect("id").to_string()), "a record is stored twice");
+        assert!(
+            ids.insert(v["record"]["id"].as_str().expect("id").to_string()),
+            "a record is stored twice"
+        );
     }
     assert_eq!(ids.len() as u64, n);
     assert!(suho(&data, &["verify"]).status.success());

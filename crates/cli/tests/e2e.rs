@@ -7,7 +7,12 @@ use std::process::{Command, Output};
 const SUHO: &str = env!("CARGO_BIN_EXE_suho");
 
 fn suho(data: &Path, args: &[&str]) -> Output {
-    Command::new(SUHO).arg("--data").arg(data).args(args).output().expect("run suho")
+    Command::new(SUHO)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run suho")
 }
 
 fn stdout(o: &Output) -> String {
@@ -29,17 +34,32 @@ fn a_record_with_100000_subjects_is_stored_proved_and_verified_like_any_other() 
     std::fs::write(&file, &body).expect("write");
 
     let out = suho(&data, &["ingest", file.to_str().expect("utf-8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout(&out).contains("2 stored, 0 duplicates, 2 rejected"), "{}", stdout(&out));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("2 stored, 0 duplicates, 2 rejected"),
+        "{}",
+        stdout(&out)
+    );
 
     // The reject log names each bad line and why.
     let rejects = stdout(&suho(&data, &["rejects"]));
     assert!(rejects.contains(":3:"), "{rejects}");
-    assert!(rejects.contains(":4:") && rejects.contains("actor"), "{rejects}");
+    assert!(
+        rejects.contains(":4:") && rejects.contains("actor"),
+        "{rejects}"
+    );
 
     // Ingesting the same file again stores nothing new: the ids are already there.
     let again = suho(&data, &["ingest", file.to_str().expect("utf-8")]);
-    assert!(stdout(&again).contains("0 stored, 2 duplicates"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("0 stored, 2 duplicates"),
+        "{}",
+        stdout(&again)
+    );
 
     assert!(suho(&data, &["verify"]).status.success());
 
@@ -48,20 +68,49 @@ fn a_record_with_100000_subjects_is_stored_proved_and_verified_like_any_other() 
     let vkey = stdout(&suho(&data, &["ledger", "key"])).trim().to_string();
     assert!(vkey.starts_with("suho.local/ledger-"), "{vkey}");
     let proof = dir.path().join("huge.tlog-proof");
-    assert!(suho(&data, &["ledger", "proof", "1", "--out", proof.to_str().expect("utf-8")]).status.success());
+    assert!(suho(
+        &data,
+        &[
+            "ledger",
+            "proof",
+            "1",
+            "--out",
+            proof.to_str().expect("utf-8")
+        ]
+    )
+    .status
+    .success());
     let record = dir.path().join("huge.json");
     std::fs::write(&record, &huge).expect("write");
     let check = Command::new(SUHO)
-        .args(["verify-proof", proof.to_str().expect("utf-8"), "--key", &vkey, "--record", record.to_str().expect("utf-8")])
+        .args([
+            "verify-proof",
+            proof.to_str().expect("utf-8"),
+            "--key",
+            &vkey,
+            "--record",
+            record.to_str().expect("utf-8"),
+        ])
         .output()
         .expect("run");
     assert!(check.status.success(), "{}", stdout(&check));
-    assert!(stdout(&check).contains("exactly the one logged"), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("exactly the one logged"),
+        "{}",
+        stdout(&check)
+    );
 
     // A different record does not pass as the logged one.
     std::fs::write(&record, small).expect("write");
     let wrong = Command::new(SUHO)
-        .args(["verify-proof", proof.to_str().expect("utf-8"), "--key", &vkey, "--record", record.to_str().expect("utf-8")])
+        .args([
+            "verify-proof",
+            proof.to_str().expect("utf-8"),
+            "--key",
+            &vkey,
+            "--record",
+            record.to_str().expect("utf-8"),
+        ])
         .output()
         .expect("run");
     assert!(!wrong.status.success(), "{}", stdout(&wrong));
@@ -69,7 +118,10 @@ fn a_record_with_100000_subjects_is_stored_proved_and_verified_like_any_other() 
     // The stored record is the producer's line, verbatim.
     let recs = stdout(&suho(&data, &["records", "--from", "1", "--limit", "1"]));
     let v: serde_json::Value = serde_json::from_str(recs.trim()).expect("json");
-    assert_eq!(v["record"]["subjects"].as_array().map(Vec::len), Some(100_000));
+    assert_eq!(
+        v["record"]["subjects"].as_array().map(Vec::len),
+        Some(100_000)
+    );
 }
 
 #[test]
@@ -85,21 +137,59 @@ fn consistency_proofs_show_the_log_only_grew() {
         p
     };
     let a = write("a.ndjson", 0, 700);
-    assert!(suho(&data, &["ingest", a.to_str().expect("utf-8")]).status.success());
+    assert!(suho(&data, &["ingest", a.to_str().expect("utf-8")])
+        .status
+        .success());
     let old = dir.path().join("old-checkpoint");
     std::fs::copy(data.join("ledger/checkpoint"), &old).expect("copy");
     let b = write("b.ndjson", 700, 1500);
-    assert!(suho(&data, &["ingest", b.to_str().expect("utf-8")]).status.success());
+    assert!(suho(&data, &["ingest", b.to_str().expect("utf-8")])
+        .status
+        .success());
     let proof = dir.path().join("c.proof");
-    let out = suho(&data, &["ledger", "consistency", "--from", old.to_str().expect("utf-8"), "--out", proof.to_str().expect("utf-8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = suho(
+        &data,
+        &[
+            "ledger",
+            "consistency",
+            "--from",
+            old.to_str().expect("utf-8"),
+            "--out",
+            proof.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let vkey = stdout(&suho(&data, &["ledger", "key"])).trim().to_string();
-    let check = Command::new(SUHO).args(["verify-consistency", proof.to_str().expect("utf-8"), "--key", &vkey]).output().expect("run");
+    let check = Command::new(SUHO)
+        .args([
+            "verify-consistency",
+            proof.to_str().expect("utf-8"),
+            "--key",
+            &vkey,
+        ])
+        .output()
+        .expect("run");
     assert!(check.status.success(), "{}", stdout(&check));
-    assert!(stdout(&check).contains("1,500 extends the log of size 700"), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("1,500 extends the log of size 700"),
+        "{}",
+        stdout(&check)
+    );
 
     // A proof against a different key is refused.
     let other = "suho.local/other+12345678+AcoyqMm0N6k8VcnfkjXoQ1ryV5fWEhTSBZ13RFUb9hgO";
-    let bad = Command::new(SUHO).args(["verify-consistency", proof.to_str().expect("utf-8"), "--key", other]).output().expect("run");
+    let bad = Command::new(SUHO)
+        .args([
+            "verify-consistency",
+            proof.to_str().expect("utf-8"),
+            "--key",
+            other,
+        ])
+        .output()
+        .expect("run");
     assert!(!bad.status.success());
 }

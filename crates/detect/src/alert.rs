@@ -21,7 +21,12 @@ pub enum Severity {
 
 impl Severity {
     /// Every severity, lowest first.
-    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 4] = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
 
     /// `low`, `medium`, `high` or `critical`.
     pub fn as_str(self) -> &'static str {
@@ -222,11 +227,17 @@ mod tests {
     fn names_round_trip_and_are_snake_case() {
         for r in Rule::ALL {
             assert_eq!(r.as_str().parse::<Rule>(), Ok(*r));
-            assert!(r.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+            assert!(r
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
         }
         for s in Severity::ALL {
             assert_eq!(s.as_str().parse::<Severity>(), Ok(s));
-            assert_eq!(serde_json::to_string(&s).ok(), Some(format!("\"{}\"", s.as_str())));
+            assert_eq!(
+                serde_json::to_string(&s).ok(),
+                Some(format!("\"{}\"", s.as_str()))
+            );
         }
         assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Low);
         assert_eq!(Severity::Critical.lower(), Severity::High);

@@ -194,7 +194,9 @@ impl DetectConfig {
         let path = data_dir.join("suho.toml");
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((DetectConfig::default(), None)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((DetectConfig::default(), None))
+            }
             Err(e) => {
                 return Err(DetectError::Io {
                     path,
@@ -207,7 +209,11 @@ impl DetectConfig {
     }
 
     /// Same as [`DetectConfig::load`] on the text of a `suho.toml`; `path` is for errors.
-    pub fn from_toml(text: &str, data_dir: &Path, path: &Path) -> Result<(DetectConfig, Option<GeoDb>), DetectError> {
+    pub fn from_toml(
+        text: &str,
+        data_dir: &Path,
+        path: &Path,
+    ) -> Result<(DetectConfig, Option<GeoDb>), DetectError> {
         let bad = |reason: String| DetectError::Config {
             path: path.to_path_buf(),
             reason,
@@ -237,7 +243,9 @@ impl DetectConfig {
         for c in &mut self.home_countries {
             let t = c.trim().to_ascii_uppercase();
             if t.len() != 2 || !t.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(format!("[geo] home_countries: {c:?} is not an ISO 3166 alpha-2 code such as \"KR\""));
+                return Err(format!(
+                    "[geo] home_countries: {c:?} is not an ISO 3166 alpha-2 code such as \"KR\""
+                ));
             }
             *c = t;
         }
@@ -256,15 +264,21 @@ impl DetectConfig {
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("[detect] {name} must be a positive number, got {v}"));
+                return Err(format!(
+                    "[detect] {name} must be a positive number, got {v}"
+                ));
             }
         }
         if self.baseline_quantile > 1.0 || self.enumeration_min_ratio > 1.0 {
-            return Err("[detect] baseline_quantile and enumeration_min_ratio must be at most 1".into());
+            return Err(
+                "[detect] baseline_quantile and enumeration_min_ratio must be at most 1".into(),
+            );
         }
         if let Some(h) = self.home_utc_offset_hours {
             if !(h.is_finite() && (-12.0..=14.0).contains(&h)) {
-                return Err(format!("[detect] home_utc_offset_hours must be -12..=14, got {h}"));
+                return Err(format!(
+                    "[detect] home_utc_offset_hours must be -12..=14, got {h}"
+                ));
             }
         }
         if !(8..=24).contains(&self.customer_travel_slots_log2) {
@@ -280,12 +294,20 @@ impl DetectConfig {
     }
 
     /// The home UTC offset in milliseconds (see [`DetectConfig::home_utc_offset_hours`]).
+    #[inline]
     pub fn offset_ms(&self) -> i64 {
-        let hours = self.home_utc_offset_hours.unwrap_or_else(|| {
-            self.home_countries.first().map_or(0.0, |c| standard_offset_hours(c))
-        });
-        let ms = hours * 3_600_000.0;
+        let ms = match self.home_utc_offset_hours {
+            Some(h) => h * 3_600_000.0,
+            None => self.default_offset_hours() * 3_600_000.0,
+        };
         (ms + if ms < 0.0 { -0.5 } else { 0.5 }) as i64
+    }
+
+    #[cold]
+    fn default_offset_hours(&self) -> f64 {
+        self.home_countries
+            .first()
+            .map_or(0.0, |c| standard_offset_hours(c))
     }
 
     pub(crate) fn home_codes(&self) -> Vec<[u8; 2]> {
@@ -314,7 +336,8 @@ fn standard_offset_hours(country: &str) -> f64 {
         "AE" | "OM" | "AZ" | "GE" | "AM" | "MU" => 4.0,
         "RU" | "TR" | "SA" | "QA" | "KW" | "BH" | "IQ" | "BY" | "KE" | "ET" => 3.0,
         "IL" | "EG" | "ZA" | "GR" | "FI" | "EE" | "LV" | "LT" | "UA" | "RO" | "BG" | "CY" => 2.0,
-        "DE" | "FR" | "ES" | "IT" | "NL" | "BE" | "CH" | "AT" | "SE" | "NO" | "DK" | "PL" | "CZ" | "HU" | "NG" => 1.0,
+        "DE" | "FR" | "ES" | "IT" | "NL" | "BE" | "CH" | "AT" | "SE" | "NO" | "DK" | "PL"
+        | "CZ" | "HU" | "NG" => 1.0,
         "US" | "CA" | "CO" | "PE" | "PA" => -5.0,
         "MX" | "CR" | "GT" => -6.0,
         "BR" | "AR" | "UY" | "CL" => -3.0,

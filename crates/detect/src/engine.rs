@@ -50,6 +50,10 @@ const ROLE_DAYS: u32 = 256;
 const UNKNOWN_IDLE_MS: i64 = 7 * DAY;
 /// Sources idle this long lose their state.
 const SOURCE_IDLE_HOURS: i64 = 6;
+/// Open alerts remembered for folding at most (each holds its last emitted form).
+const MAX_OPEN_ALERTS: usize = 100_000;
+/// Words (of 64 bits) in each customer "used abroad" filter: 32 KiB each.
+const ABROAD_WORDS: usize = 4096;
 /// Failed logins per source IP in the window for a by-source burst alert.
 const SOURCE_FAIL_FACTOR: u32 = 3;
 
@@ -141,6 +145,8 @@ struct ActorState {
     /// Sizes of exports, downloads and prints without a purpose that did not alert high.
     bulk_sizes: Ring,
     reach: Option<Box<WeekReach>>,
+    /// Distinct subjects in the 30 days before the last 30 (refreshed weekly).
+    prev30: Option<u64>,
     purposed_weeks: Vec<(i64, u64)>,
 
     // Working hours (UTC hour of day): days seen, and days flagged while learning.
@@ -183,10 +189,12 @@ impl ActorState {
             + self.ctx_subj.heap_bytes()
             + self.daily.heap_bytes()
             + self.hourly.heap_bytes()
-            + self.reach.as_ref().map_or(0, |r| r.heap_bytes() + std::mem::size_of::<WeekReach>())
+            + self
+                .reach
+                .as_ref()
+                .map_or(0, |r| r.heap_bytes() + std::mem::size_of::<WeekReach>())
             + self.purposed_weeks.capacity() * 16
             + self.nets.capacity() * std::mem::size_of::<NetSeen>()
-
     }
 }
 
@@ -259,7 +267,9 @@ mod alert_as_json {
     use crate::alert::Alert;
 
     pub fn serialize<S: Serializer>(a: &Alert, s: S) -> Result<S::Ok, S::Error> {
-        serde_json::to_string(a).map_err(serde::ser::Error::custom)?.serialize(s)
+        serde_json::to_string(a)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Alert, D::Error> {
@@ -278,8 +288,12 @@ struct State {
     roles: HashMap64<RoleStats>,
     sources: HashMap64<SourceState>,
     fails: HashMap64<FailState>,
-    /// Customers' credentials' last place, packed (see [`pack_mark`]), direct-mapped.
+    /// Customers' credentials' last foreign place, packed (see [`pack_mark`]), direct-mapped.
     travel: Vec<u64>,
+    /// Which customer credentials were used abroad this event hour and the one before: a
+    /// bit per credential hash, so that home-country records (nearly all) skip the table.
+    abroad: [Vec<u64>; 2],
+    abroad_hour: i64,
     slots: HashMap64<Slot>,
     /// Event hour of the last sweep of sources and failed logins, and their sizes then.
     swept_hour: i64,
@@ -324,7 +338,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("stats", &self.stats()).field("geo", &self.geo).finish()
+        f.debug_struct("Engine")
+            .field("stats", &self.stats())
+            .field("geo", &self.geo)
+            .finish()
     }
 }
 
@@ -350,7 +367,15 @@ struct Hit {
 }
 
 /// A hit whose window is the home-time day of `t` (`off`: the home UTC offset in ms).
-fn day_hit(off: i64, rule: Rule, sev: Severity, entity: u64, t: i64, incident: IncidentOf, finding: Finding) -> Hit {
+fn day_hit(
+    off: i64,
+    rule: Rule,
+    sev: Severity,
+    entity: u64,
+    t: i64,
+    incident: IncidentOf,
+    finding: Finding,
+) -> Hit {
     Hit {
         rule,
         sev,
@@ -432,7 +457,9 @@ impl<'a> Emit<'a, '_> {
                 Some(n) => format!("actor:{n}"),
                 None => format!("actor:{}", rec.actor()),
             },
-            IncidentOf::Credential => format!("credential:{}", rec.credential().unwrap_or("(none)")),
+            IncidentOf::Credential => {
+                format!("credential:{}", rec.credential().unwrap_or("(none)"))
+            }
             IncidentOf::Key(h) => match ix.keys.get(&h) {
                 Some(k) => format!("signing_key:{}", k.k.id),
                 None => format!("signing_key:{}", rec.key().unwrap_or("(none)")),
@@ -441,7 +468,18 @@ impl<'a> Emit<'a, '_> {
             IncidentOf::Ip => format!("source:{}", rec.ip().unwrap_or_default()),
         };
         let alert = Alert {
-            id: format!("al-{}", hex16(format!("{}\0{:016x}\0{}", hit.rule.as_str(), hit.entity, hit.win_start).as_bytes())),
+            id: format!(
+                "al-{}",
+                hex16(
+                    format!(
+                        "{}\0{:016x}\0{}",
+                        hit.rule.as_str(),
+                        hit.entity,
+                        hit.win_start
+                    )
+                    .as_bytes()
+                )
+            ),
             rule: hit.rule.as_str().to_string(),
             severity: hit.sev,
             time: suho_record::format_rfc3339_ms(t),
@@ -467,6 +505,11 @@ impl<'a> Emit<'a, '_> {
             ),
         };
         self.out.push(alert.clone());
+        if slots.len() >= MAX_OPEN_ALERTS {
+            // Memory stays bounded under an alert storm: the alert is emitted (its id is
+            // deterministic, so the store still keeps one row) but not remembered.
+            return;
+        }
         slots.insert(
             key,
             Slot {
@@ -513,6 +556,7 @@ impl Engine {
             geo_cache,
             st: State {
                 travel: vec![0; slots],
+                abroad: [vec![0; ABROAD_WORDS], vec![0; ABROAD_WORDS]],
                 ..State::default()
             },
         }
@@ -541,13 +585,19 @@ impl Engine {
 
     /// What the engine holds.
     pub fn stats(&self) -> EngineStats {
-        let mut bytes = self.st.travel.capacity() * 8;
+        let mut bytes = self.st.travel.capacity() * 8 + 2 * ABROAD_WORDS * 8;
         let entry = std::mem::size_of::<u64>() + 8;
         for a in self.st.actors.values().flatten() {
             bytes += entry + std::mem::size_of::<ActorState>() + a.heap_bytes();
         }
         for r in self.st.roles.values() {
-            bytes += entry + std::mem::size_of::<RoleStats>() + r.daily.heap_bytes() + r.hourly.heap_bytes() + r.reach30.heap_bytes() + r.reach90.heap_bytes() + 96;
+            bytes += entry
+                + std::mem::size_of::<RoleStats>()
+                + r.daily.heap_bytes()
+                + r.hourly.heap_bytes()
+                + r.reach30.heap_bytes()
+                + r.reach90.heap_bytes()
+                + 96;
         }
         bytes += self.st.sources.capacity() * (entry + std::mem::size_of::<SourceState>());
         bytes += self.st.fails.capacity() * (entry + std::mem::size_of::<FailState>());
@@ -579,7 +629,11 @@ impl Engine {
             return e.place;
         }
         let place = geo.place(ip);
-        self.geo_cache[slot] = GeoCacheEntry { ip: key, valid: true, place };
+        self.geo_cache[slot] = GeoCacheEntry {
+            ip: key,
+            valid: true,
+            place,
+        };
         place
     }
 
@@ -588,7 +642,9 @@ impl Engine {
     /// alerts are appended to `out`.
     pub fn observe(&mut self, index: u64, f: &Features, body: &[u8], out: &mut Vec<Alert>) {
         let place = self.place_of(f);
-        let Engine { cfg, home, idx, st, .. } = self;
+        let Engine {
+            cfg, home, idx, st, ..
+        } = self;
         if f.time_ms > st.clock {
             st.clock = f.time_ms;
         }
@@ -605,9 +661,21 @@ impl Engine {
             out,
             rec: None,
         };
-        let principal = if idx.maybe_principal(f.actor) { idx.principals.get(&f.actor) } else { None };
+        let principal = if idx.maybe_principal(f.actor) {
+            idx.principals.get(&f.actor)
+        } else {
+            None
+        };
         let customer = principal.is_none() && (f.self_access || f.processed == 0);
-        registry_checks(cfg.offset_ms(), idx, f, principal, customer, &mut st.slots, &mut em);
+        registry_checks(
+            cfg.offset_ms(),
+            idx,
+            f,
+            principal,
+            customer,
+            &mut st.slots,
+            &mut em,
+        );
         if customer {
             customer_checks(cfg, home, idx, f, place, st, &mut em);
         } else {
@@ -620,7 +688,12 @@ impl Engine {
     /// current count and last time. Call it at the end of an ingest run or before saving, so
     /// the alert store's counts are exact. Ordered by alert id.
     pub fn flush(&mut self, out: &mut Vec<Alert>) {
-        let mut pending: Vec<&mut Slot> = self.st.slots.values_mut().filter(|s| s.count > s.alert.count).collect();
+        let mut pending: Vec<&mut Slot> = self
+            .st
+            .slots
+            .values_mut()
+            .filter(|s| s.count > s.alert.count)
+            .collect();
         pending.sort_by(|a, b| a.alert.id.cmp(&b.alert.id));
         let now = now_text();
         for s in pending {
@@ -691,26 +764,37 @@ impl Engine {
             reason,
         };
         if buf.len() < 52 || &buf[..8] != STATE_MAGIC {
-            return Err(bad("not a suho detector state file (bad magic or too short)".into()));
+            return Err(bad(
+                "not a suho detector state file (bad magic or too short)".into(),
+            ));
         }
         let mut v = [0u8; 4];
         v.copy_from_slice(&buf[8..12]);
         let version = u32::from_le_bytes(v);
         if version != STATE_VERSION {
-            return Err(bad(format!("state format version {version}, this build reads {STATE_VERSION}")));
+            return Err(bad(format!(
+                "state format version {version}, this build reads {STATE_VERSION}"
+            )));
         }
         let mut l = [0u8; 8];
         l.copy_from_slice(&buf[12..20]);
         let len = u64::from_le_bytes(l);
         if len != (buf.len() - 52) as u64 {
-            return Err(bad(format!("payload length {len} does not match the file size {}", buf.len())));
+            return Err(bad(format!(
+                "payload length {len} does not match the file size {}",
+                buf.len()
+            )));
         }
         let payload = &buf[20..buf.len() - 32];
         if Sha256::digest(payload).as_slice() != &buf[buf.len() - 32..] {
             return Err(bad("checksum mismatch: the file is damaged".into()));
         }
-        let mut st: State = postcard::from_bytes(payload).map_err(|e| bad(format!("cannot decode: {e}")))?;
+        let mut st: State =
+            postcard::from_bytes(payload).map_err(|e| bad(format!("cannot decode: {e}")))?;
         let want = 1usize << self.cfg.customer_travel_slots_log2;
+        if st.abroad.iter().any(|b| b.len() != ABROAD_WORDS) {
+            st.abroad = [vec![0; ABROAD_WORDS], vec![0; ABROAD_WORDS]];
+        }
         if st.travel.len() != want {
             st.travel = vec![0; want];
         }
@@ -730,7 +814,8 @@ fn maintain(st: &mut State, cfg: &DetectConfig) {
     // Sources and failed-login counters: swept once a day, or sooner when they doubled, so the
     // sweep costs little per record however fast event time passes in a replay.
     if hour - st.swept_hour >= 24 || st.sources.len() > 2 * st.swept_sources + 4096 {
-        st.sources.retain(|_, s| i64::from(s.hour) >= hour - SOURCE_IDLE_HOURS);
+        st.sources
+            .retain(|_, s| i64::from(s.hour) >= hour - SOURCE_IDLE_HOURS);
         let win_ms = i64::from(cfg.login_failed_window_minutes) * 60_000;
         st.fails.retain(|_, s| (s.win + 2) * win_ms >= now);
         st.swept_hour = hour;
@@ -745,7 +830,11 @@ fn maintain(st: &mut State, cfg: &DetectConfig) {
     let mut unknown = 0usize;
     st.actors.retain(|_, a| match a {
         Some(a) => {
-            let keep = if a.unknown { a.last_ms + UNKNOWN_IDLE_MS >= now } else { a.last_ms + idle >= now };
+            let keep = if a.unknown {
+                a.last_ms + UNKNOWN_IDLE_MS >= now
+            } else {
+                a.last_ms + idle >= now
+            };
             if keep && a.unknown {
                 unknown += 1;
             }
@@ -757,7 +846,15 @@ fn maintain(st: &mut State, cfg: &DetectConfig) {
 }
 
 /// Registry facts, judged at the record's event time.
-fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, customer: bool, slots: &mut HashMap64<Slot>, em: &mut Emit<'_, '_>) {
+fn registry_checks(
+    off: i64,
+    ix: &RegIndex,
+    f: &Features,
+    p: Option<&PInfo>,
+    customer: bool,
+    slots: &mut HashMap64<Slot>,
+    em: &mut Emit<'_, '_>,
+) {
     let t = f.time_ms;
     let adjust = |s: Severity| if f.failed { s.lower() } else { s };
     match p {
@@ -802,7 +899,11 @@ fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, cus
             day_hit(
                 off,
                 Rule::UnknownPrincipal,
-                if f.failed { Severity::Low } else { Severity::High },
+                if f.failed {
+                    Severity::Low
+                } else {
+                    Severity::High
+                },
                 f.actor,
                 t,
                 IncidentOf::Actor,
@@ -812,7 +913,11 @@ fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, cus
         None => {}
     }
 
-    let cred = if f.credential != 0 && ix.maybe_credential(f.credential) { ix.creds.get(&f.credential) } else { None };
+    let cred = if f.credential != 0 && ix.maybe_credential(f.credential) {
+        ix.creds.get(&f.credential)
+    } else {
+        None
+    };
     if let Some(c) = cred {
         let mut validity = c.c.validity_at(t);
         if validity == Validity::Expired && c.c.expires_at.is_some_and(|e| t < e + SKEW_MS) {
@@ -844,23 +949,35 @@ fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, cus
                 day_hit(
                     off,
                     Rule::ExpiredCredential,
-                    if f.failed { Severity::Low } else { Severity::High },
+                    if f.failed {
+                        Severity::Low
+                    } else {
+                        Severity::High
+                    },
                     f.credential,
                     t,
                     IncidentOf::Principal(c.owner),
                     Finding::CredValidity {
                         validity,
-                        at: if validity == Validity::Expired { c.c.expires_at } else { c.c.issued_at },
+                        at: if validity == Validity::Expired {
+                            c.c.expires_at
+                        } else {
+                            c.c.issued_at
+                        },
                     },
                 ),
             ),
             Validity::Valid => {}
         }
         if c.owner != f.actor {
-            if let Some(owner) = ix.principals.get(&c.owner) {
-                let st = owner.p.status_at(t);
+            if let Some(owner) = &c.owner_p {
+                let st = owner.status_at(t);
                 if st != PrincipalStatus::Active {
-                    let sev = if st == PrincipalStatus::Departed { Severity::Critical } else { Severity::High };
+                    let sev = if st == PrincipalStatus::Departed {
+                        Severity::Critical
+                    } else {
+                        Severity::High
+                    };
                     em.raise(
                         slots,
                         ix,
@@ -874,7 +991,11 @@ fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, cus
                             Finding::OrphanCred {
                                 owner: c.owner,
                                 status: st,
-                                since: if st == PrincipalStatus::Departed { owner.p.departed_at } else { owner.p.suspended_at },
+                                since: if st == PrincipalStatus::Departed {
+                                    owner.departed_at
+                                } else {
+                                    owner.suspended_at
+                                },
                             },
                         ),
                     );
@@ -936,7 +1057,11 @@ fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, cus
     }
 
     // The key that signed the credential: as presented, else as registered.
-    let key = if f.signing_key != 0 { f.signing_key } else { cred.map_or(0, |c| c.key) };
+    let key = if f.signing_key != 0 {
+        f.signing_key
+    } else {
+        cred.map_or(0, |c| c.key)
+    };
     if key == 0 {
         return;
     }
@@ -1003,10 +1128,14 @@ fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, cus
         KeyStatus::Active => {}
     }
     if k.owner != 0 && k.owner != f.actor {
-        if let Some(owner) = ix.principals.get(&k.owner) {
-            let st = owner.p.status_at(t);
+        if let Some(owner) = &k.owner_p {
+            let st = owner.status_at(t);
             if st != PrincipalStatus::Active {
-                let sev = if st == PrincipalStatus::Departed { Severity::Critical } else { Severity::High };
+                let sev = if st == PrincipalStatus::Departed {
+                    Severity::Critical
+                } else {
+                    Severity::High
+                };
                 em.raise(
                     slots,
                     ix,
@@ -1021,7 +1150,11 @@ fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, cus
                             key,
                             owner: k.owner,
                             status: st,
-                            since: if st == PrincipalStatus::Departed { owner.p.departed_at } else { owner.p.suspended_at },
+                            since: if st == PrincipalStatus::Departed {
+                                owner.departed_at
+                            } else {
+                                owner.suspended_at
+                            },
                         },
                     ),
                 );
@@ -1033,7 +1166,7 @@ fn registry_checks(off: i64, ix: &RegIndex, f: &Features, p: Option<&PInfo>, cus
 /// Alerts about a key belong to its owner's incident when it has one.
 fn key_incident(ix: &RegIndex, key: u64) -> IncidentOf {
     match ix.keys.get(&key) {
-        Some(k) if k.owner != 0 && ix.principals.contains_key(&k.owner) => IncidentOf::Principal(k.owner),
+        Some(k) if k.owner_p.is_some() => IncidentOf::Principal(k.owner),
         _ => IncidentOf::Key(key),
     }
 }
@@ -1053,7 +1186,16 @@ fn prefix_key(p: u128) -> u64 {
 /// Counts `actor` on its source network this hour; alerts when too many distinct actors
 /// share one network.
 #[allow(clippy::too_many_arguments)]
-fn shared_source(cfg: &DetectConfig, home: &[[u8; 2]], ix: &RegIndex, st: &mut State, ip: IpAddr, f: &Features, place: Option<Place>, em: &mut Emit<'_, '_>) {
+fn shared_source(
+    cfg: &DetectConfig,
+    home: &[[u8; 2]],
+    ix: &RegIndex,
+    st: &mut State,
+    ip: IpAddr,
+    f: &Features,
+    place: Option<Place>,
+    em: &mut Emit<'_, '_>,
+) {
     let off = cfg.offset_ms();
     let prefix = net_prefix(ip);
     let key = prefix_key(prefix);
@@ -1082,7 +1224,11 @@ fn shared_source(cfg: &DetectConfig, home: &[[u8; 2]], ix: &RegIndex, st: &mut S
     if n < threshold {
         return;
     }
-    let sev = if foreign || n >= 5 * threshold { Severity::High } else { Severity::Medium };
+    let sev = if foreign || n >= 5 * threshold {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
     em.raise(
         &mut st.slots,
         ix,
@@ -1114,7 +1260,11 @@ fn travel_check(cfg: &DetectConfig, prev: &TravelMark, t: i64, place: &Place) ->
     }
     let dt_h = ((t - prev.time).abs().max(60_000)) as f64 / HOUR as f64;
     let kmh = km / dt_h;
-    (kmh > cfg.travel_max_kmh).then_some(Finding::Travel { from: *prev, km, kmh })
+    (kmh > cfg.travel_max_kmh).then_some(Finding::Travel {
+        from: *prev,
+        km,
+        kmh,
+    })
 }
 
 /// A customer credential's last place in 64 bits: 24 bits of the credential's hash, the
@@ -1133,7 +1283,10 @@ fn unpack_mark(v: u64, key: u64) -> Option<TravelMark> {
     if country == 0 || (v >> 40) != (key >> 40) {
         return None;
     }
-    let cc = [b'A' + ((country - 1) / 26) as u8, b'A' + ((country - 1) % 26) as u8];
+    let cc = [
+        b'A' + ((country - 1) / 26) as u8,
+        b'A' + ((country - 1) % 26) as u8,
+    ];
     let (lat, lon) = crate::geo::centroid(cc).unwrap_or((f32::NAN, f32::NAN));
     Some(TravelMark {
         key,
@@ -1169,18 +1322,51 @@ fn sliding_failures(win_ms: i64, t: i64, win: &mut i64, count: &mut u32, prev: &
 }
 
 /// Customers: no per-actor state, only per-source and per-credential checks.
-fn customer_checks(cfg: &DetectConfig, home: &[[u8; 2]], ix: &RegIndex, f: &Features, place: Option<Place>, st: &mut State, em: &mut Emit<'_, '_>) {
+fn customer_checks(
+    cfg: &DetectConfig,
+    home: &[[u8; 2]],
+    ix: &RegIndex,
+    f: &Features,
+    place: Option<Place>,
+    st: &mut State,
+    em: &mut Emit<'_, '_>,
+) {
     let off = cfg.offset_ms();
     let Some(ip) = f.src_ip else {
         return;
     };
     shared_source(cfg, home, ix, st, ip, f, place, em);
+    // Impossible travel for customers' credentials. Every use is written to a direct-mapped
+    // table (a store: it does not wait for memory), but the table is only read back when
+    // this use is foreign, or the credential was used abroad this hour or the last (a small
+    // filter says so): so home-country records, nearly all of them, never wait on it. The
+    // table remembers the latest 2^16 credentials (`customer_travel_slots_log2`).
     if let (Some(p), true) = (place, f.credential != 0) {
-        let n = st.travel.len();
-        let slot = (f.credential as usize) & (n - 1);
-        let packed = st.travel[slot];
+        let hour = f.time_ms.div_euclid(HOUR);
+        if hour > st.abroad_hour {
+            let [cur, prev] = &mut st.abroad;
+            std::mem::swap(cur, prev);
+            if hour > st.abroad_hour + 1 {
+                prev.fill(0);
+            }
+            cur.fill(0);
+            st.abroad_hour = hour;
+        }
+        let bit = ((f.credential >> 24) as usize) & (ABROAD_WORDS * 64 - 1);
+        let (w, m) = (bit / 64, 1u64 << (bit % 64));
+        let foreign = !home.contains(&p.country);
+        let marked = (st.abroad[0][w] | st.abroad[1][w]) & m != 0;
+        let slot = (f.credential as usize) & (st.travel.len() - 1);
+        let prev = if marked || foreign {
+            unpack_mark(st.travel[slot], f.credential)
+        } else {
+            None
+        };
         st.travel[slot] = pack_mark(f.credential, f.time_ms, p.country);
-        if let Some(prev) = unpack_mark(packed, f.credential) {
+        if foreign {
+            st.abroad[0][w] |= m;
+        }
+        if let Some(prev) = prev {
             if let Some(finding) = travel_check(cfg, &prev, f.time_ms, &p) {
                 em.raise(
                     &mut st.slots,
@@ -1188,7 +1374,11 @@ fn customer_checks(cfg: &DetectConfig, home: &[[u8; 2]], ix: &RegIndex, f: &Feat
                     day_hit(
                         off,
                         Rule::ImpossibleTravel,
-                        if f.failed { Severity::Low } else { Severity::Medium },
+                        if f.failed {
+                            Severity::Low
+                        } else {
+                            Severity::Medium
+                        },
                         f.credential,
                         f.time_ms,
                         IncidentOf::Credential,
@@ -1207,11 +1397,12 @@ fn customer_checks(cfg: &DetectConfig, home: &[[u8; 2]], ix: &RegIndex, f: &Feat
         let actors = s.actors.estimate();
         let burst = cfg.login_failed_burst.saturating_mul(SOURCE_FAIL_FACTOR);
         if n >= burst {
-            let sev = if actors >= 10 || n >= cfg.login_failed_high.saturating_mul(SOURCE_FAIL_FACTOR) {
-                Severity::High
-            } else {
-                Severity::Medium
-            };
+            let sev =
+                if actors >= 10 || n >= cfg.login_failed_high.saturating_mul(SOURCE_FAIL_FACTOR) {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
             em.raise(
                 &mut st.slots,
                 ix,
@@ -1237,7 +1428,17 @@ fn customer_checks(cfg: &DetectConfig, home: &[[u8; 2]], ix: &RegIndex, f: &Feat
 /// Closes `a`'s day: folds it into the own and role baselines, learns working hours, and
 /// checks reach. Alerts raised here are attributed to the record that opened the new day.
 #[allow(clippy::too_many_arguments)]
-fn close_day(cfg: &DetectConfig, ix: &RegIndex, service: bool, a: &mut ActorState, roles: &mut HashMap64<RoleStats>, slots: &mut HashMap64<Slot>, f: &Features, em: &mut Emit<'_, '_>) {
+fn close_day(
+    cfg: &DetectConfig,
+    ix: &RegIndex,
+    service: bool,
+    new_day: i64,
+    a: &mut ActorState,
+    roles: &mut HashMap64<RoleStats>,
+    slots: &mut HashMap64<Slot>,
+    f: &Features,
+    em: &mut Emit<'_, '_>,
+) {
     let off = cfg.offset_ms();
     let d = a.day_subj.estimate() + a.day_unlisted;
     let mh = a.day_max_hour.max(a.hour_subj.estimate() + a.hour_unlisted);
@@ -1290,37 +1491,85 @@ fn close_day(cfg: &DetectConfig, ix: &RegIndex, service: bool, a: &mut ActorStat
 
     // Reach over ~30 and ~90 days.
     if let Some(w) = &a.reach {
+        // The 30-day reach is checked every day; the 90-day reach and the own baseline
+        // (reach in the 30 days before) once a week, when a week ends: they move slowly.
         let week = a.day.div_euclid(7);
+        let week_ends = new_day.div_euclid(7) != week;
         let history = a.day - a.first_day + 1;
         let r30 = w.union(week, 0, 5);
-        let r90 = w.union(week, 0, WEEKS);
-        let prev30 = (history >= 70).then(|| w.union(week, 5, 5));
-        if history >= 35 {
-            role.reach30.push(f.actor, u32::try_from(r30).unwrap_or(u32::MAX));
+        if week_ends {
+            a.prev30 = (history >= 70).then(|| w.union(week, 5, 5));
         }
-        if history >= 91 {
-            role.reach90.push(f.actor, u32::try_from(r90).unwrap_or(u32::MAX));
+        let r90 = if week_ends {
+            w.union(week, 0, WEEKS)
+        } else {
+            0
+        };
+        let prev30 = a.prev30;
+        if history >= 35 {
+            role.reach30
+                .push(f.actor, u32::try_from(r30).unwrap_or(u32::MAX));
+        }
+        if history >= 91 && week_ends {
+            role.reach90
+                .push(f.actor, u32::try_from(r90).unwrap_or(u32::MAX));
         }
         // Baselines: the actor's own reach over the 30 days before (with 70 days of history;
         // a shorter own baseline would already contain a slow theft), and the peers' reach
         // (or, until peers have 35 days of history, their normal day times the window).
         // Without any baseline, reach is not judged.
         let min_peers = cfg.min_peers as usize;
-        let role_day = role.daily.quantile_without(f.actor, q, min_peers * 2).map(u64::from);
-        let ring30 = role.reach30.quantile_without(f.actor, q, min_peers).map(u64::from);
-        let ring90 = role.reach90.quantile_without(f.actor, q, min_peers).map(u64::from);
+        let role_day = role
+            .daily
+            .quantile_without(f.actor, q, min_peers * 2)
+            .map(u64::from);
+        let ring30 = role
+            .reach30
+            .quantile_without(f.actor, q, min_peers)
+            .map(u64::from);
+        let ring90 = role
+            .reach90
+            .quantile_without(f.actor, q, min_peers)
+            .map(u64::from);
         // A service account is unlike its peers (each does one job): until it has 70 days of
         // history, its own normal day times the window stands in for its own reach.
-        let own_day = if service && a.active_days >= cfg.min_history_days { a.own_day_high } else { None };
+        let own_day = if service && a.active_days >= cfg.min_history_days {
+            a.own_day_high
+        } else {
+            None
+        };
         let own30 = prev30.or(own_day.map(|d| d * 30));
         let own90 = prev30.map(|p| p * 3).or(own_day.map(|d| d * 90));
         let peer30 = ring30.or(role_day.map(|d| d * 30));
-        let peer90 = ring90.or(role_day.map(|d| d * 90));
-        let purposed: u64 = a.purposed_weeks.iter().filter(|(wk, _)| *wk > week - 5).map(|(_, n)| n).sum();
+        let peer90 = ring90
+            .or(ring30.map(|r| r * 3))
+            .or(role_day.map(|d| d * 90));
+        let purposed: u64 = a
+            .purposed_weeks
+            .iter()
+            .filter(|(wk, _)| *wk > week - 5)
+            .map(|(_, n)| n)
+            .sum();
         let purposed90: u64 = a.purposed_weeks.iter().map(|(_, n)| n).sum();
         let checks = [
-            (Rule::Reach30d, 30u32, r30, cfg.reach30_min_subjects, own30, peer30, purposed),
-            (Rule::Reach90d, 90, r90, cfg.reach90_min_subjects, own90, peer90, purposed90),
+            (
+                Rule::Reach30d,
+                30u32,
+                r30,
+                cfg.reach30_min_subjects,
+                own30,
+                peer30,
+                purposed,
+            ),
+            (
+                Rule::Reach90d,
+                90,
+                r90,
+                cfg.reach90_min_subjects,
+                own90,
+                peer90,
+                purposed90,
+            ),
         ];
         for (rule, days, r, min, own, peer, purposed) in checks {
             if r <= min {
@@ -1339,8 +1588,10 @@ fn close_day(cfg: &DetectConfig, ix: &RegIndex, service: bool, a: &mut ActorStat
             if (r as f64) <= thr {
                 continue;
             }
-            // As for daily volume: subjects under a stated purpose are accounted for.
-            let plain = r.saturating_sub(purposed);
+            // As for daily volume: subjects under a stated purpose are accounted for. The
+            // reach is an estimate (about 6.5% standard error): the rest must stand out by
+            // more than twice that.
+            let plain = r.saturating_sub(purposed).saturating_sub(r * 13 / 100);
             let sev = if (plain as f64) <= thr {
                 Severity::Low
             } else if plain as f64 > 2.0 * thr {
@@ -1398,7 +1649,13 @@ fn close_day(cfg: &DetectConfig, ix: &RegIndex, service: bool, a: &mut ActorStat
 }
 
 /// Whether `prefix` is a usual network for the actor, learning it as a side effect.
-fn network_usual(cfg: &DetectConfig, a: &mut ActorState, p: Option<&PInfo>, ip: IpAddr, day: i64) -> bool {
+fn network_usual(
+    cfg: &DetectConfig,
+    a: &mut ActorState,
+    p: Option<&PInfo>,
+    ip: IpAddr,
+    day: i64,
+) -> bool {
     if p.is_some_and(|p| p.in_registry_networks(ip_u128(ip))) {
         return true;
     }
@@ -1421,7 +1678,13 @@ fn network_usual(cfg: &DetectConfig, a: &mut ActorState, p: Option<&PInfo>, ip: 
         None => {
             if a.nets.len() >= MAX_NETS {
                 // Forget the stalest network, unusual ones first.
-                if let Some(i) = a.nets.iter().enumerate().min_by_key(|(_, n)| (n.usual, n.last_day)).map(|(i, _)| i) {
+                if let Some(i) = a
+                    .nets
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, n)| (n.usual, n.last_day))
+                    .map(|(i, _)| i)
+                {
                     a.nets.swap_remove(i);
                 }
             }
@@ -1442,7 +1705,15 @@ fn network_usual(cfg: &DetectConfig, a: &mut ActorState, p: Option<&PInfo>, ip: 
 
 /// The peers' high for today so far: the `q` quantile over other members of the group that
 /// are active today, or `None` with fewer than `min_peers` of them.
-fn peers_today(actors: &HashMap64<Option<Box<ActorState>>>, ix: &RegIndex, group: u64, day: i64, hourly: bool, q: f64, min_peers: usize) -> Option<u64> {
+fn peers_today(
+    actors: &HashMap64<Option<Box<ActorState>>>,
+    ix: &RegIndex,
+    group: u64,
+    day: i64,
+    hourly: bool,
+    q: f64,
+    min_peers: usize,
+) -> Option<u64> {
     let members = ix.groups.get(&group)?;
     if members.len() <= min_peers {
         return None;
@@ -1471,14 +1742,24 @@ fn peers_today(actors: &HashMap64<Option<Box<ActorState>>>, ix: &RegIndex, group
 
 /// Everyone but customers: origin, hours, volume, reach, enumeration, bulk, failed logins.
 #[allow(clippy::too_many_arguments)]
-fn actor_checks(cfg: &DetectConfig, home: &[[u8; 2]], ix: &RegIndex, p: Option<&PInfo>, f: &Features, place: Option<Place>, st: &mut State, em: &mut Emit<'_, '_>) {
+fn actor_checks(
+    cfg: &DetectConfig,
+    home: &[[u8; 2]],
+    ix: &RegIndex,
+    p: Option<&PInfo>,
+    f: &Features,
+    place: Option<Place>,
+    st: &mut State,
+    em: &mut Emit<'_, '_>,
+) {
     let off = cfg.offset_ms();
     let t = f.time_ms;
     let day = (t + off).div_euclid(DAY);
     let hour = (t + off).div_euclid(HOUR);
     let group = p.map_or(0, |p| p.group);
     let service = p.is_some_and(PInfo::is_service);
-    let foreign = is_foreign(home, place) && !p.is_some_and(|p| place.is_some_and(|pl| p.countries.contains(&pl.country)));
+    let foreign = is_foreign(home, place)
+        && !p.is_some_and(|p| place.is_some_and(|pl| p.countries.contains(&pl.country)));
 
     // Take the actor's state out of the map (leaving `None`) so the rest of the state is free
     // to use; it goes back at the end.
@@ -1494,7 +1775,11 @@ fn actor_checks(cfg: &DetectConfig, home: &[[u8; 2]], ix: &RegIndex, p: Option<&
                     day_hit(
                         off,
                         Rule::ForeignOrigin,
-                        if f.failed { Severity::Low } else { Severity::Medium },
+                        if f.failed {
+                            Severity::Low
+                        } else {
+                            Severity::Medium
+                        },
                         f.actor,
                         t,
                         IncidentOf::Actor,
@@ -1549,7 +1834,17 @@ fn actor_state_checks(
     a.group = group;
     a.last_ms = a.last_ms.max(t);
     if day > a.day {
-        close_day(cfg, ix, service, a, &mut st.roles, &mut st.slots, f, em);
+        close_day(
+            cfg,
+            ix,
+            service,
+            day,
+            a,
+            &mut st.roles,
+            &mut st.slots,
+            f,
+            em,
+        );
         a.day = day;
         a.hour = hour;
     } else if hour > a.hour {
@@ -1586,14 +1881,19 @@ fn actor_state_checks(
     let (before, after) = ((hod + 23) % 24, (hod + 1) % 24);
     let off_hours = if a.active_days >= cfg.off_hours_min_days {
         let worked = |h: usize| a.hour_days[h] > 0;
-        (!worked(hod) && !(worked(before) && worked(after))).then_some(false)
+        let gap = worked(before) && worked(after);
+        (!worked(hod) && !gap).then_some(false)
     } else {
         // The role's hours, once they cover at least three days and twenty member-days.
-        let known = |r: &&RoleStats| r.total_days >= 20 && r.first_day.is_some_and(|d| r.last_day - d >= 2);
-        st.roles.get(&group).filter(|r| known(r) && p.is_some()).and_then(|r| {
-            let rare = |h: usize| u64::from(r.hour_days[h]) * 200 < u64::from(r.total_days);
-            (rare(hod) && (rare(before) || rare(after))).then_some(true)
-        })
+        let known =
+            |r: &&RoleStats| r.total_days >= 20 && r.first_day.is_some_and(|d| r.last_day - d >= 2);
+        st.roles
+            .get(&group)
+            .filter(|r| known(r) && p.is_some())
+            .and_then(|r| {
+                let rare = |h: usize| u64::from(r.hour_days[h]) * 200 < u64::from(r.total_days);
+                (rare(hod) && (rare(before) || rare(after))).then_some(true)
+            })
     };
     if off_hours.is_some() {
         rec_flags |= CTX_HOURS;
@@ -1604,21 +1904,29 @@ fn actor_state_checks(
     // Counting subjects.
     if f.processed > 0 {
         let week = day.div_euclid(7);
-        let reach = a.reach.get_or_insert_with(|| Box::new(WeekReach::new(week)));
+        let reach = a
+            .reach
+            .get_or_insert_with(|| Box::new(WeekReach::new(week)));
+        // Hour and day count the subjects processed without a stated purpose (work under a
+        // purpose is accounted for: counted apart, wherever and whenever it is done); reach
+        // counts everything.
         for &s in f.subjects() {
-            a.day_subj.insert(s);
-            a.hour_subj.insert(s);
             reach.insert(week, s);
-            // Work under a stated purpose is accounted for, wherever and whenever it is done.
-            if rec_flags != 0 && !f.has_purpose {
-                a.ctx_subj.insert(s);
+            if !f.has_purpose {
+                a.day_subj.insert(s);
+                a.hour_subj.insert(s);
+                if rec_flags != 0 {
+                    a.ctx_subj.insert(s);
+                }
             }
         }
-        let unlisted = f.unlisted();
-        a.day_unlisted += unlisted;
-        a.hour_unlisted += unlisted;
-        if rec_flags != 0 && !f.has_purpose {
-            a.ctx_unlisted += unlisted;
+        if !f.has_purpose {
+            let unlisted = f.unlisted();
+            a.day_unlisted += unlisted;
+            a.hour_unlisted += unlisted;
+            if rec_flags != 0 {
+                a.ctx_unlisted += unlisted;
+            }
         }
         if f.has_purpose {
             a.day_purposed += f.processed;
@@ -1638,10 +1946,18 @@ fn actor_state_checks(
         let normal = if a.active_days >= cfg.min_history_days {
             a.own_day_high
         } else {
-            st.roles.get(&group).and_then(|r| r.daily.quantile_without(f.actor, cfg.baseline_quantile, cfg.min_peers as usize)).map(u64::from)
+            st.roles
+                .get(&group)
+                .and_then(|r| {
+                    r.daily
+                        .quantile_without(f.actor, cfg.baseline_quantile, cfg.min_peers as usize)
+                })
+                .map(u64::from)
         };
         let threshold = normal
-            .map_or(2 * cfg.context_min_subjects, |n| (n as f64 * cfg.context_own_factor).round() as u64)
+            .map_or(2 * cfg.context_min_subjects, |n| {
+                (n as f64 * cfg.context_own_factor).round() as u64
+            })
             .max(cfg.context_min_subjects);
         Context {
             flags: a.ctx_flags,
@@ -1658,7 +1974,11 @@ fn actor_state_checks(
     let adjust = |s: Severity| if f.failed { s.lower() } else { s };
 
     if foreign {
-        let sev = if service || a.foreign_several || ctx_hot || (bulk_now && f.is_bulk_action()) { Severity::High } else { Severity::Medium };
+        let sev = if service || a.foreign_several || ctx_hot || (bulk_now && f.is_bulk_action()) {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
         em.raise(
             &mut st.slots,
             ix,
@@ -1751,7 +2071,11 @@ fn actor_state_checks(
                             off,
                             Rule::ImpossibleTravel,
                             adjust(Severity::High),
-                            if f.credential != 0 { f.credential } else { f.actor },
+                            if f.credential != 0 {
+                                f.credential
+                            } else {
+                                f.actor
+                            },
                             t,
                             IncidentOf::Actor,
                             finding,
@@ -1760,7 +2084,9 @@ fn actor_state_checks(
                 }
             }
         }
-        if a.travel.is_none_or(|m| m.key != f.credential || t >= m.time) {
+        if a.travel
+            .is_none_or(|m| m.key != f.credential || t >= m.time)
+        {
             a.travel = Some(mark(f.credential, t, &pl));
         }
     }
@@ -1775,9 +2101,19 @@ fn actor_state_checks(
 
     if f.failed && is_login(f.action) {
         let win_ms = i64::from(cfg.login_failed_window_minutes) * 60_000;
-        let n = sliding_failures(win_ms, t, &mut a.fail_win, &mut a.fail_count, &mut a.fail_prev);
+        let n = sliding_failures(
+            win_ms,
+            t,
+            &mut a.fail_win,
+            &mut a.fail_count,
+            &mut a.fail_prev,
+        );
         if n >= cfg.login_failed_burst {
-            let sev = if n >= cfg.login_failed_high { Severity::High } else { Severity::Medium };
+            let sev = if n >= cfg.login_failed_high {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
             em.raise(
                 &mut st.slots,
                 ix,
@@ -1819,12 +2155,28 @@ fn volume_checks(
     let own_known = a.active_days >= cfg.min_history_days;
     let ctx_hot = ctx.flags != 0 && ctx.subjects > ctx.threshold;
     for hourly in [true, false] {
-        let (v, min, own_f, peer_f, cold) = if hourly {
-            (a.hour_subj.estimate() + a.hour_unlisted, cfg.hourly_min_subjects, cfg.hourly_own_factor, cfg.hourly_peer_factor, cfg.hourly_cold_subjects)
+        // `v`: distinct subjects without a purpose; `purposed`: processed under one.
+        let (v, purposed, min, own_f, peer_f, cold) = if hourly {
+            (
+                a.hour_subj.estimate() + a.hour_unlisted,
+                a.hour_purposed,
+                cfg.hourly_min_subjects,
+                cfg.hourly_own_factor,
+                cfg.hourly_peer_factor,
+                cfg.hourly_cold_subjects,
+            )
         } else {
-            (a.day_subj.estimate() + a.day_unlisted, cfg.daily_min_subjects, cfg.daily_own_factor, cfg.daily_peer_factor, cfg.daily_cold_subjects)
+            (
+                a.day_subj.estimate() + a.day_unlisted,
+                a.day_purposed,
+                cfg.daily_min_subjects,
+                cfg.daily_own_factor,
+                cfg.daily_peer_factor,
+                cfg.daily_cold_subjects,
+            )
         };
-        if v < min {
+        let total = v + purposed;
+        if total < min {
             continue;
         }
         let own = match (own_known, hourly) {
@@ -1832,12 +2184,17 @@ fn volume_checks(
             (true, true) => a.own_hour_high,
             (true, false) => a.own_day_high,
         };
-        let w = if hourly { &mut a.hour_win } else { &mut a.day_win };
-        if v >= w.next_check {
+        let w = if hourly {
+            &mut a.hour_win
+        } else {
+            &mut a.day_win
+        };
+        if total >= w.next_check {
             let ring_peer = roles
                 .get(&a.group)
                 .map(|r| if hourly { &r.hourly } else { &r.daily })
-                .and_then(|r| r.quantile_without(f.actor, q, min_peers * 2)).map(u64::from);
+                .and_then(|r| r.quantile_without(f.actor, q, min_peers * 2))
+                .map(u64::from);
             let today = peers_today(actors, ix, a.group, a.day, hourly, q, min_peers);
             let peer = match (ring_peer, today) {
                 (Some(x), Some(y)) => Some(x.max(y)),
@@ -1855,19 +2212,21 @@ fn volume_checks(
             }
             w.threshold = t.round() as u64;
             w.peer = peer;
-            w.next_check = v + (v / 4).max(1);
+            w.next_check = total + (total / 4).max(1);
         }
-        if v <= w.threshold {
+        if total <= w.threshold {
             continue;
         }
         let (threshold, peer) = (w.threshold, w.peer);
-        // Subjects processed under a stated purpose are accounted for: when the rest alone
-        // stays under the threshold, the alert is low (check the purpose), never higher.
-        let purposed = if hourly { a.hour_purposed } else { a.day_purposed };
-        let plain = v.saturating_sub(purposed);
+        // When the subjects without a purpose stay under the threshold, the alert is low
+        // (check the purpose), never higher.
+        let plain = v;
+        // Without its own history (a new hire, a new service) an actor's volume alone is at
+        // most medium: its peers may do other work. With an unusual context it is high.
+        let strong = own.is_some() && plain as f64 > cfg.high_factor * threshold as f64;
         let sev = if plain <= threshold {
             Severity::Low
-        } else if plain as f64 > cfg.high_factor * threshold as f64 || ctx_hot {
+        } else if strong || ctx_hot {
             Severity::High
         } else {
             Severity::Medium
@@ -1882,14 +2241,18 @@ fn volume_checks(
             ix,
             day_hit(
                 off,
-                if hourly { Rule::SubjectsPerHour } else { Rule::SubjectsPerDay },
+                if hourly {
+                    Rule::SubjectsPerHour
+                } else {
+                    Rule::SubjectsPerDay
+                },
                 sev,
                 f.actor,
                 f.time_ms,
                 IncidentOf::Actor,
                 Finding::Volume {
                     hourly,
-                    subjects: v,
+                    subjects: total,
                     own,
                     peer,
                     threshold,
@@ -1902,15 +2265,29 @@ fn volume_checks(
 }
 
 /// Walking subject ids in sequence.
-fn enumeration(cfg: &DetectConfig, ix: &RegIndex, a: &mut ActorState, slots: &mut HashMap64<Slot>, f: &Features, em: &mut Emit<'_, '_>) {
+fn enumeration(
+    cfg: &DetectConfig,
+    ix: &RegIndex,
+    a: &mut ActorState,
+    slots: &mut HashMap64<Slot>,
+    f: &Features,
+    em: &mut Emit<'_, '_>,
+) {
     let off = cfg.offset_ms();
     let first = f.seq_first;
     if !first.is_some() {
         return;
     }
     let len = usize::from(a.recent_len);
-    let recent = |a: &ActorState, s: SeqId| a.recent_seq[..len].iter().map(|&(p, n)| SeqId { prefix: p, num: n }).any(|r| r.steps_to(s));
-    let repeat = a.recent_seq[..len].iter().any(|&(p, n)| p == first.prefix && n == first.num);
+    let recent = |a: &ActorState, s: SeqId| {
+        a.recent_seq[..len]
+            .iter()
+            .map(|&(p, n)| SeqId { prefix: p, num: n })
+            .any(|r| r.steps_to(s))
+    };
+    let repeat = a.recent_seq[..len]
+        .iter()
+        .any(|&(p, n)| p == first.prefix && n == first.num);
     let mut changed = false;
     if !repeat {
         let hit = recent(a, first);
@@ -1932,7 +2309,11 @@ fn enumeration(cfg: &DetectConfig, ix: &RegIndex, a: &mut ActorState, slots: &mu
     }
     for s in [first, f.seq_last] {
         let len = usize::from(a.recent_len);
-        if s.is_some() && !a.recent_seq[..len].iter().any(|&(p, n)| p == s.prefix && n == s.num) {
+        if s.is_some()
+            && !a.recent_seq[..len]
+                .iter()
+                .any(|&(p, n)| p == s.prefix && n == s.num)
+        {
             let at = usize::from(a.recent_next) % RECENT_SEQ;
             a.recent_seq[at] = (s.prefix, s.num);
             a.recent_next = ((at + 1) % RECENT_SEQ) as u8;
@@ -1987,7 +2368,10 @@ fn bulk_without_purpose(
     let off = cfg.offset_ms();
     let q = cfg.baseline_quantile;
     let role = roles.entry(a.group).or_default();
-    let own = (a.bulk_sizes.len() >= 5).then(|| a.bulk_sizes.quantile(q)).flatten().map(u64::from);
+    let own = (a.bulk_sizes.len() >= 5)
+        .then(|| a.bulk_sizes.quantile(q))
+        .flatten()
+        .map(u64::from);
     let peer = role.bulk.quantile_without(f.actor, q, 10).map(u64::from);
     let normal = own.max(peer);
     let n = f.processed;
@@ -1998,7 +2382,9 @@ fn bulk_without_purpose(
         return;
     }
     let high_at = cfg.bulk_high_subjects.max(normal.map_or(0, |m| 10 * m));
-    let sev = if n >= high_at || (n >= cfg.bulk_min_subjects && rec_flags & (CTX_FOREIGN | CTX_NETWORK) != 0) {
+    let sev = if n >= high_at
+        || (n >= cfg.bulk_min_subjects && rec_flags & (CTX_FOREIGN | CTX_NETWORK) != 0)
+    {
         Severity::High
     } else if n >= cfg.bulk_min_subjects {
         Severity::Medium
@@ -2019,7 +2405,10 @@ fn bulk_without_purpose(
             f.actor,
             f.time_ms,
             IncidentOf::Actor,
-            Finding::Bulk { subjects: n, normal },
+            Finding::Bulk {
+                subjects: n,
+                normal,
+            },
         ),
     );
 }

@@ -29,7 +29,9 @@ impl SeqId {
             return SeqId::default();
         }
         let (prefix, num) = b.split_at(b.len() - digits);
-        let n = num.iter().fold(0u64, |acc, &d| acc.wrapping_mul(10).wrapping_add(u64::from(d - b'0')));
+        let n = num.iter().fold(0u64, |acc, &d| {
+            acc.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
+        });
         SeqId {
             prefix: (hash_bytes(prefix) >> 32) as u32 | 1,
             num: n,
@@ -113,7 +115,8 @@ impl Features {
             prev = id;
             seq_last = id;
         }
-        let self_access = listed == 1 && r.subjects[0] == r.actor && r.subject_count.unwrap_or(1) <= 1;
+        let self_access =
+            listed == 1 && r.subjects[0] == r.actor && r.subject_count.unwrap_or(1) <= 1;
         Features {
             time_ms: r.time_ms,
             actor,
@@ -175,7 +178,10 @@ impl Features {
     /// Whether the action moves data out in bulk (export, download, print).
     #[inline]
     pub(crate) fn is_bulk_action(&self) -> bool {
-        matches!(self.action, Action::Export | Action::Download | Action::Print)
+        matches!(
+            self.action,
+            Action::Export | Action::Download | Action::Print
+        )
     }
 }
 
@@ -189,8 +195,14 @@ mod tests {
 
     #[test]
     fn self_access_is_exactly_the_actor_as_the_only_subject() {
-        assert!(feat(r#"{"time":0,"actor":"c-1","action":"read","resource":"r","subjects":["c-1"]}"#).self_access);
-        assert!(!feat(r#"{"time":0,"actor":"c-1","action":"read","resource":"r","subjects":["c-2"]}"#).self_access);
+        assert!(
+            feat(r#"{"time":0,"actor":"c-1","action":"read","resource":"r","subjects":["c-1"]}"#)
+                .self_access
+        );
+        assert!(
+            !feat(r#"{"time":0,"actor":"c-1","action":"read","resource":"r","subjects":["c-2"]}"#)
+                .self_access
+        );
         assert!(!feat(r#"{"time":0,"actor":"c-1","action":"read","resource":"r","subjects":["c-1","c-2"]}"#).self_access);
         assert!(!feat(r#"{"time":0,"actor":"c-1","action":"read","resource":"r","subjects":["c-1"],"subject_count":5}"#).self_access);
         assert!(!feat(r#"{"time":0,"actor":"c-1","action":"login","resource":"r"}"#).self_access);
@@ -198,7 +210,9 @@ mod tests {
 
     #[test]
     fn sequential_ids_are_counted_inside_a_record() {
-        let f = feat(r#"{"time":0,"actor":"e","action":"read","resource":"r","subjects":["c-0009","c-0010","c-0011","c-0011","c-0500","x-0501"],"subject_count":10}"#);
+        let f = feat(
+            r#"{"time":0,"actor":"e","action":"read","resource":"r","subjects":["c-0009","c-0010","c-0011","c-0011","c-0500","x-0501"],"subject_count":10}"#,
+        );
         assert_eq!(f.subjects().len(), 6);
         assert_eq!(f.processed, 10);
         assert_eq!(f.unlisted(), 4);
@@ -214,9 +228,12 @@ mod tests {
     fn failures_and_purpose_are_read() {
         let f = feat(r#"{"time":0,"actor":"e","action":"login_failed","resource":"r"}"#);
         assert!(f.failed);
-        let f = feat(r#"{"time":0,"actor":"e","action":"read","resource":"r","outcome":"failure","purpose":"  "}"#);
+        let f = feat(
+            r#"{"time":0,"actor":"e","action":"read","resource":"r","outcome":"failure","purpose":"  "}"#,
+        );
         assert!(f.failed && !f.has_purpose);
-        let f = feat(r#"{"time":0,"actor":"e","action":"export","resource":"r","purpose":"MKT-1"}"#);
+        let f =
+            feat(r#"{"time":0,"actor":"e","action":"export","resource":"r","purpose":"MKT-1"}"#);
         assert!(f.has_purpose && f.is_bulk_action() && !f.failed);
     }
 }

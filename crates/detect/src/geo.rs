@@ -47,9 +47,16 @@ impl Place {
         if !self.has_coordinates() || !other.has_coordinates() {
             return None;
         }
-        let (la1, lo1) = (f64::from(self.lat).to_radians(), f64::from(self.lon).to_radians());
-        let (la2, lo2) = (f64::from(other.lat).to_radians(), f64::from(other.lon).to_radians());
-        let a = ((la2 - la1) / 2.0).sin().powi(2) + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+        let (la1, lo1) = (
+            f64::from(self.lat).to_radians(),
+            f64::from(self.lon).to_radians(),
+        );
+        let (la2, lo2) = (
+            f64::from(other.lat).to_radians(),
+            f64::from(other.lon).to_radians(),
+        );
+        let a = ((la2 - la1) / 2.0).sin().powi(2)
+            + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
         Some(2.0 * 6371.0 * a.sqrt().min(1.0).asin())
     }
 }
@@ -68,7 +75,12 @@ enum Inner {
 impl std::fmt::Debug for GeoDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*self.inner {
-            Inner::Csv(c) => write!(f, "GeoDb::Csv({} IPv4 ranges, {} IPv6 ranges)", c.v4.len(), c.v6.len()),
+            Inner::Csv(c) => write!(
+                f,
+                "GeoDb::Csv({} IPv4 ranges, {} IPv6 ranges)",
+                c.v4.len(),
+                c.v6.len()
+            ),
             Inner::Mmdb(r) => write!(f, "GeoDb::Mmdb({})", r.metadata.database_type),
         }
     }
@@ -105,7 +117,9 @@ impl GeoDb {
             };
             // The decoder can panic on a damaged file: that is a bad database, not a crash.
             let reader = std::panic::catch_unwind(move || maxminddb::Reader::from_source(bytes))
-                .map_err(|_| bad("the MaxMind database is damaged (its metadata cannot be decoded)".into()))?
+                .map_err(|_| {
+                    bad("the MaxMind database is damaged (its metadata cannot be decoded)".into())
+                })?
                 .map_err(|e| bad(format!("not a readable MaxMind database: {e}")))?;
             let m = &reader.metadata;
             let tree = u64::from(m.node_count) * u64::from(m.record_size) / 4 + 16;
@@ -123,16 +137,25 @@ impl GeoDb {
         } else {
             let text = std::str::from_utf8(&bytes).map_err(|e| DetectError::Geo {
                 path: path.to_path_buf(),
-                line: Some(1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64),
+                line: Some(
+                    1 + bytes[..e.valid_up_to()]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count() as u64,
+                ),
                 reason: "neither a MaxMind database nor UTF-8 text (a network,country CSV)".into(),
             })?;
-            Inner::Csv(CsvDb::parse(text).map_err(|(line, reason)| DetectError::Geo {
-                path: path.to_path_buf(),
-                line: Some(line),
-                reason,
-            })?)
+            Inner::Csv(
+                CsvDb::parse(text).map_err(|(line, reason)| DetectError::Geo {
+                    path: path.to_path_buf(),
+                    line: Some(line),
+                    reason,
+                })?,
+            )
         };
-        Ok(GeoDb { inner: Arc::new(inner) })
+        Ok(GeoDb {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The country of `ip`, or `None` when the database does not know it.
@@ -162,7 +185,9 @@ impl GeoDb {
                 }
                 // The maxminddb decoder trusts the file and can panic on a damaged one; a
                 // damaged record means "unknown", never a crash of the ingest pipeline.
-                let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.lookup_prefix::<MmRecord>(ip)));
+                let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    r.lookup_prefix::<MmRecord>(ip)
+                }));
                 match found {
                     Ok(Ok((Some(rec), len))) => (rec.place(), u8::try_from(len).unwrap_or(0)),
                     _ => (None, 0),
@@ -290,11 +315,16 @@ impl CsvDb {
             let Some(cc_text) = cols.next() else {
                 if !seen_data {
                     seen_data = true;
-                    if net_text.parse::<ipnet::IpNet>().is_err() && net_text.parse::<IpAddr>().is_err() {
+                    if net_text.parse::<ipnet::IpNet>().is_err()
+                        && net_text.parse::<IpAddr>().is_err()
+                    {
                         continue; // a one-column header
                     }
                 }
-                return Err((line_no, format!("expected \"network,country\", found {:?}", cut(line))));
+                return Err((
+                    line_no,
+                    format!("expected \"network,country\", found {:?}", cut(line)),
+                ));
             };
             let net = match net_text.parse::<ipnet::IpNet>() {
                 Ok(n) => n.trunc(),
@@ -307,7 +337,10 @@ impl CsvDb {
                     Err(_) => {
                         return Err((
                             line_no,
-                            format!("{:?} is not a network (CIDR such as 203.0.113.0/24) or an IP address", cut(net_text)),
+                            format!(
+                            "{:?} is not a network (CIDR such as 203.0.113.0/24) or an IP address",
+                            cut(net_text)
+                        ),
                         ))
                     }
                 },
@@ -316,7 +349,10 @@ impl CsvDb {
             let Some(cc) = code(cc_text) else {
                 return Err((
                     line_no,
-                    format!("{:?} is not an ISO 3166 alpha-2 country code (two letters, such as KR)", cut(cc_text)),
+                    format!(
+                        "{:?} is not an ISO 3166 alpha-2 country code (two letters, such as KR)",
+                        cut(cc_text)
+                    ),
                 ));
             };
             match net {
@@ -341,7 +377,10 @@ impl CsvDb {
             .into_iter()
             .map(|(s, e, c)| (s as u32, e as u32, Place::in_country(c)))
             .collect();
-        let v6 = flatten(v6).into_iter().map(|(s, e, c)| (s, e, Place::in_country(c))).collect();
+        let v6 = flatten(v6)
+            .into_iter()
+            .map(|(s, e, c)| (s, e, Place::in_country(c)))
+            .collect();
         Ok(CsvDb { v4, v6 })
     }
 
@@ -631,7 +670,10 @@ mod tests {
 
     #[test]
     fn centroids_are_sorted_and_distances_sane() {
-        assert!(CENTROIDS.windows(2).all(|w| w[0].0 < w[1].0), "CENTROIDS must stay sorted");
+        assert!(
+            CENTROIDS.windows(2).all(|w| w[0].0 < w[1].0),
+            "CENTROIDS must stay sorted"
+        );
         let kr = Place::in_country(*b"KR");
         let jp = Place::in_country(*b"JP");
         let us = Place::in_country(*b"US");
@@ -644,8 +686,14 @@ mod tests {
 
     #[test]
     fn nested_networks_resolve_to_the_most_specific() {
-        let db = CsvDb::parse("network,country\n10.0.0.0/8,KR\n10.1.0.0/16,JP\n10.1.2.0/24,US\n11.0.0.0/8,kr\n").expect("csv");
-        let c = |s: &str| db.lookup(s.parse().expect("ip")).map(|p| p.country_str().to_string());
+        let db = CsvDb::parse(
+            "network,country\n10.0.0.0/8,KR\n10.1.0.0/16,JP\n10.1.2.0/24,US\n11.0.0.0/8,kr\n",
+        )
+        .expect("csv");
+        let c = |s: &str| {
+            db.lookup(s.parse().expect("ip"))
+                .map(|p| p.country_str().to_string())
+        };
         assert_eq!(c("10.0.0.1").as_deref(), Some("KR"));
         assert_eq!(c("10.1.0.1").as_deref(), Some("JP"));
         assert_eq!(c("10.1.2.3").as_deref(), Some("US"));
@@ -661,7 +709,9 @@ mod tests {
 
     #[test]
     fn the_whole_address_space_and_duplicates_work() {
-        let db = CsvDb::parse("0.0.0.0/0,US\n255.255.255.0/24,KR\n2001:db8::/32,DE\n2001:db8::/32,FR\n").expect("csv");
+        let db =
+            CsvDb::parse("0.0.0.0/0,US\n255.255.255.0/24,KR\n2001:db8::/32,DE\n2001:db8::/32,FR\n")
+                .expect("csv");
         let c = |s: &str| db.lookup(s.parse().expect("ip")).map(|p| p.country);
         assert_eq!(c("255.255.255.255"), Some(*b"KR"));
         assert_eq!(c("1.2.3.4"), Some(*b"US"));

@@ -59,11 +59,15 @@ pub(crate) struct KInfo {
     pub k: SigningKey,
     /// Hash of the owner's id, 0 when none.
     pub owner: u64,
+    /// The owner, when registered (copied here: every use of the key checks it).
+    pub owner_p: Option<Principal>,
 }
 
 pub(crate) struct CInfo {
     pub c: Credential,
     pub owner: u64,
+    /// The owner, when registered.
+    pub owner_p: Option<Principal>,
     /// Hash of the registered signing key, 0 when none.
     pub key: u64,
 }
@@ -172,6 +176,11 @@ impl RegIndex {
                 KInfo {
                     k: k.clone(),
                     owner: k.owner.as_deref().map_or(0, hash_id),
+                    owner_p: k
+                        .owner
+                        .as_deref()
+                        .and_then(|o| reg.principals.get(o))
+                        .cloned(),
                 },
             );
         }
@@ -181,6 +190,7 @@ impl RegIndex {
                 CInfo {
                     c: c.clone(),
                     owner: hash_id(&c.principal),
+                    owner_p: reg.principals.get(&c.principal).cloned(),
                     key: c.signing_key.as_deref().map_or(0, hash_id),
                 },
             );

@@ -27,25 +27,104 @@ pub(crate) struct Context {
 /// What a detector found, with the numbers the evidence needs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Finding {
-    Status { status: PrincipalStatus, since: Option<i64> },
+    Status {
+        status: PrincipalStatus,
+        since: Option<i64>,
+    },
     Unknown,
-    OrphanCred { owner: u64, status: PrincipalStatus, since: Option<i64> },
-    OrphanKey { key: u64, owner: u64, status: PrincipalStatus, since: Option<i64> },
-    CredValidity { validity: Validity, at: Option<i64> },
-    Forged { key: u64, registered_key: u64 },
-    OwnerMismatch { owner: u64 },
-    KeyState { key: u64, status: KeyStatus, since: Option<i64> },
-    UnknownKey { key: u64 },
-    Foreign { country: [u8; 2], service: bool, bulk: bool, several: bool, ctx: Context },
-    Network { prefix: u128, usual: usize, registry: usize, service: bool, ctx: Context },
-    Travel { from: TravelMark, km: f64, kmh: f64 },
-    Shared { prefix: u128, actors: u64, threshold: u64, foreign: bool },
-    Volume { hourly: bool, subjects: u64, own: Option<u64>, peer: Option<u64>, threshold: u64, purposed: u64, ctx: Context },
-    Enumeration { hits: u32, steps: u32, days_before: u32 },
-    Reach { days: u32, subjects: u64, own: Option<u64>, peer: Option<u64>, threshold: u64, purposed: u64 },
-    Bulk { subjects: u64, normal: Option<u64> },
-    OffHours { hour: u8, active_days: u32, by_peers: bool, ctx: Context },
-    LoginFailed { failures: u32, minutes: u32, by_source: bool, actors: u64 },
+    OrphanCred {
+        owner: u64,
+        status: PrincipalStatus,
+        since: Option<i64>,
+    },
+    OrphanKey {
+        key: u64,
+        owner: u64,
+        status: PrincipalStatus,
+        since: Option<i64>,
+    },
+    CredValidity {
+        validity: Validity,
+        at: Option<i64>,
+    },
+    Forged {
+        key: u64,
+        registered_key: u64,
+    },
+    OwnerMismatch {
+        owner: u64,
+    },
+    KeyState {
+        key: u64,
+        status: KeyStatus,
+        since: Option<i64>,
+    },
+    UnknownKey {
+        key: u64,
+    },
+    Foreign {
+        country: [u8; 2],
+        service: bool,
+        bulk: bool,
+        several: bool,
+        ctx: Context,
+    },
+    Network {
+        prefix: u128,
+        usual: usize,
+        registry: usize,
+        service: bool,
+        ctx: Context,
+    },
+    Travel {
+        from: TravelMark,
+        km: f64,
+        kmh: f64,
+    },
+    Shared {
+        prefix: u128,
+        actors: u64,
+        threshold: u64,
+        foreign: bool,
+    },
+    Volume {
+        hourly: bool,
+        subjects: u64,
+        own: Option<u64>,
+        peer: Option<u64>,
+        threshold: u64,
+        purposed: u64,
+        ctx: Context,
+    },
+    Enumeration {
+        hits: u32,
+        steps: u32,
+        days_before: u32,
+    },
+    Reach {
+        days: u32,
+        subjects: u64,
+        own: Option<u64>,
+        peer: Option<u64>,
+        threshold: u64,
+        purposed: u64,
+    },
+    Bulk {
+        subjects: u64,
+        normal: Option<u64>,
+    },
+    OffHours {
+        hour: u8,
+        active_days: u32,
+        by_peers: bool,
+        ctx: Context,
+    },
+    LoginFailed {
+        failures: u32,
+        minutes: u32,
+        by_source: bool,
+        actors: u64,
+    },
 }
 
 /// Strings of the triggering record (or `"?"`-free fallbacks when it cannot be re-read).
@@ -64,7 +143,10 @@ impl Rec<'_> {
         self.r.as_ref().and_then(|r| r.signing_key.as_deref())
     }
     pub fn ip(&self) -> Option<String> {
-        self.r.as_ref().and_then(|r| r.src_ip).map(|ip| ip.to_string())
+        self.r
+            .as_ref()
+            .and_then(|r| r.src_ip)
+            .map(|ip| ip.to_string())
     }
     /// "read GET /x (3 subjects)".
     pub fn what(&self) -> String {
@@ -76,7 +158,11 @@ impl Rec<'_> {
                     1 => " (1 subject)".into(),
                     n => format!(" ({n} subjects)"),
                 };
-                let failed = if r.outcome == suho_record::Outcome::Failure { ", refused" } else { "" };
+                let failed = if r.outcome == suho_record::Outcome::Failure {
+                    ", refused"
+                } else {
+                    ""
+                };
                 format!("{} {}{subj}{failed}", r.action, r.resource)
             }
             None => "accessed data".into(),
@@ -124,14 +210,24 @@ fn ctx_json(c: &Context) -> Value {
 
 fn ctx_sentence(c: &Context) -> String {
     if c.subjects > c.threshold {
-        format!(", and it has touched {} subjects this way today (more than {})", c.subjects, c.threshold)
+        format!(
+            ", and it has touched {} subjects this way today (more than {})",
+            c.subjects, c.threshold
+        )
     } else {
         String::new()
     }
 }
 
 /// Summary sentence and evidence object for a finding.
-pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex, place: Option<Place>, time_ms: i64) -> (String, Value) {
+pub(crate) fn render(
+    rule: Rule,
+    finding: &Finding,
+    rec: &Rec<'_>,
+    ix: &RegIndex,
+    place: Option<Place>,
+    time_ms: i64,
+) -> (String, Value) {
     let actor = rec.actor();
     let when = t(time_ms);
     let from = match (rec.ip(), place) {
@@ -141,26 +237,45 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
     };
     let what = rec.what();
     let name = |h: u64| ix.principal_name(h).unwrap_or("(unregistered)").to_string();
-    let key_name = |h: u64| ix.keys.get(&h).map_or_else(|| rec.key().unwrap_or("(unknown key)").to_string(), |k| k.k.id.clone());
+    let key_name = |h: u64| {
+        ix.keys.get(&h).map_or_else(
+            || rec.key().unwrap_or("(unknown key)").to_string(),
+            |k| k.k.id.clone(),
+        )
+    };
     let cred = rec.credential().unwrap_or("(none)");
     let mut ev = Map::new();
     let summary = match *finding {
         Finding::Status { status, since } => {
-            ev.insert("registry".into(), json!({"principal": actor, "status": status_word(status), "since": opt_t(since)}));
+            ev.insert(
+                "registry".into(),
+                json!({"principal": actor, "status": status_word(status), "since": opt_t(since)}),
+            );
             let act = if status == PrincipalStatus::Departed {
                 "disable the account and revoke every credential and key it holds"
             } else {
                 "confirm the suspension is enforced and find who is using the account"
             };
-            format!("{actor} was {}{} but {what}{from} at {when}: {act}.", status_word(status), since_text(since))
+            format!(
+                "{actor} was {}{} but {what}{from} at {when}: {act}.",
+                status_word(status),
+                since_text(since)
+            )
         }
         Finding::Unknown => {
-            ev.insert("registry".into(), json!({"principal": actor, "registered": false, "self_access": false}));
+            ev.insert(
+                "registry".into(),
+                json!({"principal": actor, "registered": false, "self_access": false}),
+            );
             format!(
                 "{actor} is not in the registry and is not a customer acting on their own data, yet {what}{from} at {when}: find out whose account this is and register or disable it."
             )
         }
-        Finding::OrphanCred { owner, status, since } => {
+        Finding::OrphanCred {
+            owner,
+            status,
+            since,
+        } => {
             let o = name(owner);
             ev.insert(
                 "registry".into(),
@@ -172,7 +287,12 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
                 since_text(since)
             )
         }
-        Finding::OrphanKey { key, owner, status, since } => {
+        Finding::OrphanKey {
+            key,
+            owner,
+            status,
+            since,
+        } => {
             let k = key_name(key);
             let o = name(owner);
             ev.insert(
@@ -187,17 +307,31 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
         }
         Finding::CredValidity { validity, at } => {
             let (word, fix) = match validity {
-                Validity::Revoked => ("after it was revoked", "find who still holds it and why the revocation was not enforced"),
-                Validity::NotYetIssued => ("before it was issued", "treat it as forged or replayed"),
-                _ => ("after it expired", "find out why an expired credential was accepted"),
+                Validity::Revoked => (
+                    "after it was revoked",
+                    "find who still holds it and why the revocation was not enforced",
+                ),
+                Validity::NotYetIssued => {
+                    ("before it was issued", "treat it as forged or replayed")
+                }
+                _ => (
+                    "after it expired",
+                    "find out why an expired credential was accepted",
+                ),
             };
             ev.insert(
                 "registry".into(),
                 json!({"credential": cred, "validity": format!("{validity:?}").to_lowercase(), "at": opt_t(at)}),
             );
-            format!("{actor} used credential {cred} {word}{} to {what}{from} at {when}: {fix}.", since_text(at))
+            format!(
+                "{actor} used credential {cred} {word}{} to {what}{from} at {when}: {fix}.",
+                since_text(at)
+            )
         }
-        Finding::Forged { key, registered_key } => {
+        Finding::Forged {
+            key,
+            registered_key,
+        } => {
             let k = key_name(key);
             if registered_key == 0 {
                 ev.insert(
@@ -217,14 +351,21 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
         }
         Finding::OwnerMismatch { owner } => {
             let o = name(owner);
-            ev.insert("registry".into(), json!({"credential": cred, "owner": o, "presented_by": actor}));
+            ev.insert(
+                "registry".into(),
+                json!({"credential": cred, "owner": o, "presented_by": actor}),
+            );
             format!(
                 "Credential {cred} was issued to {o} but {actor} presented it to {what}{from} at {when}: the credential may be stolen or shared; revoke it."
             )
         }
         Finding::KeyState { key, status, since } => {
             let k = key_name(key);
-            let word = if status == KeyStatus::Revoked { "revoked" } else { "retired" };
+            let word = if status == KeyStatus::Revoked {
+                "revoked"
+            } else {
+                "retired"
+            };
             ev.insert("registry".into(), json!({"signing_key": k, "status": word, "since": opt_t(since), "credential": cred}));
             format!(
                 "Credential {cred} was signed by {k}, {word}{}, and {actor} used it to {what}{from} at {when}: anything {k} signs now is suspect; find who still signs with it.",
@@ -233,14 +374,25 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
         }
         Finding::UnknownKey { key } => {
             let k = key_name(key);
-            ev.insert("registry".into(), json!({"signing_key": k, "registered": false, "credential": cred}));
+            ev.insert(
+                "registry".into(),
+                json!({"signing_key": k, "registered": false, "credential": cred}),
+            );
             format!(
                 "Credential {cred} was signed by {k}, a key the registry does not know, and {actor} used it to {what}{from} at {when}: register the key if it is legitimate, otherwise treat its tokens as forged."
             )
         }
-        Finding::Foreign { country, service, bulk, several, ctx } => {
+        Finding::Foreign {
+            country,
+            service,
+            bulk,
+            several,
+            ctx,
+        } => {
             let p = ix.principals.get(&crate::hash::hash_id(actor));
-            let own: Vec<String> = p.map(|p| p.countries.iter().map(|c| cc(*c)).collect()).unwrap_or_default();
+            let own: Vec<String> = p
+                .map(|p| p.countries.iter().map(|c| cc(*c)).collect())
+                .unwrap_or_default();
             ev.insert(
                 "origin".into(),
                 json!({"country": cc(country), "principal_countries": own, "service_account": service, "bulk": bulk, "several_foreign_countries_today": several, "context": ctx_json(&ctx)}),
@@ -258,7 +410,13 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
                 ctx_sentence(&ctx)
             )
         }
-        Finding::Network { prefix, usual, registry, service, ctx } => {
+        Finding::Network {
+            prefix,
+            usual,
+            registry,
+            service,
+            ctx,
+        } => {
             ev.insert(
                 "origin".into(),
                 json!({"network": prefix_text(prefix), "usual_networks_learned": usual, "registry_networks": registry, "service_account": service, "context": ctx_json(&ctx)}),
@@ -269,7 +427,11 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
                 ctx_sentence(&ctx)
             )
         }
-        Finding::Travel { from: prev, km, kmh } => {
+        Finding::Travel {
+            from: prev,
+            km,
+            kmh,
+        } => {
             ev.insert(
                 "origin".into(),
                 json!({"previous_country": cc(prev.cc), "previous_time": t(prev.time), "country": place.map(|p| p.country_str().to_string()), "distance_km": km.round(), "speed_kmh": kmh.round()}),
@@ -282,7 +444,12 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
                 kmh
             )
         }
-        Finding::Shared { prefix, actors, threshold, foreign } => {
+        Finding::Shared {
+            prefix,
+            actors,
+            threshold,
+            foreign,
+        } => {
             ev.insert(
                 "origin".into(),
                 json!({"network": prefix_text(prefix), "distinct_actors_this_hour": actors, "threshold": threshold, "foreign": foreign}),
@@ -292,7 +459,15 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
                 prefix_text(prefix)
             )
         }
-        Finding::Volume { hourly, subjects, own, peer, threshold, purposed, ctx } => {
+        Finding::Volume {
+            hourly,
+            subjects,
+            own,
+            peer,
+            threshold,
+            purposed,
+            ctx,
+        } => {
             let per = if hourly { "hour" } else { "day" };
             ev.insert(
                 "behaviour".into(),
@@ -304,13 +479,21 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
                 (None, Some(p)) => format!("its peers' normal {p} (no history of its own yet)"),
                 (None, None) => "a cold-start default (no history for it or its peers)".to_string(),
             };
-            let purpose = if purposed * 2 >= subjects { " most of it under a stated purpose, which should be checked;" } else { "" };
+            let purpose = if purposed * 2 >= subjects {
+                " most of it under a stated purpose, which should be checked;"
+            } else {
+                ""
+            };
             format!(
                 "{actor} touched {subjects} distinct subjects in one {per}, against {base} (threshold {threshold});{purpose} latest: {what}{from} at {when}{}: ask what the work was and stop the account if nobody can say.",
                 ctx_sentence(&ctx)
             )
         }
-        Finding::Enumeration { hits, steps, days_before } => {
+        Finding::Enumeration {
+            hits,
+            steps,
+            days_before,
+        } => {
             ev.insert(
                 "behaviour".into(),
                 json!({"sequential_steps_today": hits, "steps_today": steps, "earlier_days_with_walks": days_before}),
@@ -319,7 +502,14 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
                 "{actor} is walking subject ids in sequence ({hits} of its {steps} moves today went to the next id), latest: {what}{from} at {when}: this is how scrapers and stolen keys harvest data; revoke the credential."
             )
         }
-        Finding::Reach { days, subjects, own, peer, threshold, purposed } => {
+        Finding::Reach {
+            days,
+            subjects,
+            own,
+            peer,
+            threshold,
+            purposed,
+        } => {
             ev.insert(
                 "behaviour".into(),
                 json!({"window_days": days, "distinct_subjects": subjects, "own_previous": own, "peer_normal": peer, "threshold": threshold, "subjects_with_purpose": purposed}),
@@ -340,18 +530,32 @@ pub(crate) fn render(rule: Rule, finding: &Finding, rec: &Rec<'_>, ix: &RegIndex
                 "{actor} did {what}{from} at {when} with no purpose recorded (PIPA safety standard Art. 8(2) requires the reason for downloads): ask for the ticket, and recover the file if there is none."
             )
         }
-        Finding::OffHours { hour, active_days, by_peers, ctx } => {
+        Finding::OffHours {
+            hour,
+            active_days,
+            by_peers,
+            ctx,
+        } => {
             ev.insert(
                 "behaviour".into(),
                 json!({"hour_home_time": hour, "active_days_observed": active_days, "judged_by": if by_peers {"peers"} else {"own history"}, "context": ctx_json(&ctx)}),
             );
-            let whose = if by_peers { "its role never works" } else { "it has never worked in" };
+            let whose = if by_peers {
+                "its role never works"
+            } else {
+                "it has never worked in"
+            };
             format!(
                 "{actor} was active at {hour:02}:00 home time, an hour {whose} (over {active_days} active days), and {what}{from} at {when}{}: check that it was really them.",
                 ctx_sentence(&ctx)
             )
         }
-        Finding::LoginFailed { failures, minutes, by_source, actors } => {
+        Finding::LoginFailed {
+            failures,
+            minutes,
+            by_source,
+            actors,
+        } => {
             ev.insert(
                 "behaviour".into(),
                 json!({"failures": failures, "window_minutes": minutes, "per": if by_source {"source_ip"} else {"actor"}, "distinct_accounts": actors}),

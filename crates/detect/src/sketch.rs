@@ -132,7 +132,11 @@ impl Distinct {
 
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.sparse.capacity() * 4 + self.dense.as_ref().map_or(0, |d| std::mem::size_of::<Dense>() + d.regs.capacity())
+        self.sparse.capacity() * 4
+            + self
+                .dense
+                .as_ref()
+                .map_or(0, |d| std::mem::size_of::<Dense>() + d.regs.capacity())
     }
 }
 
@@ -391,7 +395,11 @@ impl PeerRing {
         if n < min.max(1) {
             return None;
         }
-        quantile_of(self.vals.iter().filter(|(a, _)| *a != t).map(|(_, v)| *v), n, q)
+        quantile_of(
+            self.vals.iter().filter(|(a, _)| *a != t).map(|(_, v)| *v),
+            n,
+            q,
+        )
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -438,9 +446,21 @@ mod tests {
         for i in 0..1000 {
             w.insert(101, hash_id(&format!("a-{i}")));
         }
-        assert!(err(w.union(101, 0, 1), 3000) < 0.15, "{}", w.union(101, 0, 1));
-        assert!(err(w.union(101, 0, 2), 3000) < 0.15, "{}", w.union(101, 0, 2));
-        assert!(err(w.union(101, 1, 1), 1000) < 0.15, "{}", w.union(101, 1, 1));
+        assert!(
+            err(w.union(101, 0, 1), 3000) < 0.15,
+            "{}",
+            w.union(101, 0, 1)
+        );
+        assert!(
+            err(w.union(101, 0, 2), 3000) < 0.15,
+            "{}",
+            w.union(101, 0, 2)
+        );
+        assert!(
+            err(w.union(101, 1, 1), 1000) < 0.15,
+            "{}",
+            w.union(101, 1, 1)
+        );
         // Thirteen weeks later, week 100 has fallen out; week 101 is 13 weeks back.
         assert_eq!(w.union(114, 0, 13), 0);
         assert!(w.union(113, 0, 13) > 2000);

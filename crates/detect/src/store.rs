@@ -98,9 +98,12 @@ impl AlertStore {
             reason: e.to_string(),
         };
         let conn = Connection::open(path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(AlertStore {
             conn,
@@ -157,9 +160,27 @@ impl AlertStore {
                 })?;
                 let (t, last) = (ms(&a.time), ms(&a.last_time));
                 let count = i64::try_from(a.count).unwrap_or(i64::MAX);
-                put.execute(params![a.id, a.rule, a.severity.rank(), t, last, a.actor, a.credential, a.incident, count, json])
-                    .map_err(err)?;
-                inc.execute(params![a.incident, a.incident_of, t, last, a.severity.rank()]).map_err(err)?;
+                put.execute(params![
+                    a.id,
+                    a.rule,
+                    a.severity.rank(),
+                    t,
+                    last,
+                    a.actor,
+                    a.credential,
+                    a.incident,
+                    count,
+                    json
+                ])
+                .map_err(err)?;
+                inc.execute(params![
+                    a.incident,
+                    a.incident_of,
+                    t,
+                    last,
+                    a.severity.rank()
+                ])
+                .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
@@ -193,7 +214,11 @@ impl AlertStore {
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
@@ -214,7 +239,9 @@ impl AlertStore {
     pub fn get(&self, id: &str) -> Result<Option<Alert>, DetectError> {
         let json: Option<String> = self
             .conn
-            .query_row("SELECT json FROM alerts WHERE id = ?1", params![id], |r| r.get(0))
+            .query_row("SELECT json FROM alerts WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.err(e))?;
         json.map(|j| {
@@ -227,7 +254,11 @@ impl AlertStore {
     }
 
     /// Incidents, most recently active first; `status` `Some("open")` lists open ones only.
-    pub fn incidents(&self, status: Option<&str>, min_severity: Option<Severity>) -> Result<Vec<Incident>, DetectError> {
+    pub fn incidents(
+        &self,
+        status: Option<&str>,
+        min_severity: Option<Severity>,
+    ) -> Result<Vec<Incident>, DetectError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -237,16 +268,19 @@ impl AlertStore {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![status, min_severity.map_or(0, Severity::rank)], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, u8>(5)?,
-                ))
-            })
+            .query_map(
+                params![status, min_severity.map_or(0, Severity::rank)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, u8>(5)?,
+                    ))
+                },
+            )
             .map_err(|e| self.err(e))?;
         let mut members = self
             .conn
@@ -258,7 +292,9 @@ impl AlertStore {
             let mut alert_ids = Vec::new();
             let mut rules = Vec::new();
             let ms = members
-                .query_map(params![id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map(params![id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(|e| self.err(e))?;
             for m in ms {
                 let (aid, rule) = m.map_err(|e| self.err(e))?;
@@ -294,14 +330,20 @@ impl AlertStore {
         }
         let n = self
             .conn
-            .execute("UPDATE incidents SET status = ?2 WHERE id = ?1", params![id, status])
+            .execute(
+                "UPDATE incidents SET status = ?2 WHERE id = ?1",
+                params![id, status],
+            )
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
 
     /// Number of stored alerts.
     pub fn count(&self) -> Result<u64, DetectError> {
-        let n: i64 = self.conn.query_row("SELECT count(*) FROM alerts", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -12,7 +12,8 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn cc(db: &GeoDb, s: &str) -> Option<String> {
-    db.country(ip(s)).map(|c| String::from_utf8_lossy(&c).into_owned())
+    db.country(ip(s))
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
 }
 
 #[test]
@@ -26,14 +27,25 @@ fn csv_with_header_nested_networks_comments_and_ipv6() {
     .expect("write");
     let db = GeoDb::open(&p).expect("open");
     assert_eq!(cc(&db, "10.1.2.3").as_deref(), Some("KR"));
-    assert_eq!(cc(&db, "10.9.200.1").as_deref(), Some("JP"), "the more specific network wins; codes are upper-cased");
+    assert_eq!(
+        cc(&db, "10.9.200.1").as_deref(),
+        Some("JP"),
+        "the more specific network wins; codes are upper-cased"
+    );
     assert_eq!(cc(&db, "203.0.113.7").as_deref(), Some("US"));
     assert_eq!(cc(&db, "203.0.113.8"), None);
     assert_eq!(cc(&db, "2001:db8:1::1").as_deref(), Some("DE"));
     assert_eq!(cc(&db, "2001:db8:ff:1::1").as_deref(), Some("FR"));
-    assert_eq!(cc(&db, "::ffff:10.9.0.1").as_deref(), Some("JP"), "IPv4-mapped IPv6 is IPv4");
+    assert_eq!(
+        cc(&db, "::ffff:10.9.0.1").as_deref(),
+        Some("JP"),
+        "IPv4-mapped IPv6 is IPv4"
+    );
     let place = db.place(ip("10.9.0.1")).expect("place");
-    assert!(place.has_coordinates(), "a CSV place is its country's centroid");
+    assert!(
+        place.has_coordinates(),
+        "a CSV place is its country's centroid"
+    );
 }
 
 #[test]
@@ -41,7 +53,11 @@ fn bad_csv_lines_are_errors_with_their_line_number() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("geo.csv");
     for (text, line, word) in [
-        ("network,country\n10.0.0.0/8,KR\n10.0.0.0/33,KR\n", 3, "not a network"),
+        (
+            "network,country\n10.0.0.0/8,KR\n10.0.0.0/33,KR\n",
+            3,
+            "not a network",
+        ),
         ("10.0.0.0/8,KR\n11.0.0.0/8,Korea\n", 2, "alpha-2"),
         ("network,country\n10.0.0.0/8\n", 2, "network,country"),
     ] {
@@ -49,7 +65,10 @@ fn bad_csv_lines_are_errors_with_their_line_number() {
         match GeoDb::open(&p) {
             Err(e @ DetectError::Geo { line: Some(l), .. }) => {
                 assert_eq!(l, line, "{e}");
-                assert!(e.to_string().contains(word) && e.to_string().contains(&format!("line {line}")), "{e}");
+                assert!(
+                    e.to_string().contains(word) && e.to_string().contains(&format!("line {line}")),
+                    "{e}"
+                );
             }
             other => panic!("expected a geo error for {text:?}, got {other:?}"),
         }
@@ -71,7 +90,9 @@ fn csv_lookups_are_fast_on_a_large_table() {
     let start = std::time::Instant::now();
     let mut hits = 0u32;
     for i in 0..200_000u32 {
-        let a = std::net::Ipv4Addr::from(0x0100_0000u32.wrapping_add(i.wrapping_mul(2_654_435_761) % 0xff00_0000));
+        let a = std::net::Ipv4Addr::from(
+            0x0100_0000u32.wrapping_add(i.wrapping_mul(2_654_435_761) % 0xff00_0000),
+        );
         hits += u32::from(db.country(IpAddr::V4(a)).is_some());
     }
     assert!(hits > 0);
@@ -86,13 +107,40 @@ fn mmdb_country_and_location_are_read() {
             ip("126.0.0.0"),
             8,
             V::Map(vec![
-                ("country", V::Map(vec![("iso_code", V::Str("JP")), ("names", V::Map(vec![("en", V::Str("Japan"))]))])),
-                ("location", V::Map(vec![("latitude", V::F64(35.69)), ("longitude", V::F64(139.69))])),
+                (
+                    "country",
+                    V::Map(vec![
+                        ("iso_code", V::Str("JP")),
+                        ("names", V::Map(vec![("en", V::Str("Japan"))])),
+                    ]),
+                ),
+                (
+                    "location",
+                    V::Map(vec![
+                        ("latitude", V::F64(35.69)),
+                        ("longitude", V::F64(139.69)),
+                    ]),
+                ),
             ]),
         ),
-        (ip("198.51.100.0"), 24, V::Map(vec![("registered_country", V::Map(vec![("iso_code", V::Str("US"))]))])),
-        (ip("203.0.113.0"), 24, V::Map(vec![("country", V::Str("kr"))])),
-        (ip("2001:db8::"), 32, V::Map(vec![("country", V::Map(vec![("iso_code", V::Str("DE"))]))])),
+        (
+            ip("198.51.100.0"),
+            24,
+            V::Map(vec![(
+                "registered_country",
+                V::Map(vec![("iso_code", V::Str("US"))]),
+            )]),
+        ),
+        (
+            ip("203.0.113.0"),
+            24,
+            V::Map(vec![("country", V::Str("kr"))]),
+        ),
+        (
+            ip("2001:db8::"),
+            32,
+            V::Map(vec![("country", V::Map(vec![("iso_code", V::Str("DE"))]))]),
+        ),
     ]);
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("geo.mmdb");
@@ -100,16 +148,31 @@ fn mmdb_country_and_location_are_read() {
     let db = GeoDb::open(&p).expect("open mmdb");
     assert_eq!(cc(&db, "126.1.2.3").as_deref(), Some("JP"));
     let tokyo = db.place(ip("126.1.2.3")).expect("place");
-    assert!((tokyo.lat - 35.69).abs() < 0.01 && (tokyo.lon - 139.69).abs() < 0.01, "{tokyo:?}");
-    assert_eq!(cc(&db, "198.51.100.9").as_deref(), Some("US"), "registered_country when country is absent");
-    assert_eq!(cc(&db, "203.0.113.1").as_deref(), Some("KR"), "a bare country code");
+    assert!(
+        (tokyo.lat - 35.69).abs() < 0.01 && (tokyo.lon - 139.69).abs() < 0.01,
+        "{tokyo:?}"
+    );
+    assert_eq!(
+        cc(&db, "198.51.100.9").as_deref(),
+        Some("US"),
+        "registered_country when country is absent"
+    );
+    assert_eq!(
+        cc(&db, "203.0.113.1").as_deref(),
+        Some("KR"),
+        "a bare country code"
+    );
     assert_eq!(cc(&db, "2001:db8::1").as_deref(), Some("DE"));
     assert_eq!(cc(&db, "8.8.8.8"), None);
 }
 
 #[test]
 fn a_damaged_mmdb_is_an_error_or_unknown_never_a_panic() {
-    let good = build(vec![(ip("126.0.0.0"), 8, V::Map(vec![("country", V::Str("JP"))]))]);
+    let good = build(vec![(
+        ip("126.0.0.0"),
+        8,
+        V::Map(vec![("country", V::Str("JP"))]),
+    )]);
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("geo.mmdb");
     // Metadata cut short.
@@ -117,7 +180,10 @@ fn a_damaged_mmdb_is_an_error_or_unknown_never_a_panic() {
     let e = GeoDb::open(&p).expect_err("truncated metadata");
     assert!(e.to_string().contains("MaxMind database"), "{e}");
     // Cut before the metadata: not a MaxMind database, and not text either.
-    let marker = good.windows(4).rposition(|w| w == b"\xab\xcd\xefM").expect("marker");
+    let marker = good
+        .windows(4)
+        .rposition(|w| w == b"\xab\xcd\xefM")
+        .expect("marker");
     std::fs::write(&p, &good[..marker]).expect("write");
     let e = GeoDb::open(&p).expect_err("no metadata");
     assert!(e.to_string().contains("neither a MaxMind database"), "{e}");
@@ -143,7 +209,11 @@ fn suho_toml_geo_section_and_detect_overrides() {
     assert!(geo.is_none());
     assert_eq!(cfg.offset_ms(), 9 * 3_600_000, "Seoul days");
 
-    std::fs::write(dir.path().join("geo.csv"), "10.0.0.0/8,KR\n126.0.0.0/8,JP\n").expect("geo");
+    std::fs::write(
+        dir.path().join("geo.csv"),
+        "10.0.0.0/8,KR\n126.0.0.0/8,JP\n",
+    )
+    .expect("geo");
     std::fs::write(
         dir.path().join("suho.toml"),
         "[geo]\ndatabase = \"geo.csv\"\nhome_countries = [\"kr\", \"JP\"]\n\n[detect]\nbulk_min_subjects = 250\ndaily_own_factor = 4.5\n\n[server]\nlisten = \"0.0.0.0:8080\"\n",
@@ -153,16 +223,28 @@ fn suho_toml_geo_section_and_detect_overrides() {
     assert_eq!(cfg.home_countries, vec!["KR".to_string(), "JP".to_string()]);
     assert_eq!(cfg.bulk_min_subjects, 250);
     assert_eq!(cfg.daily_own_factor, 4.5);
-    assert_eq!(cfg.hourly_own_factor, DetectConfig::default().hourly_own_factor, "unset keys keep defaults");
+    assert_eq!(
+        cfg.hourly_own_factor,
+        DetectConfig::default().hourly_own_factor,
+        "unset keys keep defaults"
+    );
     assert_eq!(geo.and_then(|g| g.country(ip("126.0.0.1"))), Some(*b"JP"));
 
     std::fs::write(dir.path().join("suho.toml"), "[detect]\nbulk_minimum = 3\n").expect("toml");
     let e = DetectConfig::load(dir.path()).expect_err("typo");
     assert!(e.to_string().contains("bulk_minimum"), "{e}");
-    std::fs::write(dir.path().join("suho.toml"), "[geo]\nhome_countries = [\"Korea\"]\n").expect("toml");
+    std::fs::write(
+        dir.path().join("suho.toml"),
+        "[geo]\nhome_countries = [\"Korea\"]\n",
+    )
+    .expect("toml");
     let e = DetectConfig::load(dir.path()).expect_err("bad country");
     assert!(e.to_string().contains("Korea"), "{e}");
-    std::fs::write(dir.path().join("suho.toml"), "[geo]\ndatabase = \"missing.csv\"\n").expect("toml");
+    std::fs::write(
+        dir.path().join("suho.toml"),
+        "[geo]\ndatabase = \"missing.csv\"\n",
+    )
+    .expect("toml");
     let e = DetectConfig::load(dir.path()).expect_err("missing db");
     assert!(e.to_string().contains("missing.csv"), "{e}");
 }

@@ -36,14 +36,27 @@ impl Detection {
     /// `ledger_size` records.
     pub fn open(layout: &Layout, ledger_size: u64) -> Result<Detection, IngestError> {
         let (cfg, geo) = DetectConfig::load(&layout.data).map_err(err)?;
-        let registry = suho_registry::RegistryStore::open(&layout.data).and_then(|s| s.snapshot()).map_err(err)?;
+        let registry = suho_registry::RegistryStore::open(&layout.data)
+            .and_then(|s| s.snapshot())
+            .map_err(err)?;
         let mut engine = Engine::new(Arc::new(registry), geo, cfg);
         let dir = layout.data.join("detect");
-        fs::create_dir_all(&dir).map_err(|e| IngestError::Detect(format!("{}: {e}", dir.display())))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| IngestError::Detect(format!("{}: {e}", dir.display())))?;
         engine.load_state(&dir.join("state")).map_err(err)?;
-        let observed = fs::read_to_string(dir.join("observed")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0u64);
+        let observed = fs::read_to_string(dir.join("observed"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0u64);
         let store = AlertStore::open(&layout.data.join("alerts.db")).map_err(err)?;
-        let mut d = Detection { engine, store, dir, pending: Vec::new(), observed, raised: [0; 4] };
+        let mut d = Detection {
+            engine,
+            store,
+            dir,
+            pending: Vec::new(),
+            observed,
+            raised: [0; 4],
+        };
         if observed < ledger_size {
             d.catch_up(layout, ledger_size)?;
         }
@@ -51,7 +64,11 @@ impl Detection {
     }
 
     fn catch_up(&mut self, layout: &Layout, ledger_size: u64) -> Result<(), IngestError> {
-        tracing::info!(from = self.observed, to = ledger_size, "detectors catch up with records stored before a restart");
+        tracing::info!(
+            from = self.observed,
+            to = ledger_size,
+            "detectors catch up with records stored before a restart"
+        );
         let mut failed = None;
         let from = self.observed;
         suho_ledger::WalReader::new(&layout.wal())
@@ -103,9 +120,13 @@ impl Detection {
     pub fn flush(&mut self, ledger_size: u64) -> Result<(), IngestError> {
         self.store_alerts()?;
         if ledger_size > self.observed {
-            self.engine.save_state(&self.dir.join("state")).map_err(err)?;
+            self.engine
+                .save_state(&self.dir.join("state"))
+                .map_err(err)?;
             let tmp = self.dir.join("observed.tmp");
-            fs::write(&tmp, ledger_size.to_string()).and_then(|_| fs::rename(&tmp, self.dir.join("observed"))).map_err(|e| IngestError::Detect(format!("{}: {e}", self.dir.display())))?;
+            fs::write(&tmp, ledger_size.to_string())
+                .and_then(|_| fs::rename(&tmp, self.dir.join("observed")))
+                .map_err(|e| IngestError::Detect(format!("{}: {e}", self.dir.display())))?;
             self.observed = ledger_size;
         }
         Ok(())
@@ -113,7 +134,13 @@ impl Detection {
 
     /// New alerts raised through this handle, by severity (low, medium, high, critical).
     pub fn raised(&self) -> [(Severity, u64); 4] {
-        [Severity::Low, Severity::Medium, Severity::High, Severity::Critical].map(|s| (s, self.raised[s.rank() as usize]))
+        [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+        .map(|s| (s, self.raised[s.rank() as usize]))
     }
 
     /// The alert store.

@@ -49,10 +49,16 @@ pub enum IngestError {
     Ledger(String),
     /// The input could not be read.
     #[error("reading {source_name}: {error}")]
-    Read { source_name: String, error: std::io::Error },
+    Read {
+        source_name: String,
+        error: std::io::Error,
+    },
     /// The reject log could not be written.
     #[error("writing the reject log {}: {error}", path.display())]
-    RejectLog { path: std::path::PathBuf, error: std::io::Error },
+    RejectLog {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
     /// The detectors or their alert store failed.
     #[error("detection: {0}")]
     Detect(String),

@@ -3,8 +3,10 @@
 
 use std::ops::Range;
 
-use suho_ledger::{Appended, BlockBuilder, EncodedBlock, IdKey, Ledger, LedgerError, Prepared, ENTRY_LEN};
 use suho_detect::Features;
+use suho_ledger::{
+    Appended, BlockBuilder, EncodedBlock, IdKey, Ledger, LedgerError, Prepared, ENTRY_LEN,
+};
 use suho_merkle::Hash;
 
 use crate::Detection;
@@ -43,7 +45,11 @@ pub(crate) fn prepare_chunk(buf: Vec<u8>, first_line: u64, now_ms: i64) -> Prepa
         if bytes.len() > suho_record::MAX_LINE_BYTES {
             items.push(Item::Rejected {
                 line,
-                reason: format!("the line is {} bytes, over the {} MiB limit for one record", bytes.len(), suho_record::MAX_LINE_BYTES >> 20),
+                reason: format!(
+                    "the line is {} bytes, over the {} MiB limit for one record",
+                    bytes.len(),
+                    suho_record::MAX_LINE_BYTES >> 20
+                ),
             });
             continue;
         }
@@ -53,30 +59,82 @@ pub(crate) fn prepare_chunk(buf: Vec<u8>, first_line: u64, now_ms: i64) -> Prepa
                 let start = bytes.as_ptr() as usize - base;
                 block.push(rec.time_ms, bytes);
                 let features = Box::new(Features::from_record(&rec));
-                items.push(Item::Ok { line, span: start..start + bytes.len(), time_ms: rec.time_ms, entry: p.entry, leaf: p.leaf, id: p.id, features });
+                items.push(Item::Ok {
+                    line,
+                    span: start..start + bytes.len(),
+                    time_ms: rec.time_ms,
+                    entry: p.entry,
+                    leaf: p.leaf,
+                    id: p.id,
+                    features,
+                });
             }
-            Err(e) => items.push(Item::Rejected { line, reason: e.to_string() }),
+            Err(e) => items.push(Item::Rejected {
+                line,
+                reason: e.to_string(),
+            }),
         }
     }
     let block = (block.count() > 0).then(|| block.finish());
-    PreparedChunk { buf, items, sequenced_ms: now_ms, block }
+    PreparedChunk {
+        buf,
+        items,
+        sequenced_ms: now_ms,
+        block,
+    }
 }
 
 impl PreparedChunk {
     /// Sequence the chunk's valid records into `ledger` and run the detectors over the stored
     /// ones; one result per item (None for rejected lines).
-    pub(crate) fn append_to(&mut self, ledger: &mut Ledger, detection: Option<&mut Detection>) -> Result<Vec<Option<Appended>>, LedgerError> {
+    pub(crate) fn append_to(
+        &mut self,
+        ledger: &mut Ledger,
+        detection: Option<&mut Detection>,
+    ) -> Result<Vec<Option<Appended>>, LedgerError> {
         let mut prepared = Vec::with_capacity(self.items.len());
         for item in &self.items {
-            if let Item::Ok { span, time_ms, entry, leaf, id, .. } = item {
-                prepared.push(Prepared { body: &self.buf[span.clone()], event_time_ms: *time_ms, sequenced_ms: self.sequenced_ms, entry: *entry, leaf: *leaf, id: *id });
+            if let Item::Ok {
+                span,
+                time_ms,
+                entry,
+                leaf,
+                id,
+                ..
+            } = item
+            {
+                prepared.push(Prepared {
+                    body: &self.buf[span.clone()],
+                    event_time_ms: *time_ms,
+                    sequenced_ms: self.sequenced_ms,
+                    entry: *entry,
+                    leaf: *leaf,
+                    id: *id,
+                });
             }
         }
-        let mut appended = if prepared.is_empty() { Vec::new() } else { ledger.append_batch(&prepared, self.block.take())? }.into_iter();
-        let results: Vec<Option<Appended>> = self.items.iter().map(|i| if matches!(i, Item::Ok { .. }) { appended.next() } else { None }).collect();
+        let mut appended = if prepared.is_empty() {
+            Vec::new()
+        } else {
+            ledger.append_batch(&prepared, self.block.take())?
+        }
+        .into_iter();
+        let results: Vec<Option<Appended>> = self
+            .items
+            .iter()
+            .map(|i| {
+                if matches!(i, Item::Ok { .. }) {
+                    appended.next()
+                } else {
+                    None
+                }
+            })
+            .collect();
         if let Some(d) = detection {
             for (item, res) in self.items.iter().zip(&results) {
-                if let (Item::Ok { span, features, .. }, Some(Appended::Stored(index))) = (item, res) {
+                if let (Item::Ok { span, features, .. }, Some(Appended::Stored(index))) =
+                    (item, res)
+                {
                     d.observe(*index, features, &self.buf[span.clone()]);
                 }
             }

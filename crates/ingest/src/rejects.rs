@@ -27,7 +27,11 @@ struct Row<'a> {
 impl RejectLog {
     /// The reject log of data directory `data`; the file is created on the first reject.
     pub fn new(data: &Path) -> RejectLog {
-        RejectLog { path: data.join("rejects.ndjson"), out: None, written: 0 }
+        RejectLog {
+            path: data.join("rejects.ndjson"),
+            out: None,
+            written: 0,
+        }
     }
 
     /// Where the log is.
@@ -42,16 +46,32 @@ impl RejectLog {
 
     /// Record that line `line` of `source` was rejected for `reason`.
     pub fn reject(&mut self, source: &str, line: u64, reason: &str) -> Result<(), IngestError> {
-        let err = |error| IngestError::RejectLog { path: self.path.clone(), error };
+        let err = |error| IngestError::RejectLog {
+            path: self.path.clone(),
+            error,
+        };
         if self.out.is_none() {
-            let f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(err)?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(err)?;
             self.out = Some(BufWriter::new(f));
         }
-        let row = Row { time: rfc3339_now(), source, line, reason };
+        let row = Row {
+            time: rfc3339_now(),
+            source,
+            line,
+            reason,
+        };
         let mut text = serde_json::to_vec(&row).unwrap_or_default();
         text.push(b'\n');
         if let Some(out) = self.out.as_mut() {
-            out.write_all(&text).map_err(|error| IngestError::RejectLog { path: self.path.clone(), error })?;
+            out.write_all(&text)
+                .map_err(|error| IngestError::RejectLog {
+                    path: self.path.clone(),
+                    error,
+                })?;
         }
         self.written += 1;
         Ok(())
@@ -60,7 +80,10 @@ impl RejectLog {
     /// Flush buffered rows to the file.
     pub fn flush(&mut self) -> Result<(), IngestError> {
         if let Some(out) = self.out.as_mut() {
-            out.flush().map_err(|error| IngestError::RejectLog { path: self.path.clone(), error })?;
+            out.flush().map_err(|error| IngestError::RejectLog {
+                path: self.path.clone(),
+                error,
+            })?;
         }
         Ok(())
     }

@@ -23,7 +23,12 @@ pub struct ServiceOptions {
 
 impl Default for ServiceOptions {
     fn default() -> Self {
-        ServiceOptions { workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2), checkpoint_every: Duration::from_secs(1) }
+        ServiceOptions {
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            checkpoint_every: Duration::from_secs(1),
+        }
     }
 }
 
@@ -46,7 +51,12 @@ impl IngestService {
     }
 
     /// Like [`IngestService::start`], running the detectors over every stored record.
-    pub fn start_detecting(ledger: Ledger, detection: Option<Detection>, rejects: RejectLog, opts: ServiceOptions) -> IngestService {
+    pub fn start_detecting(
+        ledger: Ledger,
+        detection: Option<Detection>,
+        rejects: RejectLog,
+        opts: ServiceOptions,
+    ) -> IngestService {
         let (tx, rx) = bounded::<(Vec<u8>, Done)>(1024);
         let (ready_tx, ready_rx) = unbounded::<Ready>();
         let workers = (0..opts.workers.max(1))
@@ -65,8 +75,13 @@ impl IngestService {
             .collect();
         drop(ready_tx);
         let every = opts.checkpoint_every;
-        let writer = std::thread::spawn(move || write_loop(ledger, detection, rejects, ready_rx, every));
-        IngestService { handle: IngestHandle { tx }, workers, writer: Some(writer) }
+        let writer =
+            std::thread::spawn(move || write_loop(ledger, detection, rejects, ready_rx, every));
+        IngestService {
+            handle: IngestHandle { tx },
+            workers,
+            writer: Some(writer),
+        }
     }
 
     /// A handle for submitting bodies.
@@ -82,12 +97,17 @@ impl IngestService {
     fn stop(&mut self) -> Result<(), IngestError> {
         // Replace our sender so the channel closes once every handle clone is gone.
         let (dead, _) = bounded(1);
-        drop(std::mem::replace(&mut self.handle, IngestHandle { tx: dead }));
+        drop(std::mem::replace(
+            &mut self.handle,
+            IngestHandle { tx: dead },
+        ));
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
         match self.writer.take() {
-            Some(w) => w.join().unwrap_or_else(|_| Err(IngestError::Ledger("the writer thread panicked".into()))),
+            Some(w) => w
+                .join()
+                .unwrap_or_else(|_| Err(IngestError::Ledger("the writer thread panicked".into()))),
             None => Ok(()),
         }
     }
@@ -101,7 +121,13 @@ impl Drop for IngestService {
     }
 }
 
-fn write_loop(mut ledger: Ledger, mut detection: Option<Detection>, mut rejects: RejectLog, rx: crossbeam_channel::Receiver<Ready>, every: Duration) -> Result<(), IngestError> {
+fn write_loop(
+    mut ledger: Ledger,
+    mut detection: Option<Detection>,
+    mut rejects: RejectLog,
+    rx: crossbeam_channel::Receiver<Ready>,
+    every: Duration,
+) -> Result<(), IngestError> {
     let mut last_cp = Instant::now();
     loop {
         let first = match rx.recv_timeout(every) {
@@ -183,15 +209,29 @@ fn write_loop(mut ledger: Ledger, mut detection: Option<Detection>, mut rejects:
     Ok(())
 }
 
-fn sequence(ledger: &mut Ledger, detection: Option<&mut Detection>, chunk: &mut PreparedChunk, rejects: &mut RejectLog) -> Result<BatchReport, IngestError> {
+fn sequence(
+    ledger: &mut Ledger,
+    detection: Option<&mut Detection>,
+    chunk: &mut PreparedChunk,
+    rejects: &mut RejectLog,
+) -> Result<BatchReport, IngestError> {
     let results = chunk.append_to(ledger, detection)?;
-    let mut rep = BatchReport { stored: 0, duplicates: 0, rejected: 0, ledger_size: 0, results: Vec::with_capacity(chunk.items.len()) };
+    let mut rep = BatchReport {
+        stored: 0,
+        duplicates: 0,
+        rejected: 0,
+        ledger_size: 0,
+        results: Vec::with_capacity(chunk.items.len()),
+    };
     for (item, res) in chunk.items.iter().zip(results) {
         match (item, res) {
             (Item::Rejected { line, reason }, _) => {
                 rep.rejected += 1;
                 rejects.reject("http", *line, reason)?;
-                rep.results.push(LineResult::Rejected { line: *line, reason: reason.clone() });
+                rep.results.push(LineResult::Rejected {
+                    line: *line,
+                    reason: reason.clone(),
+                });
             }
             (Item::Ok { line, .. }, Some(Appended::Stored(index))) => {
                 rep.stored += 1;
@@ -199,7 +239,8 @@ fn sequence(ledger: &mut Ledger, detection: Option<&mut Detection>, chunk: &mut 
             }
             (Item::Ok { line, .. }, Some(Appended::Duplicate(index))) => {
                 rep.duplicates += 1;
-                rep.results.push(LineResult::Duplicate { line: *line, index });
+                rep.results
+                    .push(LineResult::Duplicate { line: *line, index });
             }
             (Item::Ok { .. }, None) => {}
         }

@@ -28,7 +28,9 @@ pub struct IngestOptions {
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             sync_every: Duration::from_millis(500),
             checkpoint_every: Duration::from_secs(5),
         }
@@ -129,7 +131,14 @@ pub fn ingest_stream(
             while let Some(mut d) = pending.remove(&next) {
                 next += 1;
                 summary.bytes += d.chunk.buf.len() as u64;
-                if let Err(e) = sequence(ledger, detection.as_deref_mut(), name, &mut d.chunk, rejects, &mut summary) {
+                if let Err(e) = sequence(
+                    ledger,
+                    detection.as_deref_mut(),
+                    name,
+                    &mut d.chunk,
+                    rejects,
+                    &mut summary,
+                ) {
                     result = Err(e);
                     break 'recv;
                 }
@@ -139,7 +148,11 @@ pub fn ingest_stream(
                         d.store_alerts()?;
                     }
                     last_sync = Instant::now();
-                    progress(Progress { bytes: summary.bytes, lines: summary.lines, stored: summary.stored });
+                    progress(Progress {
+                        bytes: summary.bytes,
+                        lines: summary.lines,
+                        stored: summary.stored,
+                    });
                 }
                 if last_cp.elapsed() >= opts.checkpoint_every {
                     let size = ledger.checkpoint()?;
@@ -152,9 +165,14 @@ pub fn ingest_stream(
         }
         // Dropping the receiver stops the workers and then the reader on error.
         drop(done_rx);
-        let read = reader.join().unwrap_or_else(|_| Err(std::io::Error::other("the reader thread panicked")));
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the reader thread panicked")));
         result?;
-        read.map_err(|error| IngestError::Read { source_name: name.to_string(), error })?;
+        read.map_err(|error| IngestError::Read {
+            source_name: name.to_string(),
+            error,
+        })?;
         Ok(())
     })?;
     let size = ledger.checkpoint()?;
@@ -162,11 +180,22 @@ pub fn ingest_stream(
         d.flush(size)?;
     }
     rejects.flush()?;
-    progress(Progress { bytes: summary.bytes, lines: summary.lines, stored: summary.stored });
+    progress(Progress {
+        bytes: summary.bytes,
+        lines: summary.lines,
+        stored: summary.stored,
+    });
     Ok(summary)
 }
 
-fn sequence(ledger: &mut Ledger, detection: Option<&mut Detection>, name: &str, chunk: &mut PreparedChunk, rejects: &mut RejectLog, summary: &mut StreamSummary) -> Result<(), IngestError> {
+fn sequence(
+    ledger: &mut Ledger,
+    detection: Option<&mut Detection>,
+    name: &str,
+    chunk: &mut PreparedChunk,
+    rejects: &mut RejectLog,
+    summary: &mut StreamSummary,
+) -> Result<(), IngestError> {
     let results = chunk.append_to(ledger, detection)?;
     for (item, res) in chunk.items.iter().zip(results) {
         summary.lines += 1;
@@ -205,12 +234,22 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
         if buf.is_empty() {
             return Ok(());
         }
-        let cut = if eof { Some(buf.len()) } else { memchr::memrchr(b'\n', &buf).map(|p| p + 1) };
+        let cut = if eof {
+            Some(buf.len())
+        } else {
+            memchr::memrchr(b'\n', &buf).map(|p| p + 1)
+        };
         match cut {
             Some(cut) => {
                 let rest = buf.split_off(cut);
-                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64 + u64::from(!buf.ends_with(b"\n"));
-                let chunk = Chunk { seq, first_line: line, buf, too_long: None };
+                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64
+                    + u64::from(!buf.ends_with(b"\n"));
+                let chunk = Chunk {
+                    seq,
+                    first_line: line,
+                    buf,
+                    too_long: None,
+                };
                 seq += 1;
                 line += lines;
                 if tx.send(chunk).is_err() {
@@ -237,7 +276,15 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
                     }
                     skipped += n as u64;
                 }
-                if tx.send(Chunk { seq, first_line: line, buf: Vec::new(), too_long: Some(skipped) }).is_err() {
+                if tx
+                    .send(Chunk {
+                        seq,
+                        first_line: line,
+                        buf: Vec::new(),
+                        too_long: Some(skipped),
+                    })
+                    .is_err()
+                {
                     return Ok(());
                 }
                 seq += 1;

@@ -30,10 +30,15 @@ pub struct IdKey {
 impl IdKey {
     /// Key of a record with producer id `id` and event time `time_ms`.
     pub fn new(id: &str, time_ms: i64) -> IdKey {
-        let d = Sha256::new_with_prefix(b"suho-id\0").chain_update(id.as_bytes()).finalize();
+        let d = Sha256::new_with_prefix(b"suho-id\0")
+            .chain_update(id.as_bytes())
+            .finalize();
         let mut fp = [0u8; 16];
         fp.copy_from_slice(&d[..16]);
-        IdKey { hour: time_ms.div_euclid(3_600_000), fingerprint: u128::from_be_bytes(fp) }
+        IdKey {
+            hour: time_ms.div_euclid(3_600_000),
+            fingerprint: u128::from_be_bytes(fp),
+        }
     }
 }
 
@@ -78,8 +83,17 @@ const ROW: usize = 24;
 
 impl Dedup {
     pub(crate) fn open(dir: &Path, budget_rows: usize) -> Result<Dedup, LedgerError> {
-        fs::create_dir_all(dir).map_err(|source| LedgerError::Io { path: dir.to_path_buf(), source })?;
-        Ok(Dedup { dir: dir.to_path_buf(), buckets: HashMap::new(), resident_rows: 0, budget_rows, clock: 0 })
+        fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Dedup {
+            dir: dir.to_path_buf(),
+            buckets: HashMap::new(),
+            resident_rows: 0,
+            budget_rows,
+            clock: 0,
+        })
     }
 
     fn path(&self, hour: i64) -> PathBuf {
@@ -87,7 +101,11 @@ impl Dedup {
     }
 
     /// The index already stored under `key`, or record `index` as its owner and return None.
-    pub(crate) fn check_and_insert(&mut self, key: IdKey, index: u64) -> Result<Option<u64>, LedgerError> {
+    pub(crate) fn check_and_insert(
+        &mut self,
+        key: IdKey,
+        index: u64,
+    ) -> Result<Option<u64>, LedgerError> {
         self.clock += 1;
         if !self.buckets.contains_key(&key.hour) {
             self.load(key.hour)?;
@@ -118,14 +136,22 @@ impl Dedup {
                     fp.copy_from_slice(&row[..16]);
                     let mut ix = [0u8; 8];
                     ix.copy_from_slice(&row[16..]);
-                    rows.entry(u128::from_be_bytes(fp)).or_insert(u64::from_be_bytes(ix));
+                    rows.entry(u128::from_be_bytes(fp))
+                        .or_insert(u64::from_be_bytes(ix));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(LedgerError::Io { path, source }),
         }
         self.resident_rows += rows.len();
-        self.buckets.insert(hour, Bucket { rows, pending: Vec::new(), last_used: self.clock });
+        self.buckets.insert(
+            hour,
+            Bucket {
+                rows,
+                pending: Vec::new(),
+                last_used: self.clock,
+            },
+        );
         Ok(())
     }
 
@@ -153,7 +179,9 @@ impl Dedup {
                 .map_err(|source| LedgerError::Io { path, source })?;
         }
         while self.resident_rows > self.budget_rows && self.buckets.len() > 1 {
-            let Some((&oldest, _)) = self.buckets.iter().min_by_key(|(_, b)| b.last_used) else { break };
+            let Some((&oldest, _)) = self.buckets.iter().min_by_key(|(_, b)| b.last_used) else {
+                break;
+            };
             if let Some(b) = self.buckets.remove(&oldest) {
                 self.resident_rows -= b.rows.len();
             }
@@ -172,14 +200,32 @@ mod tests {
         let mut d = Dedup::open(dir.path(), 2).expect("open");
         let hour = |h: i64| h * 3_600_000;
         for (i, h) in [0i64, 1, 2, 3].iter().enumerate() {
-            assert_eq!(d.check_and_insert(IdKey::new("a", hour(*h)), i as u64).expect("insert"), None);
+            assert_eq!(
+                d.check_and_insert(IdKey::new("a", hour(*h)), i as u64)
+                    .expect("insert"),
+                None
+            );
         }
         d.flush().expect("flush");
         assert!(d.buckets.len() < 4, "old buckets were evicted");
         // Hour 0 was evicted; it is read back from disk.
-        assert_eq!(d.check_and_insert(IdKey::new("a", hour(0) + 5), 9).expect("lookup"), Some(0));
+        assert_eq!(
+            d.check_and_insert(IdKey::new("a", hour(0) + 5), 9)
+                .expect("lookup"),
+            Some(0)
+        );
         let mut again = Dedup::open(dir.path(), 100).expect("reopen");
-        assert_eq!(again.check_and_insert(IdKey::new("a", hour(3)), 10).expect("lookup"), Some(3));
-        assert_eq!(again.check_and_insert(IdKey::new("b", hour(3)), 11).expect("insert"), None);
+        assert_eq!(
+            again
+                .check_and_insert(IdKey::new("a", hour(3)), 10)
+                .expect("lookup"),
+            Some(3)
+        );
+        assert_eq!(
+            again
+                .check_and_insert(IdKey::new("b", hour(3)), 11)
+                .expect("insert"),
+            None
+        );
     }
 }

@@ -8,12 +8,21 @@ use crate::wal::{list_segments, segment_path, BlockBuilder, SegmentReader};
 use crate::{Layout, LedgerError};
 
 /// Rewrite the body of record `index` in place with `edit`, re-encoding its block consistently.
-pub fn rewrite_record(layout: &Layout, index: u64, edit: impl FnOnce(&mut Vec<u8>)) -> Result<(), LedgerError> {
+pub fn rewrite_record(
+    layout: &Layout,
+    index: u64,
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> Result<(), LedgerError> {
     let dir = layout.wal();
     let segs = list_segments(&dir)?;
-    let Some(&first) = segs.iter().rev().find(|f| **f <= index) else { return Err(LedgerError::NotFound { index }) };
+    let Some(&first) = segs.iter().rev().find(|f| **f <= index) else {
+        return Err(LedgerError::NotFound { index });
+    };
     let path = segment_path(&dir, first);
-    let original = fs::read(&path).map_err(|source| LedgerError::Io { path: path.clone(), source })?;
+    let original = fs::read(&path).map_err(|source| LedgerError::Io {
+        path: path.clone(),
+        source,
+    })?;
     let mut r = SegmentReader::open(&dir, first)?;
     let mut next = first;
     let mut out = original[..16].to_vec();
@@ -22,13 +31,21 @@ pub fn rewrite_record(layout: &Layout, index: u64, edit: impl FnOnce(&mut Vec<u8
         let start = r.offset as usize;
         let block = match r.next_block(next, true)? {
             Ok(b) => b,
-            Err(p) => return Err(LedgerError::Corrupt { path, detail: format!("{p:?}") }),
+            Err(p) => {
+                return Err(LedgerError::Corrupt {
+                    path,
+                    detail: format!("{p:?}"),
+                })
+            }
         };
         let end = r.offset as usize;
         let count = u64::from(block.count);
         if (next..next + count).contains(&index) {
             let mut b = BlockBuilder::new(block.sequenced_ms);
-            let records = block.records().map_err(|detail| LedgerError::Corrupt { path: path.clone(), detail })?;
+            let records = block.records().map_err(|detail| LedgerError::Corrupt {
+                path: path.clone(),
+                detail,
+            })?;
             for (i, t, body) in records {
                 let mut body = body.to_vec();
                 if i == index {

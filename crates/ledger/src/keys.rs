@@ -23,7 +23,11 @@ pub fn load_or_create_signer(dir: &Path) -> Result<Signer, LedgerError> {
     let key_path = dir.join(PRIVATE);
     match fs::read_to_string(&key_path) {
         Ok(text) => {
-            let mode = fs::metadata(&key_path).map_err(io_err(&key_path))?.permissions().mode() & 0o777;
+            let mode = fs::metadata(&key_path)
+                .map_err(io_err(&key_path))?
+                .permissions()
+                .mode()
+                & 0o777;
             if mode & 0o077 != 0 {
                 return Err(LedgerError::Corrupt {
                     path: key_path,
@@ -48,7 +52,8 @@ pub fn load_or_create_signer(dir: &Path) -> Result<Signer, LedgerError> {
                 .mode(0o600)
                 .open(&key_path)
                 .map_err(io_err(&key_path))?;
-            f.write_all(signer.private_key().as_bytes()).map_err(io_err(&key_path))?;
+            f.write_all(signer.private_key().as_bytes())
+                .map_err(io_err(&key_path))?;
             f.sync_all().map_err(io_err(&key_path))?;
             let vpath = dir.join(PUBLIC);
             fs::write(&vpath, format!("{}\n", signer.verifier())).map_err(io_err(&vpath))?;
@@ -56,7 +61,10 @@ pub fn load_or_create_signer(dir: &Path) -> Result<Signer, LedgerError> {
             tracing::info!(key = %signer.verifier(), "created the ledger signing key");
             Ok(signer)
         }
-        Err(source) => Err(LedgerError::Io { path: key_path, source }),
+        Err(source) => Err(LedgerError::Io {
+            path: key_path,
+            source,
+        }),
     }
 }
 

@@ -29,7 +29,10 @@ use suho_note::{Checkpoint, Signer};
 pub use dedup::IdKey;
 pub use entry::{Entry, ENTRY_LEN, ENTRY_VERSION};
 pub use keys::{load_or_create_signer, load_verifier};
-pub use proofs::{consistency_proof_file, inclusion_proof_file, verify_consistency_file, verify_proof_file, ProofCheck};
+pub use proofs::{
+    consistency_proof_file, inclusion_proof_file, verify_consistency_file, verify_proof_file,
+    ProofCheck,
+};
 pub use tilepath::{bundle_path, tile_path, TILE_WIDTH};
 pub use tiles::{tile_width, TileReader};
 pub use verify::{verify, VerifyProblem, VerifyReport};
@@ -68,7 +71,9 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { dedup_budget: 4_000_000 }
+        Options {
+            dedup_budget: 4_000_000,
+        }
     }
 }
 
@@ -92,7 +97,14 @@ impl<'a> Prepared<'a> {
     /// Prepare `body` (event time `event_time_ms`, producer id `id`), sequenced at `now_ms`.
     pub fn new(body: &'a [u8], event_time_ms: i64, id: Option<&str>, now_ms: i64) -> Prepared<'a> {
         let entry = Entry::for_body(body, event_time_ms, now_ms).encode();
-        Prepared { body, event_time_ms, sequenced_ms: now_ms, leaf: suho_merkle::leaf_hash(&entry), entry, id: id.map(|i| IdKey::new(i, event_time_ms)) }
+        Prepared {
+            body,
+            event_time_ms,
+            sequenced_ms: now_ms,
+            leaf: suho_merkle::leaf_hash(&entry),
+            entry,
+            id: id.map(|i| IdKey::new(i, event_time_ms)),
+        }
     }
 }
 
@@ -115,7 +127,9 @@ pub struct Layout {
 impl Layout {
     /// Layout of `data`.
     pub fn new(data: &Path) -> Layout {
-        Layout { data: data.to_path_buf() }
+        Layout {
+            data: data.to_path_buf(),
+        }
     }
     /// Public part: checkpoint and tiles (hashes and entries only).
     pub fn ledger(&self) -> PathBuf {
@@ -141,7 +155,10 @@ impl Layout {
 
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The single writer of a ledger. Holds an exclusive lock on the data directory.
@@ -163,7 +180,10 @@ impl Ledger {
     pub fn open(data: &Path, opts: Options) -> Result<Ledger, LedgerError> {
         let layout = Layout::new(data);
         for d in [layout.data.clone(), layout.ledger(), layout.wal()] {
-            fs::create_dir_all(&d).map_err(|source| LedgerError::Io { path: d.clone(), source })?;
+            fs::create_dir_all(&d).map_err(|source| LedgerError::Io {
+                path: d.clone(),
+                source,
+            })?;
         }
         let lock = lock_dir(&layout.data)?;
         let signer = load_or_create_signer(&layout.keys())?;
@@ -176,7 +196,12 @@ impl Ledger {
                 (cp.size, cp.root)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => (0, suho_merkle::empty_root()),
-            Err(source) => return Err(LedgerError::Io { path: layout.checkpoint(), source }),
+            Err(source) => {
+                return Err(LedgerError::Io {
+                    path: layout.checkpoint(),
+                    source,
+                })
+            }
         };
 
         let reader = TileReader::new(&layout.ledger());
@@ -194,7 +219,9 @@ impl Ledger {
         let mut replay: Vec<(u64, [u8; ENTRY_LEN], Option<IdKey>)> = Vec::new();
         let writer = wal::recover(&wal_dir, checkpoint_size, |frame| {
             let id = Entry::decode(&frame.entry).and_then(|e| {
-                suho_record::parse_record(&frame.body).ok().and_then(|r| r.id.map(|id| IdKey::new(&id, e.event_time_ms)))
+                suho_record::parse_record(&frame.body)
+                    .ok()
+                    .and_then(|r| r.id.map(|id| IdKey::new(&id, e.event_time_ms)))
             });
             replay.push((frame.index, frame.entry, id));
             Ok(())
@@ -219,7 +246,11 @@ impl Ledger {
         }
         ledger.durable_size = ledger.wal.size();
         if recovered > 0 {
-            tracing::info!(recovered, size = ledger.durable_size, "re-integrated records sequenced after the last checkpoint");
+            tracing::info!(
+                recovered,
+                size = ledger.durable_size,
+                "re-integrated records sequenced after the last checkpoint"
+            );
             ledger.checkpoint()?;
         } else if !ledger.layout.checkpoint().exists() {
             ledger.checkpoint()?;
@@ -255,14 +286,19 @@ impl Ledger {
     /// Sequence one prepared record (see [`Ledger::append_batch`]).
     pub fn append(&mut self, p: &Prepared<'_>) -> Result<Appended, LedgerError> {
         let mut out = self.append_batch(std::slice::from_ref(p), None)?;
-        out.pop().ok_or_else(|| LedgerError::Proof("append_batch returned nothing".into()))
+        out.pop()
+            .ok_or_else(|| LedgerError::Proof("append_batch returned nothing".into()))
     }
 
     /// Sequence prepared records in order: deduplicate by id, append them to the write-ahead
     /// log as one block, add their leaves to the tree and the tiles. `block`, when given, must
     /// be the encoding of exactly `records` (built on a worker thread); it is used as is unless
     /// some records turn out to be duplicates. Durable only after [`Ledger::sync`].
-    pub fn append_batch(&mut self, records: &[Prepared<'_>], block: Option<EncodedBlock>) -> Result<Vec<Appended>, LedgerError> {
+    pub fn append_batch(
+        &mut self,
+        records: &[Prepared<'_>],
+        block: Option<EncodedBlock>,
+    ) -> Result<Vec<Appended>, LedgerError> {
         let mut out = Vec::with_capacity(records.len());
         let mut next = self.tree.size();
         for p in records {
@@ -288,7 +324,10 @@ impl Ledger {
                 let mut b = BlockBuilder::new(records[0].sequenced_ms);
                 for (p, a) in records.iter().zip(&out) {
                     if matches!(a, Appended::Stored(_)) {
-                        debug_assert_eq!(p.sequenced_ms, records[0].sequenced_ms, "one block, one sequenced time");
+                        debug_assert_eq!(
+                            p.sequenced_ms, records[0].sequenced_ms,
+                            "one block, one sequenced time"
+                        );
                         b.push(p.event_time_ms, p.body);
                     }
                 }
@@ -304,7 +343,12 @@ impl Ledger {
         Ok(out)
     }
 
-    fn integrate(&mut self, index: u64, entry: &[u8; ENTRY_LEN], leaf: &Hash) -> Result<(), LedgerError> {
+    fn integrate(
+        &mut self,
+        index: u64,
+        entry: &[u8; ENTRY_LEN],
+        leaf: &Hash,
+    ) -> Result<(), LedgerError> {
         self.tiles.on_entry(index, entry)?;
         let mut err = None;
         let tiles = &mut self.tiles;
@@ -339,9 +383,20 @@ impl Ledger {
         self.wal.flush()?;
         // One syncfs makes every tile, bundle, offset index and id row durable before the
         // checkpoint that covers them exists; far cheaper than an fsync per tile file.
-        let dir = File::open(&self.layout.data).map_err(|source| LedgerError::Io { path: self.layout.data.clone(), source })?;
-        rustix::fs::syncfs(&dir).map_err(|e| LedgerError::Io { path: self.layout.data.clone(), source: e.into() })?;
-        let cp = Checkpoint { origin: self.signer.name().to_string(), size, root: self.tree.root(), extensions: Vec::new() };
+        let dir = File::open(&self.layout.data).map_err(|source| LedgerError::Io {
+            path: self.layout.data.clone(),
+            source,
+        })?;
+        rustix::fs::syncfs(&dir).map_err(|e| LedgerError::Io {
+            path: self.layout.data.clone(),
+            source: e.into(),
+        })?;
+        let cp = Checkpoint {
+            origin: self.signer.name().to_string(),
+            size,
+            root: self.tree.root(),
+            extensions: Vec::new(),
+        };
         let note = suho_note::sign(&cp.to_body(), &[&self.signer])?;
         write_atomic(&self.layout.checkpoint(), note.as_bytes())?;
         self.checkpoint_size = size;
@@ -375,7 +430,10 @@ fn rebuild_range(reader: &TileReader, size: u64) -> Result<CompactRange, LedgerE
 
 /// Write `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
-    let io_err = |source| LedgerError::Io { path: path.to_path_buf(), source };
+    let io_err = |source| LedgerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -399,13 +457,29 @@ fn lock_dir(data: &Path) -> Result<File, LedgerError> {
         .read(true)
         .write(true)
         .open(&path)
-        .map_err(|source| LedgerError::Io { path: path.clone(), source })?;
+        .map_err(|source| LedgerError::Io {
+            path: path.clone(),
+            source,
+        })?;
     if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
         let holder = fs::read_to_string(&path).unwrap_or_default();
-        let holder = if holder.trim().is_empty() { "unknown process".to_string() } else { holder.trim().to_string() };
-        return Err(LedgerError::Locked { path: data.to_path_buf(), holder });
+        let holder = if holder.trim().is_empty() {
+            "unknown process".to_string()
+        } else {
+            holder.trim().to_string()
+        };
+        return Err(LedgerError::Locked {
+            path: data.to_path_buf(),
+            holder,
+        });
     }
-    f.set_len(0).map_err(|source| LedgerError::Io { path: path.clone(), source })?;
-    write!(f, "pid {}", std::process::id()).map_err(|source| LedgerError::Io { path: path.clone(), source })?;
+    f.set_len(0).map_err(|source| LedgerError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    write!(f, "pid {}", std::process::id()).map_err(|source| LedgerError::Io {
+        path: path.clone(),
+        source,
+    })?;
     Ok(f)
 }

@@ -21,7 +21,13 @@ pub fn encode_index(n: u64) -> String {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, g)| if i == last { format!("{g:03}") } else { format!("x{g:03}") })
+        .map(|(i, g)| {
+            if i == last {
+                format!("{g:03}")
+            } else {
+                format!("x{g:03}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -54,7 +60,10 @@ mod tests {
         assert_eq!(encode_index(1234067), "x001/x234/067");
         assert_eq!(encode_index(0), "000");
         assert_eq!(encode_index(1000), "x001/000");
-        assert_eq!(tile_path(0, 1234067, 256), PathBuf::from("tile/0/x001/x234/067"));
+        assert_eq!(
+            tile_path(0, 1234067, 256),
+            PathBuf::from("tile/0/x001/x234/067")
+        );
         assert_eq!(tile_path(1, 5, 12), PathBuf::from("tile/1/005.p/12"));
         assert_eq!(bundle_path(42, 256), PathBuf::from("tile/entries/042"));
         assert_eq!(bundle_path(42, 7), PathBuf::from("tile/entries/042.p/7"));

@@ -18,7 +18,11 @@ use crate::LedgerError;
 
 /// Width of tile `index` of tile level `level` in a tree of `size` leaves (0 when it is empty).
 pub fn tile_width(size: u64, level: u8, index: u64) -> u64 {
-    let nodes = if u32::from(level) * 8 >= 64 { 0 } else { size >> (u32::from(level) * 8) };
+    let nodes = if u32::from(level) * 8 >= 64 {
+        0
+    } else {
+        size >> (u32::from(level) * 8)
+    };
     nodes.saturating_sub(index * TILE_WIDTH).min(TILE_WIDTH)
 }
 
@@ -29,7 +33,10 @@ pub(crate) fn write_file(root: &Path, rel: &Path, bytes: &[u8]) -> Result<(), Le
         Ok(mut f) => f.write_all(bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(|source| LedgerError::Io { path: parent.to_path_buf(), source })?;
+                fs::create_dir_all(parent).map_err(|source| LedgerError::Io {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
             }
             File::create(&path).and_then(|mut f| f.write_all(bytes))
         }
@@ -84,7 +91,11 @@ impl TileWriter {
             let nodes = size >> (u32::from(level) * 8);
             let t = nodes / TILE_WIDTH;
             let w = nodes % TILE_WIDTH;
-            let mut hashes = if w == 0 { Vec::new() } else { reader.read_tile(level, t, w)? };
+            let mut hashes = if w == 0 {
+                Vec::new()
+            } else {
+                reader.read_tile(level, t, w)?
+            };
             hashes.truncate(w as usize);
             edge.push(hashes);
             level += 1;
@@ -96,11 +107,23 @@ impl TileWriter {
             let path = root.join(&rel);
             bundle = fs::read(&path).map_err(|source| LedgerError::Io { path, source })?;
         }
-        Ok(TileWriter { root: root.to_path_buf(), edge, bundle, bundle_count: w, completed: Vec::new(), buf: Vec::with_capacity(8192) })
+        Ok(TileWriter {
+            root: root.to_path_buf(),
+            edge,
+            bundle,
+            bundle_count: w,
+            completed: Vec::new(),
+            buf: Vec::with_capacity(8192),
+        })
     }
 
     /// A node of the tree was completed (from `CompactRange::append`).
-    pub(crate) fn on_node(&mut self, level: u8, index: u64, hash: &Hash) -> Result<(), LedgerError> {
+    pub(crate) fn on_node(
+        &mut self,
+        level: u8,
+        index: u64,
+        hash: &Hash,
+    ) -> Result<(), LedgerError> {
         if !level.is_multiple_of(8) {
             return Ok(());
         }
@@ -124,8 +147,13 @@ impl TileWriter {
     }
 
     /// An entry was appended at `index`.
-    pub(crate) fn on_entry(&mut self, index: u64, entry: &[u8; ENTRY_LEN]) -> Result<(), LedgerError> {
-        self.bundle.extend_from_slice(&(ENTRY_LEN as u16).to_be_bytes());
+    pub(crate) fn on_entry(
+        &mut self,
+        index: u64,
+        entry: &[u8; ENTRY_LEN],
+    ) -> Result<(), LedgerError> {
+        self.bundle
+            .extend_from_slice(&(ENTRY_LEN as u16).to_be_bytes());
         self.bundle.extend_from_slice(entry);
         self.bundle_count += 1;
         if self.bundle_count == TILE_WIDTH {
@@ -149,10 +177,18 @@ impl TileWriter {
             for h in tile {
                 self.buf.extend_from_slice(h);
             }
-            write_file(&self.root, &tile_path(l as u8, nodes / TILE_WIDTH, tile.len() as u64), &self.buf)?;
+            write_file(
+                &self.root,
+                &tile_path(l as u8, nodes / TILE_WIDTH, tile.len() as u64),
+                &self.buf,
+            )?;
         }
         if self.bundle_count > 0 {
-            write_file(&self.root, &bundle_path(size / TILE_WIDTH, self.bundle_count), &self.bundle)?;
+            write_file(
+                &self.root,
+                &bundle_path(size / TILE_WIDTH, self.bundle_count),
+                &self.bundle,
+            )?;
         }
         Ok(())
     }
@@ -161,7 +197,11 @@ impl TileWriter {
     pub(crate) fn prune_partials(&mut self) {
         let done: HashSet<(u8, u64)> = self.completed.drain(..).collect();
         for (level, index) in done {
-            let full = if level == BUNDLE_LEVEL { bundle_path(index, TILE_WIDTH) } else { tile_path(level, index, TILE_WIDTH) };
+            let full = if level == BUNDLE_LEVEL {
+                bundle_path(index, TILE_WIDTH)
+            } else {
+                tile_path(level, index, TILE_WIDTH)
+            };
             let mut p = self.root.join(full).into_os_string();
             p.push(".p");
             // Best effort: a leftover partial tile is harmless, clients prefer the full one.
@@ -178,22 +218,36 @@ pub struct TileReader {
 impl TileReader {
     /// Reader over the tiles under `root` (`<data>/ledger`).
     pub fn new(root: &Path) -> TileReader {
-        TileReader { root: root.to_path_buf() }
+        TileReader {
+            root: root.to_path_buf(),
+        }
     }
 
     /// Read at least the first `min_width` hashes of tile `(level, index)`: the full tile, or the
     /// narrowest partial tile that is wide enough.
-    pub fn read_tile(&self, level: u8, index: u64, min_width: u64) -> Result<Vec<Hash>, LedgerError> {
+    pub fn read_tile(
+        &self,
+        level: u8,
+        index: u64,
+        min_width: u64,
+    ) -> Result<Vec<Hash>, LedgerError> {
         let bytes = self.read_at_least(&tile_path(level, index, TILE_WIDTH), min_width, 32)?;
-        Ok(bytes.chunks_exact(32).map(|c| {
-            let mut h = [0u8; 32];
-            h.copy_from_slice(c);
-            h
-        }).collect())
+        Ok(bytes
+            .chunks_exact(32)
+            .map(|c| {
+                let mut h = [0u8; 32];
+                h.copy_from_slice(c);
+                h
+            })
+            .collect())
     }
 
     /// Read the entries bundle `index` (at least `min_width` entries), returning raw entries.
-    pub fn read_bundle(&self, index: u64, min_width: u64) -> Result<Vec<[u8; ENTRY_LEN]>, LedgerError> {
+    pub fn read_bundle(
+        &self,
+        index: u64,
+        min_width: u64,
+    ) -> Result<Vec<[u8; ENTRY_LEN]>, LedgerError> {
         let full = bundle_path(index, TILE_WIDTH);
         let path = self.root.join(&full);
         let bytes = self.read_at_least(&full, min_width, 0)?;
@@ -205,13 +259,22 @@ impl TileReader {
 
     /// Like [`TileReader::read_bundle`], but returns the whole entries before a damaged or
     /// truncated one, with what is wrong after them.
-    pub fn read_bundle_prefix(&self, index: u64, min_width: u64) -> Result<(Vec<[u8; ENTRY_LEN]>, Option<String>), LedgerError> {
+    pub fn read_bundle_prefix(
+        &self,
+        index: u64,
+        min_width: u64,
+    ) -> Result<(Vec<[u8; ENTRY_LEN]>, Option<String>), LedgerError> {
         let full = bundle_path(index, TILE_WIDTH);
         let bytes = self.read_at_least(&full, min_width, 0)?;
         Ok(parse_bundle(&bytes))
     }
 
-    fn read_at_least(&self, full: &Path, min_width: u64, item: usize) -> Result<Vec<u8>, LedgerError> {
+    fn read_at_least(
+        &self,
+        full: &Path,
+        min_width: u64,
+        item: usize,
+    ) -> Result<Vec<u8>, LedgerError> {
         let path = self.root.join(full);
         match fs::read(&path) {
             Ok(b) => return check_len(&path, b, TILE_WIDTH, item),
@@ -222,17 +285,27 @@ impl TileReader {
         pdir.push(".p");
         let pdir = PathBuf::from(pdir);
         let mut widths: Vec<u64> = match fs::read_dir(&pdir) {
-            Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
+            Ok(rd) => rd
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect(),
             Err(_) => Vec::new(),
         };
         widths.sort_unstable();
         match widths.into_iter().find(|w| *w >= min_width) {
             Some(w) => {
                 let p = pdir.join(w.to_string());
-                let b = fs::read(&p).map_err(|source| LedgerError::Io { path: p.clone(), source })?;
+                let b = fs::read(&p).map_err(|source| LedgerError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
                 check_len(&p, b, w, item)
             }
-            None => Err(LedgerError::Corrupt { path, detail: format!("missing (no full tile and no partial tile of width >= {min_width})") }),
+            None => Err(LedgerError::Corrupt {
+                path,
+                detail: format!(
+                    "missing (no full tile and no partial tile of width >= {min_width})"
+                ),
+            }),
         }
     }
 }
@@ -258,7 +331,11 @@ pub(crate) fn parse_bundle(bytes: &[u8]) -> (Vec<[u8; ENTRY_LEN]>, Option<String
         let len = u16::from_be_bytes([bytes[at], bytes[at + 1]]) as usize;
         at += 2;
         if len != ENTRY_LEN || bytes.len() - at < len {
-            let what = format!("entry {} at byte {}: length {len}, expected {ENTRY_LEN} (truncated or altered)", out.len(), at - 2);
+            let what = format!(
+                "entry {} at byte {}: length {len}, expected {ENTRY_LEN} (truncated or altered)",
+                out.len(),
+                at - 2
+            );
             return (out, Some(what));
         }
         let mut e = [0u8; ENTRY_LEN];
@@ -282,7 +359,10 @@ impl NodeSource for TileReader {
         let tile = self.read_tile(tl, t, off as u64 + count)?;
         let mut layer: Vec<Hash> = tile[off..off + count as usize].to_vec();
         while layer.len() > 1 {
-            layer = layer.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            layer = layer
+                .chunks_exact(2)
+                .map(|p| node_hash(&p[0], &p[1]))
+                .collect();
         }
         Ok(layer[0])
     }

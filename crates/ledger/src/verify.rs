@@ -14,8 +14,8 @@ use suho_merkle::{leaf_hash, CompactRange, Hash};
 use suho_note::{Checkpoint, Verifier};
 
 use crate::entry::ENTRY_LEN;
-use crate::tiles::{tile_width, TileReader};
 use crate::tilepath::{bundle_path, tile_path, TILE_WIDTH};
+use crate::tiles::{tile_width, TileReader};
 use crate::wal::{list_segments, segment_path, BlockProblem, SegmentReader};
 use crate::{Layout, LedgerError};
 
@@ -45,7 +45,11 @@ pub struct VerifyProblem {
 }
 
 fn problem(index: Option<u64>, path: Option<PathBuf>, what: impl Into<String>) -> VerifyProblem {
-    VerifyProblem { index, path, what: what.into() }
+    VerifyProblem {
+        index,
+        path,
+        what: what.into(),
+    }
 }
 
 fn from_ledger(index: Option<u64>, e: LedgerError) -> VerifyProblem {
@@ -58,7 +62,11 @@ fn from_ledger(index: Option<u64>, e: LedgerError) -> VerifyProblem {
 
 /// Verify the ledger in `layout` against `verifier` (the ledger's own verifier key when None).
 /// `progress(done, total)` is called every few thousand records.
-pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport, VerifyProblem> {
+pub fn verify(
+    layout: &Layout,
+    verifier: Option<&Verifier>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport, VerifyProblem> {
     let cp_path = layout.checkpoint();
     let cp = match fs::read_to_string(&cp_path) {
         Ok(text) => {
@@ -70,14 +78,34 @@ pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl F
                     &own
                 }
             };
-            let note = suho_note::open(&text, std::slice::from_ref(verifier))
-                .map_err(|e| problem(None, Some(cp_path.clone()), format!("the checkpoint signature does not verify with key {}: {e}", verifier.name())))?;
-            Checkpoint::parse(&note.body).map_err(|e| problem(None, Some(cp_path.clone()), e.to_string()))?
+            let note = suho_note::open(&text, std::slice::from_ref(verifier)).map_err(|e| {
+                problem(
+                    None,
+                    Some(cp_path.clone()),
+                    format!(
+                        "the checkpoint signature does not verify with key {}: {e}",
+                        verifier.name()
+                    ),
+                )
+            })?;
+            Checkpoint::parse(&note.body)
+                .map_err(|e| problem(None, Some(cp_path.clone()), e.to_string()))?
         }
         // A ledger killed before its first checkpoint: nothing is signed yet; the records
         // logged so far are still checked.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint { origin: String::new(), size: 0, root: suho_merkle::empty_root(), extensions: Vec::new() },
-        Err(e) => return Err(problem(None, Some(cp_path.clone()), format!("cannot read the checkpoint: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint {
+            origin: String::new(),
+            size: 0,
+            root: suho_merkle::empty_root(),
+            extensions: Vec::new(),
+        },
+        Err(e) => {
+            return Err(problem(
+                None,
+                Some(cp_path.clone()),
+                format!("cannot read the checkpoint: {e}"),
+            ))
+        }
     };
     let n = cp.size;
 
@@ -105,7 +133,13 @@ pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl F
                 }
                 Err(BlockProblem::Corrupt(what)) => return Err(problem(Some(i), Some(seg.path().to_path_buf()), format!("altered: {what}"))),
             };
-            let frames = block.frames().map_err(|what| problem(Some(i), Some(seg.path().to_path_buf()), format!("altered: {what}")))?;
+            let frames = block.frames().map_err(|what| {
+                problem(
+                    Some(i),
+                    Some(seg.path().to_path_buf()),
+                    format!("altered: {what}"),
+                )
+            })?;
             for frame in &frames {
                 if i >= n {
                     extra += 1;
@@ -114,7 +148,9 @@ pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl F
                 }
                 check_entry(&reader, &mut bundle, n, i, &frame.entry).map_err(|mut p| {
                     if block.checksum_failed {
-                        p.what.push_str(" (the record's write-ahead-log block also fails its checksum)");
+                        p.what.push_str(
+                            " (the record's write-ahead-log block also fails its checksum)",
+                        );
                     }
                     p
                 })?;
@@ -124,7 +160,8 @@ pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl F
                     if bad.is_some() || level % 8 != 0 {
                         return;
                     }
-                    if let Err(p) = check_node(&reader, &mut tile_cache, n, level / 8, index, hash) {
+                    if let Err(p) = check_node(&reader, &mut tile_cache, n, level / 8, index, hash)
+                    {
                         bad = Some(p);
                     }
                 });
@@ -138,7 +175,11 @@ pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl F
                 }
             }
             if block.checksum_failed && i <= n {
-                return Err(problem(Some(block.first_index), Some(seg.path().to_path_buf()), "altered: the write-ahead-log block fails its checksum"));
+                return Err(problem(
+                    Some(block.first_index),
+                    Some(seg.path().to_path_buf()),
+                    "altered: the write-ahead-log block fails its checksum",
+                ));
             }
         }
     }
@@ -147,43 +188,80 @@ pub fn verify(layout: &Layout, verifier: Option<&Verifier>, mut progress: impl F
     }
     progress(i.min(n), n);
     if tree.root() != cp.root {
-        return Err(problem(None, Some(cp_path), format!(
-            "the tree rebuilt from {n} records has root {}, but the signed checkpoint says {}",
-            hex::encode(tree.root()),
-            hex::encode(cp.root)
-        )));
+        return Err(problem(
+            None,
+            Some(cp_path),
+            format!(
+                "the tree rebuilt from {n} records has root {}, but the signed checkpoint says {}",
+                hex::encode(tree.root()),
+                hex::encode(cp.root)
+            ),
+        ));
     }
-    Ok(VerifyReport { checkpoint_size: n, root: cp.root, uncheckpointed: extra, origin: cp.origin })
+    Ok(VerifyReport {
+        checkpoint_size: n,
+        root: cp.root,
+        uncheckpointed: extra,
+        origin: cp.origin,
+    })
 }
 
-fn check_entry(reader: &TileReader, bundle: &mut Option<(u64, Vec<[u8; ENTRY_LEN]>)>, n: u64, i: u64, entry: &[u8; ENTRY_LEN]) -> Result<(), VerifyProblem> {
+fn check_entry(
+    reader: &TileReader,
+    bundle: &mut Option<(u64, Vec<[u8; ENTRY_LEN]>)>,
+    n: u64,
+    i: u64,
+    entry: &[u8; ENTRY_LEN],
+) -> Result<(), VerifyProblem> {
     let t = i / TILE_WIDTH;
     if bundle.as_ref().map(|b| b.0) != Some(t) {
         let w = (n - t * TILE_WIDTH).min(TILE_WIDTH);
-        let (entries, damage) = reader.read_bundle_prefix(t, w).map_err(|e| from_ledger(Some(i), e))?;
+        let (entries, damage) = reader
+            .read_bundle_prefix(t, w)
+            .map_err(|e| from_ledger(Some(i), e))?;
         if (entries.len() as u64) < w {
             let first_bad = t * TILE_WIDTH + entries.len() as u64;
             let why = damage.unwrap_or_else(|| "truncated".into());
-            return Err(problem(Some(first_bad), Some(tiles_path(&bundle_path(t, w))), format!("the bundle holds {} whole entries, expected {w}: {why}", entries.len())));
+            return Err(problem(
+                Some(first_bad),
+                Some(tiles_path(&bundle_path(t, w))),
+                format!(
+                    "the bundle holds {} whole entries, expected {w}: {why}",
+                    entries.len()
+                ),
+            ));
         }
         *bundle = Some((t, entries));
     }
-    let Some((_, entries)) = bundle.as_ref() else { unreachable!("loaded just above") };
+    let Some((_, entries)) = bundle.as_ref() else {
+        unreachable!("loaded just above")
+    };
     if &entries[(i % TILE_WIDTH) as usize] != entry {
         return Err(problem(Some(i), Some(tiles_path(&bundle_path(t, TILE_WIDTH))), "altered: the published entry differs from the logged record's entry (an entry was changed, or records were removed or reordered)"));
     }
     Ok(())
 }
 
-fn check_node(reader: &TileReader, cache: &mut [Option<(u64, Vec<Hash>)>], n: u64, tl: u8, index: u64, hash: &Hash) -> Result<(), VerifyProblem> {
+fn check_node(
+    reader: &TileReader,
+    cache: &mut [Option<(u64, Vec<Hash>)>],
+    n: u64,
+    tl: u8,
+    index: u64,
+    hash: &Hash,
+) -> Result<(), VerifyProblem> {
     let t = index / TILE_WIDTH;
     let slot = &mut cache[tl as usize];
     if slot.as_ref().map(|c| c.0) != Some(t) {
         let w = tile_width(n, tl, t);
-        let hashes = reader.read_tile(tl, t, w).map_err(|e| from_ledger(None, e))?;
+        let hashes = reader
+            .read_tile(tl, t, w)
+            .map_err(|e| from_ledger(None, e))?;
         *slot = Some((t, hashes));
     }
-    let Some((_, hashes)) = slot.as_ref() else { unreachable!("loaded just above") };
+    let Some((_, hashes)) = slot.as_ref() else {
+        unreachable!("loaded just above")
+    };
     let pos = (index % TILE_WIDTH) as usize;
     if hashes.get(pos) != Some(hash) {
         return Err(problem(None, Some(tiles_path(&tile_path(tl, t, TILE_WIDTH))), format!(

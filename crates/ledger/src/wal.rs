@@ -32,7 +32,10 @@ pub const BLOCK_HEADER: usize = 36;
 pub const MAX_BLOCK_RAW: usize = 64 << 20;
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
-    move |source| LedgerError::Io { path: path.to_path_buf(), source }
+    move |source| LedgerError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Records encoded and compressed, ready to be stamped with their first index and appended.
@@ -80,7 +83,11 @@ pub struct BlockBuilder {
 impl BlockBuilder {
     /// An empty block whose records are sequenced at `sequenced_ms`.
     pub fn new(sequenced_ms: i64) -> BlockBuilder {
-        BlockBuilder { raw: Vec::with_capacity(1 << 20), count: 0, sequenced_ms }
+        BlockBuilder {
+            raw: Vec::with_capacity(1 << 20),
+            count: 0,
+            sequenced_ms,
+        }
     }
 
     /// Raw bytes so far.
@@ -96,7 +103,8 @@ impl BlockBuilder {
     /// Add a record.
     pub fn push(&mut self, event_time_ms: i64, body: &[u8]) {
         // Bodies are at most 16 MiB (suho_record::MAX_LINE_BYTES).
-        self.raw.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        self.raw
+            .extend_from_slice(&(body.len() as u32).to_be_bytes());
         self.raw.extend_from_slice(&event_time_ms.to_be_bytes());
         self.raw.extend_from_slice(body);
         self.count += 1;
@@ -105,7 +113,12 @@ impl BlockBuilder {
     /// Compress.
     pub fn finish(self) -> EncodedBlock {
         let payload = lz4_flex::block::compress(&self.raw);
-        EncodedBlock { count: self.count, raw_len: self.raw.len() as u32, sequenced_ms: self.sequenced_ms, payload }
+        EncodedBlock {
+            count: self.count,
+            raw_len: self.raw.len() as u32,
+            sequenced_ms: self.sequenced_ms,
+            payload,
+        }
     }
 }
 
@@ -129,7 +142,10 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>, LedgerError> {
         let e = e.map_err(io_at(dir))?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(first) = name.strip_suffix(".seg").and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(first) = name
+            .strip_suffix(".seg")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             out.push(first);
         }
     }
@@ -153,10 +169,19 @@ pub(crate) struct WalWriter {
 impl WalWriter {
     /// Continue segment `seg_first` whose valid length is `seg_len` (0: create it), the log
     /// holding `size` records.
-    fn open_at(dir: &Path, seg_first: u64, seg_len: u64, size: u64) -> Result<WalWriter, LedgerError> {
+    fn open_at(
+        dir: &Path,
+        seg_first: u64,
+        seg_len: u64,
+        size: u64,
+    ) -> Result<WalWriter, LedgerError> {
         let (seg, seg_len) = open_segment(dir, seg_first, seg_len)?;
         let ipath = index_path(dir, seg_first);
-        let idx = OpenOptions::new().create(true).append(true).open(&ipath).map_err(io_at(&ipath))?;
+        let idx = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&ipath)
+            .map_err(io_at(&ipath))?;
         Ok(WalWriter {
             dir: dir.to_path_buf(),
             size,
@@ -201,7 +226,11 @@ impl WalWriter {
         self.seg_first = self.size;
         self.seg_len = seg_len;
         let ipath = index_path(&self.dir, self.seg_first);
-        self.idx = OpenOptions::new().create(true).append(true).open(&ipath).map_err(io_at(&ipath))?;
+        self.idx = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&ipath)
+            .map_err(io_at(&ipath))?;
         Ok(())
     }
 
@@ -233,7 +262,13 @@ impl WalWriter {
 
 fn open_segment(dir: &Path, first: u64, valid_len: u64) -> Result<(File, u64), LedgerError> {
     let path = segment_path(dir, first);
-    let mut f = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path).map_err(io_at(&path))?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_at(&path))?;
     if valid_len < SEG_HEADER {
         f.set_len(0).map_err(io_at(&path))?;
         let mut header = [0u8; SEG_HEADER as usize];
@@ -251,7 +286,9 @@ fn open_segment(dir: &Path, first: u64, valid_len: u64) -> Result<(File, u64), L
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_at(dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_at(dir))
 }
 
 /// One record read back from the log.
@@ -293,13 +330,20 @@ impl Block {
             t.copy_from_slice(&raw[at + 4..at + 12]);
             at += 12;
             if raw.len() - at < len {
-                return Err(format!("record {index}: body length {len} runs past the block"));
+                return Err(format!(
+                    "record {index}: body length {len} runs past the block"
+                ));
             }
             out.push((index, i64::from_be_bytes(t), &raw[at..at + len]));
             at += len;
         }
         if out.len() != self.count as usize {
-            return Err(format!("block at {} holds {} records, its header says {}", self.first_index, out.len(), self.count));
+            return Err(format!(
+                "block at {} holds {} records, its header says {}",
+                self.first_index,
+                out.len(),
+                self.count
+            ));
         }
         Ok(out)
     }
@@ -308,7 +352,11 @@ impl Block {
         Ok(self
             .records()?
             .into_iter()
-            .map(|(index, t, body)| Frame { index, entry: Entry::for_body(body, t, self.sequenced_ms).encode(), body: body.to_vec() })
+            .map(|(index, t, body)| Frame {
+                index,
+                entry: Entry::for_body(body, t, self.sequenced_ms).encode(),
+                body: body.to_vec(),
+            })
             .collect())
     }
 }
@@ -337,14 +385,27 @@ impl SegmentReader {
         let len = f.metadata().map_err(io_at(&path))?.len();
         let mut r = BufReader::with_capacity(1 << 20, f);
         if len < SEG_HEADER {
-            return Ok(SegmentReader { path, r, offset: len, len });
+            return Ok(SegmentReader {
+                path,
+                r,
+                offset: len,
+                len,
+            });
         }
         let mut header = [0u8; SEG_HEADER as usize];
         r.read_exact(&mut header).map_err(io_at(&path))?;
         if &header[..8] != SEG_MAGIC || header[8..] != first.to_be_bytes() {
-            return Err(LedgerError::Corrupt { path, detail: "not a suho write-ahead-log segment (bad header)".into() });
+            return Err(LedgerError::Corrupt {
+                path,
+                detail: "not a suho write-ahead-log segment (bad header)".into(),
+            });
         }
-        Ok(SegmentReader { path, r, offset: SEG_HEADER, len })
+        Ok(SegmentReader {
+            path,
+            r,
+            offset: SEG_HEADER,
+            len,
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -357,7 +418,11 @@ impl SegmentReader {
 
     /// Read the next block header, then the payload: decoded when `decode`, skipped when not
     /// (the block's records are then not available). `expect_first` is the index the block must start at.
-    pub(crate) fn next_block(&mut self, expect_first: u64, decode: bool) -> Result<Result<Block, BlockProblem>, LedgerError> {
+    pub(crate) fn next_block(
+        &mut self,
+        expect_first: u64,
+        decode: bool,
+    ) -> Result<Result<Block, BlockProblem>, LedgerError> {
         if self.len - self.offset < BLOCK_HEADER as u64 {
             return Ok(Err(BlockProblem::Truncated));
         }
@@ -370,7 +435,9 @@ impl SegmentReader {
             u64::from_be_bytes(b)
         };
         if &h[..4] != BLOCK_MAGIC {
-            return Ok(Err(BlockProblem::Corrupt("no block starts here (bad magic)".into())));
+            return Ok(Err(BlockProblem::Corrupt(
+                "no block starts here (bad magic)".into(),
+            )));
         }
         let first = u64_at(4);
         let count = u32_at(12);
@@ -382,7 +449,9 @@ impl SegmentReader {
             return Ok(Err(BlockProblem::Corrupt(format!("the block starts at index {first}, expected {expect_first} (blocks removed or reordered)"))));
         }
         if raw_len > MAX_BLOCK_RAW || payload_len > MAX_BLOCK_RAW as u64 {
-            return Ok(Err(BlockProblem::Corrupt(format!("impossible block sizes (raw {raw_len}, payload {payload_len})"))));
+            return Ok(Err(BlockProblem::Corrupt(format!(
+                "impossible block sizes (raw {raw_len}, payload {payload_len})"
+            ))));
         }
         if self.len - self.offset - (BLOCK_HEADER as u64) < payload_len {
             return Ok(Err(BlockProblem::Truncated));
@@ -392,13 +461,32 @@ impl SegmentReader {
         self.offset += BLOCK_HEADER as u64 + payload_len;
         let checksum_failed = crc32c::crc32c(&payload) != crc;
         if !decode && !checksum_failed {
-            return Ok(Ok(Block { first_index: first, count, sequenced_ms, raw: Vec::new(), checksum_failed }));
+            return Ok(Ok(Block {
+                first_index: first,
+                count,
+                sequenced_ms,
+                raw: Vec::new(),
+                checksum_failed,
+            }));
         }
         match lz4_flex::block::decompress(&payload, raw_len) {
-            Ok(raw) if raw.len() == raw_len => Ok(Ok(Block { first_index: first, count, sequenced_ms, raw, checksum_failed })),
-            Ok(_) | Err(_) if checksum_failed => Ok(Err(BlockProblem::Corrupt("the block fails its checksum and cannot be decompressed".into()))),
-            Ok(raw) => Ok(Err(BlockProblem::Corrupt(format!("the block decompresses to {} bytes, its header says {raw_len}", raw.len())))),
-            Err(e) => Ok(Err(BlockProblem::Corrupt(format!("the block cannot be decompressed: {e}")))),
+            Ok(raw) if raw.len() == raw_len => Ok(Ok(Block {
+                first_index: first,
+                count,
+                sequenced_ms,
+                raw,
+                checksum_failed,
+            })),
+            Ok(_) | Err(_) if checksum_failed => Ok(Err(BlockProblem::Corrupt(
+                "the block fails its checksum and cannot be decompressed".into(),
+            ))),
+            Ok(raw) => Ok(Err(BlockProblem::Corrupt(format!(
+                "the block decompresses to {} bytes, its header says {raw_len}",
+                raw.len()
+            )))),
+            Err(e) => Ok(Err(BlockProblem::Corrupt(format!(
+                "the block cannot be decompressed: {e}"
+            )))),
         }
     }
 }
@@ -406,7 +494,11 @@ impl SegmentReader {
 /// Recover the log: find the end of the valid blocks at or after `checkpoint_size`, cut off a
 /// torn tail, rebuild the block index of the last segment, and hand every record from
 /// `checkpoint_size` on to `on_frame` (durable but not yet checkpointed).
-pub(crate) fn recover(dir: &Path, checkpoint_size: u64, mut on_frame: impl FnMut(&Frame) -> Result<(), LedgerError>) -> Result<WalWriter, LedgerError> {
+pub(crate) fn recover(
+    dir: &Path,
+    checkpoint_size: u64,
+    mut on_frame: impl FnMut(&Frame) -> Result<(), LedgerError>,
+) -> Result<WalWriter, LedgerError> {
     fs::create_dir_all(dir).map_err(io_at(dir))?;
     let segs = list_segments(dir)?;
     if segs.is_empty() {
@@ -416,11 +508,19 @@ pub(crate) fn recover(dir: &Path, checkpoint_size: u64, mut on_frame: impl FnMut
         return WalWriter::open_at(dir, 0, 0, 0);
     }
     // The segment that holds index `checkpoint_size` (or the last one).
-    let start = segs.iter().rposition(|f| *f <= checkpoint_size).unwrap_or(0);
+    let start = segs
+        .iter()
+        .rposition(|f| *f <= checkpoint_size)
+        .unwrap_or(0);
     let mut next = segs[start];
     for (i, &first) in segs.iter().enumerate().skip(start) {
         if first != next {
-            return Err(LedgerError::Corrupt { path: segment_path(dir, first), detail: format!("the segment starts at index {first}, but the previous one ends at {next}") });
+            return Err(LedgerError::Corrupt {
+                path: segment_path(dir, first),
+                detail: format!(
+                    "the segment starts at index {first}, but the previous one ends at {next}"
+                ),
+            });
         }
         let mut r = SegmentReader::open(dir, first)?;
         let mut offsets = Vec::new();
@@ -437,7 +537,10 @@ pub(crate) fn recover(dir: &Path, checkpoint_size: u64, mut on_frame: impl FnMut
                     offsets.extend_from_slice(&next.to_be_bytes());
                     offsets.extend_from_slice(&at.to_be_bytes());
                     if end > checkpoint_size {
-                        let frames = block.frames().map_err(|detail| LedgerError::Corrupt { path: r.path().to_path_buf(), detail })?;
+                        let frames = block.frames().map_err(|detail| LedgerError::Corrupt {
+                            path: r.path().to_path_buf(),
+                            detail,
+                        })?;
                         for f in frames.iter().filter(|f| f.index >= checkpoint_size) {
                             on_frame(f)?;
                         }
@@ -455,7 +558,12 @@ pub(crate) fn recover(dir: &Path, checkpoint_size: u64, mut on_frame: impl FnMut
             if next < checkpoint_size {
                 return Err(LedgerError::Corrupt { path: r.path().to_path_buf(), detail: format!("the block holding record {next} is damaged ({why}) but the checkpoint covers it; run `suho verify`") });
             }
-            tracing::warn!(index = next, offset = at, why, "cutting off the torn tail of the write-ahead log");
+            tracing::warn!(
+                index = next,
+                offset = at,
+                why,
+                "cutting off the torn tail of the write-ahead log"
+            );
             fs::write(index_path(dir, first), &offsets).map_err(io_at(&index_path(dir, first)))?;
             for &later in &segs[i + 1..] {
                 let p = segment_path(dir, later);
@@ -467,7 +575,12 @@ pub(crate) fn recover(dir: &Path, checkpoint_size: u64, mut on_frame: impl FnMut
         }
         if last {
             if next < checkpoint_size {
-                return Err(LedgerError::Corrupt { path: r.path().to_path_buf(), detail: format!("the log holds {next} records but the checkpoint covers {checkpoint_size}") });
+                return Err(LedgerError::Corrupt {
+                    path: r.path().to_path_buf(),
+                    detail: format!(
+                        "the log holds {next} records but the checkpoint covers {checkpoint_size}"
+                    ),
+                });
             }
             fs::write(index_path(dir, first), &offsets).map_err(io_at(&index_path(dir, first)))?;
             let len = r.offset;
@@ -485,13 +598,17 @@ pub struct WalReader {
 impl WalReader {
     /// Reader over the log in `dir` (`<data>/wal`).
     pub fn new(dir: &Path) -> WalReader {
-        WalReader { dir: dir.to_path_buf() }
+        WalReader {
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// Read the record at `index`.
     pub fn frame(&self, index: u64) -> Result<Frame, LedgerError> {
         let segs = list_segments(&self.dir)?;
-        let Some(&first) = segs.iter().rev().find(|f| **f <= index) else { return Err(LedgerError::NotFound { index }) };
+        let Some(&first) = segs.iter().rev().find(|f| **f <= index) else {
+            return Err(LedgerError::NotFound { index });
+        };
         let ipath = index_path(&self.dir, first);
         let idx = fs::read(&ipath).map_err(io_at(&ipath))?;
         let rows: Vec<(u64, u64)> = idx
@@ -504,17 +621,29 @@ impl WalReader {
                 (u64::from_be_bytes(a), u64::from_be_bytes(b))
             })
             .collect();
-        let Some(&(bfirst, offset)) = rows.iter().rev().find(|(f, _)| *f <= index) else { return Err(LedgerError::NotFound { index }) };
+        let Some(&(bfirst, offset)) = rows.iter().rev().find(|(f, _)| *f <= index) else {
+            return Err(LedgerError::NotFound { index });
+        };
         let mut r = SegmentReader::open(&self.dir, first)?;
         r.r.seek(SeekFrom::Start(offset)).map_err(io_at(&r.path))?;
         r.offset = offset;
         let path = r.path.clone();
         let block = match r.next_block(bfirst, true)? {
             Ok(b) => b,
-            Err(p) => return Err(LedgerError::Corrupt { path, detail: format!("block at record {bfirst}: {p:?}") }),
+            Err(p) => {
+                return Err(LedgerError::Corrupt {
+                    path,
+                    detail: format!("block at record {bfirst}: {p:?}"),
+                })
+            }
         };
-        let frames = block.frames().map_err(|detail| LedgerError::Corrupt { path, detail })?;
-        frames.into_iter().find(|f| f.index == index).ok_or(LedgerError::NotFound { index })
+        let frames = block
+            .frames()
+            .map_err(|detail| LedgerError::Corrupt { path, detail })?;
+        frames
+            .into_iter()
+            .find(|f| f.index == index)
+            .ok_or(LedgerError::NotFound { index })
     }
 
     /// Visit every logged record from index `from` in order, until `f` returns false. Stops at
@@ -529,13 +658,21 @@ impl WalReader {
                 let block = match r.next_block(next, true)? {
                     Ok(b) => b,
                     Err(BlockProblem::Truncated) => return Ok(()),
-                    Err(BlockProblem::Corrupt(d)) => return Err(LedgerError::Corrupt { path: r.path.clone(), detail: format!("block at record {next}: {d}") }),
+                    Err(BlockProblem::Corrupt(d)) => {
+                        return Err(LedgerError::Corrupt {
+                            path: r.path.clone(),
+                            detail: format!("block at record {next}: {d}"),
+                        })
+                    }
                 };
                 next += u64::from(block.count);
                 if next <= from {
                     continue;
                 }
-                let frames = block.frames().map_err(|detail| LedgerError::Corrupt { path: r.path.clone(), detail })?;
+                let frames = block.frames().map_err(|detail| LedgerError::Corrupt {
+                    path: r.path.clone(),
+                    detail,
+                })?;
                 for fr in frames.iter().filter(|fr| fr.index >= from) {
                     if !f(fr) {
                         return Ok(());
@@ -546,4 +683,3 @@ impl WalReader {
         Ok(())
     }
 }
-

@@ -6,7 +6,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-
 use suho_ledger::{verify, Layout, Ledger, Options, Prepared, VerifyProblem};
 
 const N: u64 = 1000;
@@ -27,7 +26,17 @@ fn build(dir: &Path) -> Layout {
     let bodies: Vec<Vec<u8>> = (0..N).map(record).collect();
     let ids: Vec<String> = (0..N).map(|i| format!("r-{i}")).collect();
     for chunk in (0..N as usize).collect::<Vec<_>>().chunks(100) {
-        let batch: Vec<Prepared> = chunk.iter().map(|&i| Prepared::new(&bodies[i], 1_750_000_000_000 + i as i64 * 1000, Some(&ids[i]), 1)).collect();
+        let batch: Vec<Prepared> = chunk
+            .iter()
+            .map(|&i| {
+                Prepared::new(
+                    &bodies[i],
+                    1_750_000_000_000 + i as i64 * 1000,
+                    Some(&ids[i]),
+                    1,
+                )
+            })
+            .collect();
         l.append_batch(&batch, None).expect("append");
     }
     l.checkpoint().expect("checkpoint");
@@ -73,7 +82,10 @@ fn read_blocks(path: &Path) -> Vec<Block> {
             records.push((t, raw[r + 12..r + 12 + n].to_vec()));
             r += 12 + n;
         }
-        out.push(Block { sequenced_ms, records });
+        out.push(Block {
+            sequenced_ms,
+            records,
+        });
         at += 36 + len;
     }
     out
@@ -117,7 +129,10 @@ fn edit_records(layout: &Layout, f: impl FnOnce(&mut Vec<(i64, Vec<u8>)>)) {
     for n in sizes {
         let records: Vec<_> = it.by_ref().take(n).collect();
         if !records.is_empty() {
-            rebuilt.push(Block { sequenced_ms: seq, records });
+            rebuilt.push(Block {
+                sequenced_ms: seq,
+                records,
+            });
         }
     }
     write_blocks(&seg, &rebuilt);
@@ -184,7 +199,10 @@ fn a_flipped_byte_in_a_hash_tile_is_caught_at_its_index() {
     flip(&layout.ledger().join("tile/0/002"), 188 * 32 + 7);
     let p = fails(&layout);
     assert_eq!(p.index, Some(700), "{p}");
-    assert!(p.path.as_ref().is_some_and(|p| p.ends_with("tile/0/002")), "{p}");
+    assert!(
+        p.path.as_ref().is_some_and(|p| p.ends_with("tile/0/002")),
+        "{p}"
+    );
 }
 
 #[test]
@@ -192,7 +210,12 @@ fn a_flipped_byte_in_a_higher_tile_is_caught() {
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = build(dir.path());
     // Level-1 tile: node 1 covers leaves 256..512; it is checked when leaf 511 completes it.
-    let tile = fs::read_dir(layout.ledger().join("tile/1/000.p")).expect("partial level-1 tile").next().expect("one").expect("entry").path();
+    let tile = fs::read_dir(layout.ledger().join("tile/1/000.p"))
+        .expect("partial level-1 tile")
+        .next()
+        .expect("one")
+        .expect("entry")
+        .path();
     flip(&tile, 32 + 1);
     let p = fails(&layout);
     assert_eq!(p.index, Some(511), "{p}");
@@ -275,6 +298,9 @@ fn duplicates_are_stored_once_across_restarts() {
     let mut l = Ledger::open(dir.path(), Options::default()).expect("reopen");
     let body = record(5);
     let p = Prepared::new(&body, 1_750_000_000_000 + 5000, Some("r-5"), 2);
-    assert_eq!(l.append(&p).expect("append"), suho_ledger::Appended::Duplicate(5));
+    assert_eq!(
+        l.append(&p).expect("append"),
+        suho_ledger::Appended::Duplicate(5)
+    );
     assert_eq!(l.size(), N);
 }

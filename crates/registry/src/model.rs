@@ -232,10 +232,14 @@ impl RegistryRecord {
 
 /// Parse one registry line (contract section 2). Times are RFC 3339 with offset or epoch ms.
 pub fn parse_registry_line(line: &[u8]) -> Result<RegistryRecord, RegistryError> {
-    let rec: RegistryRecord = serde_json::from_slice(line).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+    let rec: RegistryRecord =
+        serde_json::from_slice(line).map_err(|e| RegistryError::Invalid(e.to_string()))?;
     let id = rec.key().1;
     if id.is_empty() || id.len() > 256 {
-        return Err(RegistryError::Invalid(format!("\"id\" must be 1..256 bytes, got {}", id.len())));
+        return Err(RegistryError::Invalid(format!(
+            "\"id\" must be 1..256 bytes, got {}",
+            id.len()
+        )));
     }
     Ok(rec)
 }
@@ -309,23 +313,41 @@ mod tests {
     #[test]
     fn the_contract_examples_parse_and_judge_status_in_event_time() {
         let p = parse_registry_line(br#"{"type":"principal","id":"emp-0131","kind":"employee","status":"departed","role":"backend-engineer","departed_at":"2025-05-31T18:00:00+09:00","countries":["KR"],"networks":["10.20.0.0/16"]}"#).expect("principal");
-        let RegistryRecord::Principal(p) = p else { panic!("not a principal") };
-        assert_eq!(p.status_at(ms("2025-05-01T00:00:00Z")), PrincipalStatus::Active);
-        assert_eq!(p.status_at(ms("2025-06-24T03:12:45Z")), PrincipalStatus::Departed);
+        let RegistryRecord::Principal(p) = p else {
+            panic!("not a principal")
+        };
+        assert_eq!(
+            p.status_at(ms("2025-05-01T00:00:00Z")),
+            PrincipalStatus::Active
+        );
+        assert_eq!(
+            p.status_at(ms("2025-06-24T03:12:45Z")),
+            PrincipalStatus::Departed
+        );
         let k = parse_registry_line(br#"{"type":"signing_key","id":"kid-2024-02","owner":"svc-auth","status":"active","issuance":"registered","created_at":"2024-02-01T00:00:00Z"}"#).expect("key");
-        let RegistryRecord::SigningKey(k) = k else { panic!("not a key") };
+        let RegistryRecord::SigningKey(k) = k else {
+            panic!("not a key")
+        };
         assert_eq!(k.status_at(ms("2025-06-24T00:00:00Z")), KeyStatus::Active);
         assert_eq!(k.issuance, Issuance::Registered);
         let c = parse_registry_line(br#"{"type":"credential","id":"tok-9c01","principal":"emp-0042","kind":"access_token","signing_key":"kid-2024-02","issued_at":"2025-06-24T00:00:00Z","expires_at":"2025-06-25T00:00:00Z"}"#).expect("credential");
-        let RegistryRecord::Credential(c) = c else { panic!("not a credential") };
+        let RegistryRecord::Credential(c) = c else {
+            panic!("not a credential")
+        };
         assert_eq!(c.validity_at(ms("2025-06-24T12:00:00Z")), Validity::Valid);
         assert_eq!(c.validity_at(ms("2025-06-25T00:00:00Z")), Validity::Expired);
-        assert_eq!(c.validity_at(ms("2025-06-23T23:59:59Z")), Validity::NotYetIssued);
+        assert_eq!(
+            c.validity_at(ms("2025-06-23T23:59:59Z")),
+            Validity::NotYetIssued
+        );
     }
 
     #[test]
     fn bad_lines_say_why() {
-        let e = parse_registry_line(br#"{"type":"principal","id":"x","kind":"robot","status":"active"}"#).expect_err("bad kind");
+        let e = parse_registry_line(
+            br#"{"type":"principal","id":"x","kind":"robot","status":"active"}"#,
+        )
+        .expect_err("bad kind");
         assert!(e.to_string().contains("robot"), "{e}");
         let e = parse_registry_line(br#"{"type":"credential","id":"t","principal":"p","kind":"api_key","issued_at":"yesterday"}"#).expect_err("bad time");
         assert!(e.to_string().contains("yesterday"), "{e}");

@@ -47,12 +47,19 @@ impl Registry {
     }
 
     /// Credentials owned by `principal`.
-    pub fn credentials_of<'a>(&'a self, principal: &'a str) -> impl Iterator<Item = &'a Credential> + 'a {
-        self.credentials.values().filter(move |c| c.principal == principal)
+    pub fn credentials_of<'a>(
+        &'a self,
+        principal: &'a str,
+    ) -> impl Iterator<Item = &'a Credential> + 'a {
+        self.credentials
+            .values()
+            .filter(move |c| c.principal == principal)
     }
 
     /// Signing keys owned by `principal`.
     pub fn keys_of<'a>(&'a self, principal: &'a str) -> impl Iterator<Item = &'a SigningKey> + 'a {
-        self.keys.values().filter(move |k| k.owner.as_deref() == Some(principal))
+        self.keys
+            .values()
+            .filter(move |k| k.owner.as_deref() == Some(principal))
     }
 }

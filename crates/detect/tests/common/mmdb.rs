@@ -123,7 +123,10 @@ pub fn build(networks: Vec<(IpAddr, u8, V)>) -> Vec<u8> {
         ("binary_format_minor_version", V::U16(0)),
         ("build_epoch", V::U64(1_750_000_000)),
         ("database_type", V::Str("suho-test-city")),
-        ("description", V::Map(vec![("en", V::Str("suho test database"))])),
+        (
+            "description",
+            V::Map(vec![("en", V::Str("suho test database"))]),
+        ),
         ("ip_version", V::U16(6)),
         ("languages", V::Arr(vec![V::Str("en")])),
         ("node_count", V::U32(count as u32)),

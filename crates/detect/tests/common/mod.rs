@@ -95,7 +95,11 @@ impl Scenario {
     }
 
     pub fn engine(&self) -> Engine {
-        Engine::new(Arc::new(self.registry.clone()), self.geo.clone(), self.cfg.clone())
+        Engine::new(
+            Arc::new(self.registry.clone()),
+            self.geo.clone(),
+            self.cfg.clone(),
+        )
     }
 
     /// Runs records (one JSON object per element); a record's ledger index is its position.
@@ -109,7 +113,8 @@ impl Scenario {
 pub fn feed(e: &mut Engine, lines: &[String], first: u64) -> Vec<Alert> {
     let mut out = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        let r = suho_record::parse_record(l.as_bytes()).unwrap_or_else(|err| panic!("bad record in scenario: {err}: {l}"));
+        let r = suho_record::parse_record(l.as_bytes())
+            .unwrap_or_else(|err| panic!("bad record in scenario: {err}: {l}"));
         let f = Features::from_record(&r);
         e.observe(first + i as u64, &f, l.as_bytes(), &mut out);
     }
@@ -154,7 +159,12 @@ impl R {
         self
     }
     pub fn subjects<S: AsRef<str>>(mut self, s: &[S]) -> R {
-        self.v.insert("subjects".into(), s.iter().map(|x| serde_json::Value::from(x.as_ref())).collect());
+        self.v.insert(
+            "subjects".into(),
+            s.iter()
+                .map(|x| serde_json::Value::from(x.as_ref()))
+                .collect(),
+        );
         self
     }
     pub fn subject(self, s: &str) -> R {
@@ -204,7 +214,12 @@ impl Rng {
 
 /// Sorts lines by their `time` (scenarios are built actor by actor).
 pub fn by_time(mut lines: Vec<String>) -> Vec<String> {
-    lines.sort_by_key(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["time"].as_i64()).unwrap_or(0));
+    lines.sort_by_key(|l| {
+        serde_json::from_str::<serde_json::Value>(l)
+            .ok()
+            .and_then(|v| v["time"].as_i64())
+            .unwrap_or(0)
+    });
     lines
 }
 
@@ -214,7 +229,14 @@ pub fn brief(alerts: &[Alert]) -> Vec<(String, Severity, String, u64)> {
     alerts
         .iter()
         .filter(|a| seen.insert(a.id.clone()))
-        .map(|a| (a.rule.clone(), a.severity, a.actor.clone().unwrap_or_default(), a.ledger_index))
+        .map(|a| {
+            (
+                a.rule.clone(),
+                a.severity,
+                a.actor.clone().unwrap_or_default(),
+                a.ledger_index,
+            )
+        })
         .collect()
 }
 
@@ -229,7 +251,11 @@ pub fn max_sev(alerts: &[Alert], rule: &str, actor: Option<&str>) -> Option<Seve
 
 /// The highest severity of any alert about `actor`.
 pub fn max_sev_of(alerts: &[Alert], actor: &str) -> Option<Severity> {
-    alerts.iter().filter(|a| a.actor.as_deref() == Some(actor)).map(|a| a.severity).max()
+    alerts
+        .iter()
+        .filter(|a| a.actor.as_deref() == Some(actor))
+        .map(|a| a.severity)
+        .max()
 }
 
 /// Asserts that `rule` fired first on ledger index `index`, for `actor`, at `severity`.
@@ -247,15 +273,32 @@ pub fn assert_fires(alerts: &[Alert], rule: &str, severity: Severity, actor: &st
 /// Asserts that `rule` never fired.
 #[track_caller]
 pub fn assert_silent(alerts: &[Alert], rule: &str) {
-    let b: Vec<_> = brief(alerts).into_iter().filter(|(r, _, _, _)| r == rule).collect();
+    let b: Vec<_> = brief(alerts)
+        .into_iter()
+        .filter(|(r, _, _, _)| r == rule)
+        .collect();
     assert!(b.is_empty(), "expected no {rule}; got {b:#?}");
 }
 
 /// Asserts that nothing reached `severity` or above.
 #[track_caller]
 pub fn assert_below(alerts: &[Alert], severity: Severity) {
-    let bad: Vec<_> = alerts.iter().filter(|a| a.severity >= severity).map(|a| (a.rule.clone(), a.severity, a.actor.clone(), a.summary.clone())).collect();
-    assert!(bad.is_empty(), "expected everything below {severity}; got {bad:#?}");
+    let bad: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.severity >= severity)
+        .map(|a| {
+            (
+                a.rule.clone(),
+                a.severity,
+                a.actor.clone(),
+                a.summary.clone(),
+            )
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "expected everything below {severity}; got {bad:#?}"
+    );
 }
 
 /// The alerts without their wall-clock field, for comparing runs.
