@@ -7,8 +7,8 @@
 //!
 //! Segment `wal/<first index, 20 digits>.seg`: a 16-byte header (magic, first index), then blocks.
 //! Block: a 36-byte header (magic `SBLK`, first index u64, record count u32, sequenced time
-//! i64 ms, raw length u32, payload length u32, CRC-32C of the payload u32, reserved u32... see
-//! FORMAT.md) and an LZ4 block payload of frames `u32 body length || i64 event time ms || body`.
+//! i64 ms, raw length u32, payload length u32, CRC-32C of the payload u32; FORMAT.md) and an
+//! LZ4 block payload of frames `u32 body length || i64 event time ms || body`.
 //! A record is acknowledged only after its block is fsynced. After a crash, the first block that
 //! is incomplete or fails its checksum marks the torn tail, which is cut off. Beside each
 //! segment, `<first>.idx` lists `(first index, offset)` of every block: derived data, rebuilt on
