@@ -92,3 +92,18 @@ pub enum DetectError {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    /// The ingest pipeline moves features between threads and owns the engine on its
+    /// sequencing thread.
+    #[test]
+    fn engine_and_features_can_move_between_threads() {
+        fn send<T: Send + 'static>() {}
+        send::<super::Engine>();
+        send::<super::Features>();
+        send::<super::Alert>();
+        fn sync<T: Sync>() {}
+        sync::<super::GeoDb>();
+    }
+}

@@ -479,7 +479,7 @@ pub(crate) fn render(
                 (None, Some(p)) => format!("its peers' normal {p} (no history of its own yet)"),
                 (None, None) => "a cold-start default (no history for it or its peers)".to_string(),
             };
-            let purpose = if purposed * 2 >= subjects {
+            let purpose = if purposed.saturating_mul(2) >= subjects {
                 " most of it under a stated purpose, which should be checked;"
             } else {
                 ""

@@ -32,6 +32,8 @@ struct Dense {
     zeros: u32,
     /// Sum of 2^-reg over all registers, in units of 2^-64 (exact).
     sum: u128,
+    /// The estimate, recomputed when a register changes.
+    cached: u64,
 }
 
 #[inline]
@@ -54,10 +56,27 @@ fn hll_estimate(m: usize, sum_inv: f64, zeros: u32) -> f64 {
     };
     let raw = alpha * mf * mf / sum_inv;
     if raw <= 2.5 * mf && zeros > 0 {
-        mf * (mf / f64::from(zeros)).ln()
+        if m == M {
+            linear_counting(zeros)
+        } else {
+            mf * (mf / f64::from(zeros)).ln()
+        }
     } else {
         raw
     }
+}
+
+/// `M * ln(M / zeros)` for every possible count of empty registers of a [`Dense`]: a
+/// table instead of a logarithm on every register change.
+fn linear_counting(zeros: u32) -> f64 {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let m = M as f64;
+        (0..=M)
+            .map(|z| if z == 0 { 0.0 } else { m * (m / z as f64).ln() })
+            .collect()
+    });
+    t.get(zeros as usize).copied().unwrap_or(0.0)
 }
 
 impl Dense {
@@ -66,6 +85,7 @@ impl Dense {
             regs: vec![0; M],
             zeros: M as u32,
             sum: (M as u128) << 64,
+            cached: 0,
         }
     }
 
@@ -79,11 +99,12 @@ impl Dense {
                 self.zeros -= 1;
             }
             self.sum = self.sum - (1u128 << (64 - u32::from(old))) + (1u128 << (64 - u32::from(r)));
+            self.cached = self.compute().round() as u64;
         }
     }
 
-    fn estimate(&self) -> f64 {
-        let sum_inv = (self.sum >> 32) as f64 / 4_294_967_296.0;
+    fn compute(&self) -> f64 {
+        let sum_inv = ((self.sum >> 32) as u64) as f64 / 4_294_967_296.0;
         hll_estimate(M, sum_inv, self.zeros)
     }
 }
@@ -119,7 +140,7 @@ impl Distinct {
     #[inline]
     pub(crate) fn estimate(&self) -> u64 {
         match &self.dense {
-            Some(d) => d.estimate().round() as u64,
+            Some(d) => d.cached,
             None => self.sparse.len() as u64,
         }
     }

@@ -1328,3 +1328,22 @@ mod engine {
         assert_eq!(without_wall_clock(&a), without_wall_clock(&b));
     }
 }
+
+#[test]
+fn absurd_counts_never_panic() {
+    let lines: Vec<String> = (0..4)
+        .map(|i| {
+            r(at(0, 10, i), "emp-0042")
+                .action(if i % 2 == 0 { "download" } else { "read" })
+                .ip(OFFICE)
+                .count(u64::MAX)
+                .purpose(if i < 2 { "" } else { "T-1" })
+                .line()
+        })
+        .collect();
+    let a = reg().run(&lines);
+    assert_eq!(
+        max_sev(&a, "bulk_without_purpose", Some("emp-0042")),
+        Some(High)
+    );
+}

@@ -118,6 +118,8 @@ impl Detection {
     /// Store pending alerts and save the engine state as having seen `ledger_size` records
     /// (called at checkpoints).
     pub fn flush(&mut self, ledger_size: u64) -> Result<(), IngestError> {
+        // Counts held back by the engine's doubling rule, so stored alerts are exact.
+        self.engine.flush(&mut self.pending);
         self.store_alerts()?;
         if ledger_size > self.observed {
             self.engine
