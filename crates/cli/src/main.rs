@@ -7,8 +7,12 @@ mod bench;
 mod demo;
 mod detect_cmd;
 mod eval;
+mod leak_cmd;
 mod ledger_cmd;
+mod notify_cmd;
+mod scope_cmd;
 mod serve_cmd;
+mod sql_cmd;
 mod ui;
 
 use std::path::PathBuf;
@@ -129,6 +133,13 @@ enum Command {
     Token(serve_cmd::TokenCmd),
     /// Benchmarks: ingest throughput against physical limits measured in the same run.
     Bench(bench::BenchArgs),
+    /// Draft every notice an incident requires (PIPA, GDPR, California), with their clocks.
+    Notify(notify_cmd::NotifyArgs),
+    /// The privacy-preserving "was my data leaked?" lookup (k-anonymity hash ranges).
+    #[command(subcommand)]
+    LeakCheck(leak_cmd::LeakCmd),
+    /// SQL over the history (Parquet), for threat hunting.
+    Sql(sql_cmd::SqlArgs),
 }
 
 fn main() {
@@ -195,5 +206,8 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Serve(a) => serve_cmd::serve(&data, a),
         Command::Token(c) => serve_cmd::token(&data, c),
         Command::Bench(a) => bench::bench(&data, a),
+        Command::Notify(a) => notify_cmd::notify(&data, a),
+        Command::LeakCheck(c) => leak_cmd::leak_check(&data, c),
+        Command::Sql(a) => sql_cmd::sql(&data, a),
     }
 }

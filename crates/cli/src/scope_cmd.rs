@@ -1,0 +1,1 @@
+//! `suho scope`, `suho history`, `suho evidence` and `suho verify-evidence` (being written).
