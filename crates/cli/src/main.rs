@@ -7,9 +7,11 @@ mod bench;
 mod demo;
 mod detect_cmd;
 mod eval;
+mod evidence_cmd;
 mod leak_cmd;
 mod ledger_cmd;
 mod notify_cmd;
+mod own_use;
 mod scope_cmd;
 mod serve_cmd;
 mod sql_cmd;
@@ -133,6 +135,16 @@ enum Command {
     Token(serve_cmd::TokenCmd),
     /// Benchmarks: ingest throughput against physical limits measured in the same run.
     Bench(bench::BenchArgs),
+    /// Which customers and fields the selected records touched, exactly (from the history).
+    Scope(scope_cmd::ScopeArgs),
+    /// The Parquet history of the ledger: sync, prune (retention), status.
+    #[command(subcommand)]
+    History(scope_cmd::HistoryCmd),
+    /// Write an evidence bundle of an incident: its records, C2SP tiles, signed checkpoints and a
+    /// consistency proof, for investigators to check offline.
+    Evidence(evidence_cmd::EvidenceArgs),
+    /// Check an evidence bundle offline, and whether a company's claims fit it.
+    VerifyEvidence(evidence_cmd::VerifyEvidenceArgs),
     /// Draft every notice an incident requires (PIPA, GDPR, California), with their clocks.
     Notify(notify_cmd::NotifyArgs),
     /// The privacy-preserving "was my data leaked?" lookup (k-anonymity hash ranges).
@@ -206,6 +218,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Serve(a) => serve_cmd::serve(&data, a),
         Command::Token(c) => serve_cmd::token(&data, c),
         Command::Bench(a) => bench::bench(&data, a),
+        Command::Scope(a) => scope_cmd::scope(&data, a),
+        Command::History(c) => scope_cmd::history(&data, c),
+        Command::Evidence(a) => evidence_cmd::evidence(&data, a),
+        Command::VerifyEvidence(a) => evidence_cmd::verify_evidence(a),
         Command::Notify(a) => notify_cmd::notify(&data, a),
         Command::LeakCheck(c) => leak_cmd::leak_check(&data, c),
         Command::Sql(a) => sql_cmd::sql(&data, a),

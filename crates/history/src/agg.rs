@@ -113,6 +113,9 @@ pub(crate) struct Agg {
     pub(crate) countries: Counts,
     /// (subject, ledger index) of every access, when a per-subject list is wanted.
     pub(crate) hits: Option<Vec<(u32, u64)>>,
+    /// Ledger index of every selected record (with or without subjects), when a per-subject
+    /// list is wanted: the records an evidence bundle proves.
+    pub(crate) record_indexes: Option<Vec<u64>>,
     seq: u64,
 }
 
@@ -120,6 +123,7 @@ impl Agg {
     pub(crate) fn new(per_subject: bool) -> Agg {
         Agg {
             hits: per_subject.then(Vec::new),
+            record_indexes: per_subject.then(Vec::new),
             ..Agg::default()
         }
     }
@@ -207,6 +211,9 @@ impl Agg {
                 self.unlisted += subject_count.value(i).saturating_sub(listed);
             }
             let ledger_index = index.value(i);
+            if let Some(r) = &mut self.record_indexes {
+                r.push(ledger_index);
+            }
             for j in s_off[i] as usize..s_off[i + 1] as usize {
                 let id = self.subjects.intern(subject_values.value(j).as_bytes());
                 let s = &mut self.subjects.list[id as usize];
@@ -273,6 +280,9 @@ impl Agg {
             } else {
                 self.extra_fields.insert((id, f));
             }
+        }
+        if let (Some(r), Some(or)) = (&mut self.record_indexes, other.record_indexes) {
+            r.extend(or);
         }
         if let (Some(h), Some(oh)) = (&mut self.hits, other.hits) {
             h.extend(

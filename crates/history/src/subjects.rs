@@ -79,11 +79,14 @@ pub struct SubjectList {
     starts: Vec<usize>,
     indexes: Vec<u64>,
     extra: HashMap<u32, Vec<u16>>,
+    records: Vec<u64>,
 }
 
 impl SubjectList {
     pub(crate) fn from_agg(mut agg: Agg) -> SubjectList {
         let n = agg.subjects.len();
+        let mut records = agg.record_indexes.take().unwrap_or_default();
+        records.sort_unstable();
         let mut hits = agg.hits.take().unwrap_or_default();
         hits.sort_unstable();
         hits.dedup();
@@ -112,7 +115,14 @@ impl SubjectList {
             starts,
             indexes,
             extra,
+            records,
         }
+    }
+
+    /// Ledger indexes of every selected record, ascending, including records that listed no
+    /// subject (a login, a bulk export given only as `subject_count`).
+    pub fn record_indexes(&self) -> &[u64] {
+        &self.records
     }
 
     /// Number of distinct subjects.

@@ -8,6 +8,7 @@ mod detection;
 mod prepare;
 mod rejects;
 mod service;
+pub mod spool;
 mod stream;
 
 use serde::Serialize;

@@ -133,6 +133,10 @@ fn write_loop(
         let first = match rx.recv_timeout(every) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
+                // suho's own use recorded by commands while this process holds the ledger.
+                if let Err(e) = crate::spool::drain(&mut ledger) {
+                    tracing::error!(error = %e, "could not drain the own-use spool");
+                }
                 if ledger.checkpoint_size() < ledger.size() {
                     let size = ledger.checkpoint()?;
                     if let Some(d) = detection.as_mut() {
@@ -195,6 +199,9 @@ fn write_loop(
             }
         }
         if last_cp.elapsed() >= every {
+            if let Err(e) = crate::spool::drain(&mut ledger) {
+                tracing::error!(error = %e, "could not drain the own-use spool");
+            }
             let size = ledger.checkpoint()?;
             if let Some(d) = detection.as_mut() {
                 d.flush(size)?;

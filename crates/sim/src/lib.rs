@@ -54,8 +54,28 @@ pub const CONFIG_FILE: &str = "suho.toml";
 /// Ground-truth file name.
 pub const TRUTH_FILE: &str = "truth.ndjson";
 
-/// The `suho.toml` that points suho at the generated geo database.
-pub const SUHO_TOML: &str = "[geo]\ndatabase = \"geo.csv\"\nhome_countries = [\"KR\"]\n";
+/// The `suho.toml` that points suho at the generated geo database and describes the simulated
+/// company (for scope shares and notices).
+pub fn suho_toml(customers: u32) -> String {
+    format!(
+        r#"[geo]
+database = "geo.csv"
+home_countries = ["KR"]
+
+# The simulated company: used by `suho scope` (share of the customer base) and `suho notify`.
+[company]
+name = "Example Commerce Co., Ltd."
+name_ko = "예시커머스 주식회사"
+customers = {customers}
+contact_phone = "1588-0000"
+contact_email = "privacy@example-commerce.test"
+website = "https://www.example-commerce.test"
+dpo_name = "Kim Privacy (김개인)"
+dpo_email = "dpo@example-commerce.test"
+annual_revenue_krw = 41_000_000_000_000
+"#
+    )
+}
 
 /// Most customers a run may have (ids keep a fixed width up to here).
 pub const MAX_CUSTOMERS: u32 = 99_999_999;
@@ -314,7 +334,7 @@ pub fn generate_to_dir(cfg: &SimConfig, dir: &Path) -> Result<SimStats, SimError
     ] {
         w.flush().map_err(io_err(p))?;
     }
-    std::fs::write(&paths[4], SUHO_TOML).map_err(io_err(&paths[4]))?;
+    std::fs::write(&paths[4], suho_toml(cfg.customers)).map_err(io_err(&paths[4]))?;
     stats.files = paths;
     Ok(stats)
 }

@@ -1,0 +1,187 @@
+//! `suho evidence` and `suho verify-evidence`: an incident's records with the proofs an
+//! investigator checks offline, and what they show of the company's claims.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use suho_detect::DetectConfig;
+use suho_evidence::{verify_bundle, write_bundle, BundleInput};
+use suho_ledger::Layout;
+
+use crate::scope_cmd::{claim_verdict, incident_scope, record_scope_use};
+use crate::ui::{thousands, verifier_arg};
+
+#[derive(Args, Clone)]
+pub struct EvidenceArgs {
+    /// The incident id (see `suho incidents`).
+    pub incident: String,
+    /// The bundle directory to create.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Why (recorded in the ledger with your name).
+    #[arg(
+        long,
+        env = "SUHO_REASON",
+        default_value = "evidence for an incident investigation"
+    )]
+    pub reason: String,
+}
+
+#[derive(Args, Clone)]
+pub struct VerifyEvidenceArgs {
+    /// The bundle directory.
+    pub dir: PathBuf,
+    /// The log's verifier key (or a file holding it), obtained independently of the bundle.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// A claimed number of affected customers to check ("only 4,500 accounts").
+    #[arg(long)]
+    pub claim_subjects: Option<u64>,
+    /// Check the claim "no data left the company".
+    #[arg(long)]
+    pub claim_no_external: bool,
+    /// Check a claim that the data of N customers was recovered (all of it, it says).
+    #[arg(long)]
+    pub claim_recovered: Option<u64>,
+    /// Print the check as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn evidence(data: &Path, a: EvidenceArgs) -> Result<i32> {
+    let scope = incident_scope(data, &a.incident, &a.reason)?;
+    let indexes = scope.subjects.record_indexes();
+    let (cfg, geo) = DetectConfig::load(data)?;
+    let geo = geo.map(Arc::new);
+    let lookup = geo.clone().map(|g| move |ip| g.country(ip));
+    let lookup_ref: Option<&suho_evidence::CountryOf> =
+        lookup.as_ref().map(|f| f as &suho_evidence::CountryOf);
+    let about = serde_json::json!({
+        "incident": scope.incident,
+        "selection": scope.selector_text,
+        "scope": scope.summary,
+        "created_at": suho_record::format_rfc3339_ms(suho_ledger::now_ms()),
+        "created_by": crate::own_use::operator(None),
+        "reason": a.reason,
+    });
+    let report = write_bundle(
+        &Layout::new(data),
+        &BundleInput {
+            indexes,
+            about,
+            country_of: lookup_ref,
+            home_countries: cfg.home_countries.clone(),
+        },
+        &a.out,
+    )
+    .with_context(|| format!("writing the evidence bundle {}", a.out.display()))?;
+    let recorded = record_scope_use(
+        data,
+        &crate::own_use::operator(None),
+        &a.reason,
+        "suho evidence",
+        "export",
+        &scope.selector,
+        &scope.summary,
+        Some(&scope.subjects),
+        serde_json::json!({"incident": scope.incident.id, "out": a.out.display().to_string()}),
+    )?;
+    println!(
+        "wrote {}: {} records of {} ({}), {} subjects, proved against a checkpoint of size {} with a consistency proof to size {}; {} tiles, {:.1} MB",
+        a.out.display(),
+        thousands(report.records),
+        scope.incident.id,
+        scope.selector_text,
+        thousands(scope.summary.subjects),
+        thousands(report.checkpoint_size),
+        thousands(report.latest_size),
+        thousands(report.tiles),
+        report.bytes as f64 / 1e6
+    );
+    println!("this export was {recorded}");
+    Ok(0)
+}
+
+pub fn verify_evidence(a: VerifyEvidenceArgs) -> Result<i32> {
+    let pinned = a.key.as_deref().map(verifier_arg).transpose()?;
+    let check = match verify_bundle(&a.dir, pinned.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("FAILED: {e}");
+            return Ok(1);
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&check)?);
+    } else {
+        println!(
+            "OK: {} records are in the log {} (checkpoint of size {}, {} entry tiles proved), and the latest checkpoint (size {}) extends it",
+            thousands(check.records),
+            check.origin,
+            thousands(check.checkpoint_size),
+            thousands(check.tiles_proved),
+            thousands(check.latest_size)
+        );
+        if !check.key_pinned {
+            println!("   signatures checked with the bundle's own verifier.key: pass --key with a key obtained independently");
+        }
+        println!(
+            "   {} distinct subjects, {} .. {}",
+            thousands(check.subjects),
+            check.first_access.as_deref().unwrap_or("-"),
+            check.last_access.as_deref().unwrap_or("-")
+        );
+        let fields: Vec<String> = check
+            .fields
+            .iter()
+            .map(|(f, n)| format!("{f} {}", thousands(*n)))
+            .collect();
+        println!("   fields: {}", fields.join(", "));
+        let countries: Vec<String> = check
+            .countries
+            .iter()
+            .map(|(c, n)| format!("{c} {}", thousands(*n)))
+            .collect();
+        println!(
+            "   records by source country (suho's geo statement): {}",
+            countries.join(", ")
+        );
+    }
+    let mut fits = true;
+    if let Some(n) = a.claim_subjects {
+        println!(
+            "claim \"{} customers affected\": {}",
+            thousands(n),
+            claim_verdict(n, check.subjects)
+        );
+        fits &= n >= check.subjects;
+    }
+    if a.claim_no_external {
+        if check.external_records == 0 {
+            println!("claim \"no data left the company\": fits: every record came from the home countries and none was an export, download or print");
+        } else {
+            fits = false;
+            println!(
+                "claim \"no data left the company\": does NOT fit: {} records ({} subjects) were read from outside the home countries or exported",
+                thousands(check.external_records),
+                thousands(check.external_subjects)
+            );
+        }
+    }
+    if let Some(n) = a.claim_recovered {
+        if n >= check.subjects {
+            println!("claim \"all data of {} customers recovered\": covers the {} subjects the ledger shows", thousands(n), thousands(check.subjects));
+        } else {
+            fits = false;
+            println!(
+                "claim \"all data of {} customers recovered\": does NOT fit: the ledger shows {} subjects' data read, {} more than recovered",
+                thousands(n),
+                thousands(check.subjects),
+                thousands(check.subjects - n)
+            );
+        }
+    }
+    Ok(if fits { 0 } else { 3 })
+}

@@ -1,0 +1,112 @@
+//! Recording suho's own use of personal data (scope runs, evidence bundles, SQL, offboarding)
+//! in the ledger, as access records like any other: who ran it, why, how many subjects and
+//! which categories, never the subjects themselves (a SHA-256 of the result stands for them).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rand::RngCore;
+use suho_ledger::{Appended, Ledger, LedgerError, Options, Prepared};
+
+/// One use of suho's own powers over personal data.
+pub struct OwnUse<'a> {
+    /// Who ran it (see [`operator`]).
+    pub actor: &'a str,
+    /// Contract action: `search` for a scope or a query, `export` for a bundle or a list.
+    pub action: &'a str,
+    /// What was run, e.g. `suho scope`.
+    pub resource: String,
+    /// Why, as the operator said.
+    pub purpose: &'a str,
+    /// Number of data subjects in the result.
+    pub subject_count: Option<u64>,
+    /// Categories of personal information in the result.
+    pub fields: Vec<String>,
+    /// What else an auditor needs (selector, result hash, output file).
+    pub attrs: serde_json::Value,
+}
+
+/// Where the record went.
+pub enum Recorded {
+    /// Appended and durable at this ledger index.
+    Ledger(u64),
+    /// Another process holds the ledger; spooled durably, it appends it within a second.
+    Spooled(PathBuf),
+}
+
+impl std::fmt::Display for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recorded::Ledger(i) => write!(f, "recorded in the ledger at index {i}"),
+            Recorded::Spooled(p) => write!(
+                f,
+                "recorded in the own-use spool ({}); the process holding the ledger appends it",
+                p.display()
+            ),
+        }
+    }
+}
+
+/// The operator's name: `--as`, else `SUHO_OPERATOR`, else the login name, prefixed `suho:`
+/// when taken from the operating system.
+pub fn operator(explicit: Option<&str>) -> String {
+    if let Some(a) = explicit.filter(|a| !a.is_empty()) {
+        return a.to_string();
+    }
+    if let Ok(a) = std::env::var("SUHO_OPERATOR") {
+        if !a.is_empty() {
+            return a;
+        }
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("os:{user}")
+}
+
+/// Record `u` in the ledger of `data` (or the spool when another process holds it).
+pub fn record(data: &Path, u: OwnUse<'_>) -> Result<Recorded> {
+    let mut nonce = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let id = format!("suho-own-{}", hex::encode(nonce));
+    let mut body = serde_json::json!({
+        "time": suho_record::format_rfc3339_ms(suho_ledger::now_ms()),
+        "actor": u.actor,
+        "action": u.action,
+        "resource": u.resource,
+        "purpose": u.purpose,
+        "id": id,
+        "attrs": u.attrs,
+    });
+    if let Some(n) = u.subject_count {
+        body["subject_count"] = n.into();
+    }
+    if !u.fields.is_empty() {
+        body["fields"] = u.fields.into();
+    }
+    let body = body.to_string();
+    let rec = suho_record::parse_record(body.as_bytes())
+        .map_err(|e| anyhow::anyhow!("suho's own-use record is invalid: {e}"))?;
+    match Ledger::open(data, Options::default()) {
+        Ok(mut ledger) => {
+            suho_ingest::spool::drain(&mut ledger)?;
+            let p = Prepared::new(
+                body.as_bytes(),
+                rec.time_ms,
+                Some(&id),
+                suho_ledger::now_ms(),
+            );
+            let index = match ledger.append(&p)? {
+                Appended::Stored(i) | Appended::Duplicate(i) => i,
+            };
+            ledger.checkpoint()?;
+            Ok(Recorded::Ledger(index))
+        }
+        Err(LedgerError::Locked { .. }) => {
+            let path = suho_ingest::spool::submit(data, &id, body.as_bytes())
+                .context("spooling suho's own-use record")?;
+            Ok(Recorded::Spooled(path))
+        }
+        Err(e) => Err(e).context("recording suho's own use in the ledger"),
+    }
+}

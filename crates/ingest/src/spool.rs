@@ -1,0 +1,110 @@
+//! The own-use spool: records of suho's own use of personal data (scope runs, evidence
+//! bundles, SQL) written by a command while another process (`suho serve`) holds the ledger.
+//!
+//! A spooled record is one file, `<data>/spool/<ms>-<id>.ndjson`, made durable (write, fsync,
+//! rename, fsync the directory) before the command goes on. Whoever holds the ledger drains the
+//! spool: the ingest service at every checkpoint tick, and `suho ingest` and the own-use recorder
+//! when they open the ledger. Every spooled record carries an `id`, so a crash between the append
+//! and the file's removal stores it once, not twice.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use suho_ledger::{Appended, Ledger, Prepared};
+
+use crate::IngestError;
+
+/// The spool directory of a data directory.
+pub fn spool_dir(data: &Path) -> PathBuf {
+    data.join("spool")
+}
+
+fn io(path: &Path, e: std::io::Error) -> IngestError {
+    IngestError::Read {
+        source_name: path.display().to_string(),
+        error: e,
+    }
+}
+
+/// Spool `body` (one access record with an `id`, validated by the caller) durably; returns the
+/// file it was written to.
+pub fn submit(data: &Path, id: &str, body: &[u8]) -> Result<PathBuf, IngestError> {
+    let dir = spool_dir(data);
+    fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let name = format!("{:020}-{safe}.ndjson", suho_ledger::now_ms().max(0));
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(body)
+        .and_then(|_| f.write_all(b"\n"))
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io(&tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(&dir, e))?;
+    Ok(path)
+}
+
+/// Append every spooled record to `ledger` (oldest first), make them durable, then remove their
+/// files. Returns the (file, ledger index) of each. A file that is not a valid record is moved to
+/// `spool/bad/` and reported in the log, never silently dropped.
+pub fn drain(ledger: &mut Ledger) -> Result<Vec<(PathBuf, u64)>, IngestError> {
+    let dir = spool_dir(&ledger.layout().data);
+    let mut names: Vec<PathBuf> = match fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&dir, e)),
+    };
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    names.sort();
+    let mut done = Vec::new();
+    for path in names {
+        let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
+        let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let rec = match suho_record::parse_record(body) {
+            Ok(r) => r,
+            Err(e) => {
+                let bad = dir.join("bad");
+                fs::create_dir_all(&bad).map_err(|e| io(&bad, e))?;
+                let to = bad.join(path.file_name().unwrap_or_default());
+                tracing::error!(file = %path.display(), error = %e, "a spooled own-use record is invalid; moved aside");
+                fs::rename(&path, &to).map_err(|e| io(&to, e))?;
+                continue;
+            }
+        };
+        let p = Prepared::new(body, rec.time_ms, rec.id.as_deref(), suho_ledger::now_ms());
+        let index = match ledger
+            .append(&p)
+            .map_err(|e| IngestError::Ledger(e.to_string()))?
+        {
+            Appended::Stored(i) | Appended::Duplicate(i) => i,
+        };
+        done.push((path, index));
+    }
+    ledger
+        .sync()
+        .map_err(|e| IngestError::Ledger(e.to_string()))?;
+    for (path, _) in &done {
+        fs::remove_file(path).map_err(|e| io(path, e))?;
+    }
+    Ok(done)
+}
