@@ -262,6 +262,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
             "an insider rewrites that record to hide the attack; verify names it",
         );
         tamper_and_verify(&ldata, al.ledger_index)?;
+        respond(&ldata, &al.incident)?;
     }
     println!(
         "\nEverything is in {}: try `suho --data {} alerts`, `incidents`, `records --limit 5`.",
@@ -269,6 +270,65 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         ldata.display()
     );
     Ok(0)
+}
+
+/// Steps 9 on: the incident's exact scope against the first public count, an evidence bundle
+/// an investigator checks offline, the notices, and the subjects' own lookup.
+fn respond(ldata: &Path, incident: &str) -> Result<()> {
+    step(
+        9,
+        "scope, exactly and in seconds: Coupang's first notice said 4,500 accounts; what does the ledger say?",
+    );
+    println!("   $ suho scope --incident {incident} --claim 4500 --reason \"PIPA 72h scoping\" --out affected.csv");
+    let list = ldata.join("affected.csv");
+    crate::scope_cmd::scope(
+        ldata,
+        crate::scope_cmd::ScopeArgs {
+            select: crate::scope_cmd::SelectArgs {
+                incident: Some(incident.to_string()),
+                ..Default::default()
+            },
+            format: crate::scope_cmd::ScopeFormat::Table,
+            out: Some(list.clone()),
+            out_format: None,
+            claim: Some(4500),
+            reason: "PIPA 72h scoping of the breach".into(),
+            operator: Some("demo-security-team".into()),
+            customers: None,
+        },
+    )?;
+
+    step(
+        10,
+        "evidence: a bundle investigators check offline, and what it says of the company's claims",
+    );
+    let bundle = ldata.join(format!("evidence-{incident}"));
+    if bundle.exists() {
+        std::fs::remove_dir_all(&bundle)?;
+    }
+    crate::evidence_cmd::evidence(
+        ldata,
+        crate::evidence_cmd::EvidenceArgs {
+            incident: incident.to_string(),
+            out: bundle.clone(),
+            reason: "evidence for the regulator and the police".into(),
+        },
+    )?;
+    let vkey = suho_ledger::load_verifier(&Layout::new(ldata).keys())?.to_string();
+    println!(
+        "   $ suho verify-evidence {} --key '{vkey}' --claim-subjects 4500 --claim-no-external",
+        bundle.display()
+    );
+    let code = crate::evidence_cmd::verify_evidence(crate::evidence_cmd::VerifyEvidenceArgs {
+        dir: bundle,
+        key: Some(vkey),
+        claim_subjects: Some(4500),
+        claim_no_external: true,
+        claim_recovered: None,
+        json: false,
+    })?;
+    println!("   (exit status {code}: the bundle verifies, and the claims do not fit it)");
+    Ok(())
 }
 
 /// Rewrite record `index` (another actor) the way an insider with shell access could, run
