@@ -10,7 +10,7 @@ use suho_detect::DetectConfig;
 use suho_evidence::{verify_bundle, write_bundle, BundleInput};
 use suho_ledger::Layout;
 
-use crate::scope_cmd::{claim_verdict, incident_scope, record_scope_use};
+use crate::scope_cmd::{claim_verdict, incident_scope, record_scope_use, Use};
 use crate::ui::{thousands, verifier_arg};
 
 #[derive(Args, Clone)]
@@ -79,10 +79,12 @@ pub fn evidence(data: &Path, a: EvidenceArgs) -> Result<i32> {
     .with_context(|| format!("writing the evidence bundle {}", a.out.display()))?;
     let recorded = record_scope_use(
         data,
-        &crate::own_use::operator(None),
-        &a.reason,
-        "suho evidence",
-        "export",
+        &Use {
+            operator: &crate::own_use::operator(None),
+            reason: &a.reason,
+            what: "suho evidence",
+            action: "export",
+        },
         &scope.selector,
         &scope.summary,
         Some(&scope.subjects),

@@ -420,17 +420,32 @@ fn selector_json(sel: &Selector) -> serde_json::Value {
 }
 
 /// Record a scope run (or an evidence bundle, a notice) in the ledger.
+/// Who ran what, why: the part of an own-use record that is not the scope.
+pub struct Use<'a> {
+    /// Who ran it.
+    pub operator: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// The command, e.g. `suho scope`.
+    pub what: &'a str,
+    /// `search` or `export`.
+    pub action: &'a str,
+}
+
 pub fn record_scope_use(
     data: &Path,
-    operator: &str,
-    reason: &str,
-    what: &str,
-    action: &str,
+    u: &Use<'_>,
     sel: &Selector,
     summary: &ScopeSummary,
     list: Option<&SubjectList>,
     extra: serde_json::Value,
 ) -> Result<own_use::Recorded> {
+    let Use {
+        operator,
+        reason,
+        what,
+        action,
+    } = *u;
     own_use::record(
         data,
         OwnUse {
@@ -511,13 +526,15 @@ pub fn scope(data: &Path, a: ScopeArgs) -> Result<i32> {
     let who = own_use::operator(a.operator.as_deref());
     let recorded = record_scope_use(
         data,
-        &who,
-        &a.reason,
-        "suho scope",
-        if written.is_some() {
-            "export"
-        } else {
-            "search"
+        &Use {
+            operator: &who,
+            reason: &a.reason,
+            what: "suho scope",
+            action: if written.is_some() {
+                "export"
+            } else {
+                "search"
+            },
         },
         &sel,
         &summary,
@@ -658,10 +675,12 @@ pub fn incident_scope(data: &Path, incident: &str, reason: &str) -> Result<Incid
     let who = own_use::operator(None);
     let recorded = record_scope_use(
         data,
-        &who,
-        reason,
-        "suho scope",
-        "search",
+        &Use {
+            operator: &who,
+            reason,
+            what: "suho scope",
+            action: "search",
+        },
         &selector,
         &summary,
         Some(&subjects),

@@ -30,6 +30,8 @@ pub enum RoleArg {
     Ingest,
     Read,
     Admin,
+    /// The "was my data leaked?" range lookup only (for the public web front end).
+    Lookup,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +115,7 @@ pub fn token(data: &Path, cmd: TokenCmd) -> Result<i32> {
                 RoleArg::Ingest => Role::Ingest,
                 RoleArg::Read => Role::Read,
                 RoleArg::Admin => Role::Admin,
+                RoleArg::Lookup => Role::Lookup,
             };
             let (info, secret) = store.create(role, &name)?;
             eprintln!(

@@ -412,7 +412,7 @@ pub fn write_bundle(
     o.write(Path::new("latest-checkpoint"), latest_text.as_bytes())?;
     o.write(
         Path::new("verifier.key"),
-        format!("{}\n", verifier.to_string()).as_bytes(),
+        format!("{}\n", verifier).as_bytes(),
     )?;
     if size < latest.size {
         let proof = suho_ledger::consistency_proof_file(layout, &checkpoint_text)?;

@@ -36,7 +36,7 @@ fn fetch<S: NodeSource>(src: &S, level: u8, index: u64) -> Result<Hash, ProofErr
 /// ones proofs need), this fetches one node per maximal complete subtree, at most 64.
 fn subtree_root<S: NodeSource>(src: &S, span: Span) -> Result<Hash, ProofError<S::Error>> {
     let len = span.end - span.begin;
-    if len.is_power_of_two() && span.begin % len == 0 {
+    if len.is_power_of_two() && span.begin.is_multiple_of(len) {
         // trailing_zeros of a power of two in u64 is at most 63: fits in u8.
         let level = len.trailing_zeros() as u8;
         return fetch(src, level, span.begin >> level);

@@ -7,6 +7,7 @@
 //! | `GET /v1/checkpoint` | read | the ledger's latest signed checkpoint |
 //! | `GET /v1/health` | read | liveness plus the ledger size and checkpoint age |
 //! | `GET /ledger/checkpoint`, `GET /ledger/tile/...` | read | C2SP tlog-tiles static files |
+//! | `GET /v1/leak-check/range/{prefix}` | lookup | leak-check hash range (see `leak.rs`) |
 //! | `GET /healthz` | none | liveness only |
 //!
 //! `admin` tokens may use every route. Authentication runs before a request body is read, so an
@@ -131,6 +132,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(access_log))
+        // After the access log on purpose: leak-check logs its own requests without the path,
+        // so a range prefix is never logged beside the caller's identity.
+        .merge(crate::leak::routes(&state))
         .with_state(state)
 }
 

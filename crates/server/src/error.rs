@@ -39,8 +39,8 @@ pub enum ServerError {
         /// Why the name was rejected.
         reason: &'static str,
     },
-    /// A role name is not `ingest`, `read` or `admin`.
-    #[error("unknown role {0:?}: expected ingest, read or admin")]
+    /// A role name is not `ingest`, `read`, `admin` or `lookup`.
+    #[error("unknown role {0:?}: expected ingest, read, admin or lookup")]
     UnknownRole(String),
     /// A TLS certificate or key file could not be read.
     #[error("TLS {what} file {path}: {source}")]

@@ -10,6 +10,7 @@
 
 mod app;
 mod error;
+mod leak;
 mod serve;
 pub mod tokens;
 

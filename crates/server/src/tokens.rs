@@ -48,6 +48,9 @@ pub enum Role {
     Ingest,
     /// May read the ledger: checkpoint, tiles, health details.
     Read,
+    /// May ask leak-check ranges (`GET /v1/leak-check/range/{prefix}`): the token of a
+    /// company's public "was my data leaked?" web front end.
+    Lookup,
     /// May do everything.
     Admin,
 }
@@ -63,6 +66,7 @@ impl Role {
         match self {
             Role::Ingest => "ingest",
             Role::Read => "read",
+            Role::Lookup => "lookup",
             Role::Admin => "admin",
         }
     }
@@ -81,6 +85,7 @@ impl FromStr for Role {
         match s {
             "ingest" => Ok(Role::Ingest),
             "read" => Ok(Role::Read),
+            "lookup" => Ok(Role::Lookup),
             "admin" => Ok(Role::Admin),
             other => Err(ServerError::UnknownRole(other.to_owned())),
         }
