@@ -328,6 +328,88 @@ fn respond(ldata: &Path, incident: &str) -> Result<()> {
         json: false,
     })?;
     println!("   (exit status {code}: the bundle verifies, and the claims do not fit it)");
+
+    step(
+        11,
+        "notify within 72 hours: every notice the law requires, with 유출 (leak), never 노출 (exposure)",
+    );
+    println!("   $ suho notify {incident}");
+    let notices = ldata.join("notices").join(incident);
+    if notices.exists() {
+        std::fs::remove_dir_all(&notices)?;
+    }
+    crate::notify_cmd::notify(
+        ldata,
+        crate::notify_cmd::NotifyArgs {
+            incident: Some(incident.to_string()),
+            out: Some(notices.clone()),
+            aware_at: None,
+            stage: None,
+            external: false,
+            contacts_missing: false,
+            california_residents: None,
+            reason: Some("PIPA Art. 34 notices and the PIPC report".into()),
+            init_templates: false,
+        },
+    )?;
+    let sms = std::fs::read_to_string(notices.join("sms.ko.txt")).unwrap_or_default();
+    println!("\n   the SMS every affected customer gets (sms.ko.txt):");
+    for line in sms.lines() {
+        println!("   | {line}");
+    }
+
+    step(
+        12,
+        "\"was my data leaked?\": customers check without telling suho who they are (k-anonymity)",
+    );
+    // The company joins the affected list with its customer database and loads only hashes.
+    let contacts = ldata.join("affected-contacts.csv");
+    let mut csv = String::from("subject_id,email,phone\n");
+    let mut first_affected = None;
+    for line in std::fs::read_to_string(&list)?.lines().skip(1) {
+        let id = line.split(',').next().unwrap_or("");
+        let n: u64 = id.trim_start_matches("c-").parse().unwrap_or(0);
+        csv.push_str(&format!(
+            "{id},{id}@mail.example.test,010-{:04}-{:04}\n",
+            n / 10_000 % 10_000,
+            n % 10_000
+        ));
+        first_affected.get_or_insert_with(|| id.to_string());
+    }
+    std::fs::write(&contacts, csv)?;
+    println!("   $ suho leak-check load affected-contacts.csv --csv   # hashed on load; plain contacts are not kept");
+    crate::leak_cmd::leak_check(
+        ldata,
+        crate::leak_cmd::LeakCmd::Load {
+            file: contacts.clone(),
+            csv: true,
+            merge: false,
+        },
+    )?;
+    std::fs::remove_file(&contacts)?;
+    if let Some(id) = first_affected {
+        println!("   $ suho leak-check ask --email {id}@mail.example.test");
+        crate::leak_cmd::leak_check(
+            ldata,
+            crate::leak_cmd::LeakCmd::Ask {
+                email: Some(format!("{id}@mail.example.test")),
+                phone: None,
+                url: None,
+                token: None,
+            },
+        )?;
+    }
+    println!("   $ suho leak-check ask --email someone-else@mail.example.test");
+    crate::leak_cmd::leak_check(
+        ldata,
+        crate::leak_cmd::LeakCmd::Ask {
+            email: Some("someone-else@mail.example.test".into()),
+            phone: None,
+            url: None,
+            token: None,
+        },
+    )?;
+    println!("   (`suho serve` offers the same as GET /v1/leak-check/range/{{prefix}} for the company's web site)");
     Ok(())
 }
 

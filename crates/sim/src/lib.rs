@@ -73,6 +73,19 @@ website = "https://www.example-commerce.test"
 dpo_name = "Kim Privacy (김개인)"
 dpo_email = "dpo@example-commerce.test"
 annual_revenue_krw = 41_000_000_000_000
+address = "서울특별시 송파구 예시로 100 (Example-ro 100, Songpa-gu, Seoul)"
+countermeasures = [
+  "유출에 쓰인 서명키를 폐기하고 그 키로 서명된 모든 인증 토큰을 무효화했습니다",
+  "퇴사자의 모든 접근 권한과 인증수단을 회수했습니다",
+  "해외 접속 경로를 차단하고 수사기관에 신고했습니다",
+]
+countermeasures_en = [
+  "Revoked the signing key used in the leak and invalidated every token it signed",
+  "Revoked every access right and credential of the departed employee",
+  "Blocked the overseas access paths and reported the incident to the police",
+]
+remedy = "피해 신고 센터(1588-0000)에서 피해 사실을 접수하며, 확인된 피해는 보상해 드립니다"
+remedy_en = "Report any damage to our centre (1588-0000); confirmed damage will be compensated"
 "#
     )
 }
