@@ -64,8 +64,8 @@ pub fn operator(explicit: Option<&str>) -> String {
     format!("os:{user}")
 }
 
-/// Record `u` in the ledger of `data` (or the spool when another process holds it).
-pub fn record(data: &Path, u: OwnUse<'_>) -> Result<Recorded> {
+/// The record body of `u`, with a fresh id.
+fn body_of(u: OwnUse<'_>) -> Result<(String, String, i64)> {
     let mut nonce = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut nonce);
     let id = format!("suho-own-{}", hex::encode(nonce));
@@ -87,22 +87,28 @@ pub fn record(data: &Path, u: OwnUse<'_>) -> Result<Recorded> {
     let body = body.to_string();
     let rec = suho_record::parse_record(body.as_bytes())
         .map_err(|e| anyhow::anyhow!("suho's own-use record is invalid: {e}"))?;
+    let time = rec.time_ms;
+    Ok((body, id, time))
+}
+
+/// Append `u` to an open ledger and checkpoint it; returns its index.
+pub fn record_in(ledger: &mut Ledger, u: OwnUse<'_>) -> Result<u64> {
+    let (body, id, time) = body_of(u)?;
+    suho_ingest::spool::drain(ledger)?;
+    let p = Prepared::new(body.as_bytes(), time, Some(&id), suho_ledger::now_ms());
+    let index = match ledger.append(&p)? {
+        Appended::Stored(i) | Appended::Duplicate(i) => i,
+    };
+    ledger.checkpoint()?;
+    Ok(index)
+}
+
+/// Record `u` in the ledger of `data` (or the spool when another process holds it).
+pub fn record(data: &Path, u: OwnUse<'_>) -> Result<Recorded> {
     match Ledger::open(data, Options::default()) {
-        Ok(mut ledger) => {
-            suho_ingest::spool::drain(&mut ledger)?;
-            let p = Prepared::new(
-                body.as_bytes(),
-                rec.time_ms,
-                Some(&id),
-                suho_ledger::now_ms(),
-            );
-            let index = match ledger.append(&p)? {
-                Appended::Stored(i) | Appended::Duplicate(i) => i,
-            };
-            ledger.checkpoint()?;
-            Ok(Recorded::Ledger(index))
-        }
+        Ok(mut ledger) => Ok(Recorded::Ledger(record_in(&mut ledger, u)?)),
         Err(LedgerError::Locked { .. }) => {
+            let (body, id, _) = body_of(u)?;
             let path = suho_ingest::spool::submit(data, &id, body.as_bytes())
                 .context("spooling suho's own-use record")?;
             Ok(Recorded::Spooled(path))

@@ -179,14 +179,11 @@ pub fn history(data: &Path, cmd: HistoryCmd) -> Result<i32> {
             } else {
                 DEFAULT_KEEP_DAYS
             });
-            let r = History::prune(&layout, keep, suho_ledger::now_ms())?;
-            if r.partitions.is_empty() {
-                println!("nothing older than {} (keeping {keep} days)", r.horizon);
-                return Ok(0);
-            }
+            let now = suho_ledger::now_ms();
+            let r = History::prune(&layout, keep, now)?;
             for p in &r.partitions {
                 println!(
-                    "pruned {}: {} records in {} files (ledger {}..={})",
+                    "history: pruned {}: {} records in {} files (ledger {}..={})",
                     p.date,
                     thousands(p.records),
                     p.files,
@@ -194,21 +191,34 @@ pub fn history(data: &Path, cmd: HistoryCmd) -> Result<i32> {
                     p.last_index.map_or("-".into(), |i| i.to_string()),
                 );
             }
+            // The ledger: whole write-ahead-log segments older than the horizon lose their
+            // bodies; entries and tiles stay, so the log stays verifiable (C2SP minimum index).
+            let horizon_ms = suho_history::parse_date(&r.horizon).unwrap_or(0) * 86_400_000;
+            let mut ledger = suho_ledger::Ledger::open(data, suho_ledger::Options::default())
+                .context("pruning the ledger (stop `suho serve` on this data directory first)")?;
+            let plan = ledger.plan_prune(horizon_ms)?;
+            if r.partitions.is_empty() && plan.is_none() {
+                println!("nothing older than {} (keeping {keep} days)", r.horizon);
+                return Ok(0);
+            }
             let who = own_use::operator(operator.as_deref());
-            let rec = own_use::record(
-                data,
+            let min_index = plan.as_ref().map(|p| p.min_index);
+            let index = own_use::record_in(
+                &mut ledger,
                 OwnUse {
                     actor: &who,
                     action: "delete",
                     resource: "suho history prune".into(),
-                    purpose: "retention: PIPA access-record retention period elapsed",
+                    purpose: "retention: the PIPA access-record retention period elapsed",
                     subject_count: None,
                     fields: Vec::new(),
                     attrs: serde_json::json!({
-                        "suho_event": "history.prune",
+                        "suho_event": if plan.is_some() { "ledger.prune" } else { "history.prune" },
+                        "min_index": min_index,
                         "keep_days": keep,
                         "horizon": r.horizon,
-                        "records": r.records,
+                        "history_records": r.records,
+                        "ledger_records": plan.as_ref().map_or(0, |p| p.records),
                         "partitions": r.partitions.iter().map(|p| serde_json::json!({
                             "date": p.date, "records": p.records,
                             "first_index": p.first_index, "last_index": p.last_index,
@@ -216,9 +226,18 @@ pub fn history(data: &Path, cmd: HistoryCmd) -> Result<i32> {
                     }),
                 },
             )?;
+            if let Some(plan) = &plan {
+                ledger.apply_prune(plan, index)?;
+                println!(
+                    "ledger: removed the bodies of the {} records below index {} ({} segments, {:.1} MB); their entries and tiles stay, and `suho verify` still checks them",
+                    thousands(plan.records),
+                    plan.min_index,
+                    plan.segments.len(),
+                    plan.bytes as f64 / 1e6
+                );
+            }
             println!(
-                "pruned {} records older than {}; the ledger keeps them, verifiable; {rec}",
-                thousands(r.records),
+                "pruned everything older than {} (keeping {keep} days); recorded in the ledger at index {index}",
                 r.horizon
             );
         }

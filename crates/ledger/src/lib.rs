@@ -13,6 +13,7 @@ mod entry;
 pub mod fault;
 mod keys;
 mod proofs;
+mod prune;
 mod tilepath;
 mod tiles;
 mod verify;
@@ -33,6 +34,7 @@ pub use proofs::{
     consistency_proof_file, inclusion_proof_file, verify_consistency_file, verify_proof_file,
     ProofCheck,
 };
+pub use prune::{read_mark, PruneMark, PrunePlan};
 pub use tilepath::{bundle_path, tile_path, TILE_WIDTH};
 pub use tiles::{tile_width, TileReader};
 pub use verify::{verify, VerifyProblem, VerifyReport};
@@ -67,12 +69,16 @@ pub enum LedgerError {
 pub struct Options {
     /// Records whose ids stay in memory before least recently used hours are dropped.
     pub dedup_budget: usize,
+    /// Size at which a write-ahead-log segment is closed and a new one begun (the unit of
+    /// retention pruning).
+    pub segment_bytes: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             dedup_budget: 4_000_000,
+            segment_bytes: wal::SEGMENT_BYTES,
         }
     }
 }
@@ -217,7 +223,7 @@ impl Ledger {
 
         let wal_dir = layout.wal();
         let mut replay: Vec<(u64, [u8; ENTRY_LEN], Option<IdKey>)> = Vec::new();
-        let writer = wal::recover(&wal_dir, checkpoint_size, |frame| {
+        let mut writer = wal::recover(&wal_dir, checkpoint_size, |frame| {
             let id = Entry::decode(&frame.entry).and_then(|e| {
                 suho_record::parse_record(&frame.body)
                     .ok()
@@ -226,6 +232,7 @@ impl Ledger {
             replay.push((frame.index, frame.entry, id));
             Ok(())
         })?;
+        writer.segment_bytes = opts.segment_bytes.max(1 << 16);
         let mut ledger = Ledger {
             wal: writer,
             layout,

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use suho_merkle::{leaf_hash, CompactRange, Hash};
 use suho_note::{Checkpoint, Verifier};
 
-use crate::entry::ENTRY_LEN;
+use crate::entry::{Entry, ENTRY_LEN};
 use crate::tilepath::{bundle_path, tile_path, TILE_WIDTH};
 use crate::tiles::{tile_width, TileReader};
 use crate::wal::{list_segments, segment_path, BlockProblem, SegmentReader};
@@ -118,7 +118,61 @@ pub fn verify(
     let mut bundle: Option<(u64, Vec<[u8; ENTRY_LEN]>)> = None;
     let mut i = 0u64;
     let mut extra = 0u64;
-    let segs = list_segments(&wal_dir).map_err(|e| from_ledger(None, e))?;
+    // A pruned log: below the minimum index only the entries remain; they are checked against
+    // the tiles and the root like any other, and none may be younger than the horizon.
+    let mark = crate::prune::read_mark(layout).map_err(|e| from_ledger(None, e))?;
+    let min_index = mark.map_or(0, |m| m.min_index);
+    if min_index > n {
+        return Err(problem(Some(n), Some(wal_dir.join("PRUNED")), format!("the minimum index {min_index} is past the checkpoint (size {n}): records were removed that no checkpoint covers")));
+    }
+    while i < min_index {
+        let t = i / TILE_WIDTH;
+        if bundle.as_ref().map(|b| b.0) != Some(t) {
+            let w = (n - t * TILE_WIDTH).min(TILE_WIDTH);
+            let entries = reader
+                .read_bundle(t, w)
+                .map_err(|e| from_ledger(Some(i), e))?;
+            bundle = Some((t, entries));
+        }
+        let entry = bundle
+            .as_ref()
+            .and_then(|(_, e)| e.get((i % TILE_WIDTH) as usize).copied())
+            .ok_or_else(|| {
+                problem(
+                    Some(i),
+                    Some(tiles_path(&bundle_path(t, TILE_WIDTH))),
+                    "missing: the pruned entry is not in its bundle",
+                )
+            })?;
+        if let (Some(m), Some(e)) = (mark, Entry::decode(&entry)) {
+            if e.event_time_ms >= m.horizon_ms {
+                return Err(problem(Some(i), Some(wal_dir.join("PRUNED")), format!("pruned too early: the record's event time {} is not older than the pruning horizon {}", suho_record::format_rfc3339_ms(e.event_time_ms), suho_record::format_rfc3339_ms(m.horizon_ms))));
+            }
+        }
+        let mut bad: Option<VerifyProblem> = None;
+        tree.append(leaf_hash(&entry), |level, index, hash| {
+            if bad.is_some() || level % 8 != 0 {
+                return;
+            }
+            if let Err(p) = check_node(&reader, &mut tile_cache, n, level / 8, index, hash) {
+                bad = Some(p);
+            }
+        });
+        if let Some(mut p) = bad {
+            p.index = Some(i);
+            return Err(p);
+        }
+        i += 1;
+        if i.is_multiple_of(65536) {
+            progress(i, n);
+        }
+    }
+    let mut prune_record_ok = mark.is_none();
+    let segs: Vec<u64> = list_segments(&wal_dir)
+        .map_err(|e| from_ledger(None, e))?
+        .into_iter()
+        .filter(|s| *s >= min_index)
+        .collect();
     'segments: for &first in &segs {
         if first != i {
             return Err(problem(Some(i.min(first)), Some(segment_path(&wal_dir, first)), format!("the segment starts at entry {first}, but the log before it ends at entry {i} (records removed or a segment missing)")));
@@ -145,6 +199,11 @@ pub fn verify(
                     extra += 1;
                     i += 1;
                     continue;
+                }
+                if let Some(m) = mark.filter(|m| m.record == i) {
+                    let body = String::from_utf8_lossy(&frame.body);
+                    prune_record_ok = body.contains("\"suho_event\":\"ledger.prune\"")
+                        && body.contains(&format!("\"min_index\":{}", m.min_index));
                 }
                 check_entry(&reader, &mut bundle, n, i, &frame.entry).map_err(|mut p| {
                     if block.checksum_failed {
@@ -187,6 +246,10 @@ pub fn verify(
         return Err(problem(Some(i), Some(wal_dir.clone()), format!("missing: the log ends at entry {i} but the checkpoint covers {n} entries (file truncated or records removed)")));
     }
     progress(i.min(n), n);
+    if !prune_record_ok {
+        let m = mark.map_or(0, |m| m.record);
+        return Err(problem(Some(m), Some(wal_dir.join("PRUNED")), format!("the records below {min_index} were removed, but record {m} is not the ledger.prune record that documents it")));
+    }
     if tree.root() != cp.root {
         return Err(problem(
             None,

@@ -164,6 +164,8 @@ pub(crate) struct WalWriter {
     buf: Vec<u8>,
     idx_buf: Vec<u8>,
     unsynced: Vec<File>,
+    /// A new segment starts once the current one reaches this size.
+    pub(crate) segment_bytes: u64,
 }
 
 impl WalWriter {
@@ -192,6 +194,7 @@ impl WalWriter {
             buf: Vec::with_capacity(4 << 20),
             idx_buf: Vec::new(),
             unsynced: Vec::new(),
+            segment_bytes: SEGMENT_BYTES,
         })
     }
 
@@ -202,7 +205,7 @@ impl WalWriter {
 
     /// Append a block; its records get indexes `size..size + count`.
     pub(crate) fn append(&mut self, b: &EncodedBlock) -> Result<u64, LedgerError> {
-        if self.seg_len + self.buf.len() as u64 >= SEGMENT_BYTES {
+        if self.seg_len + self.buf.len() as u64 >= self.segment_bytes {
             self.roll()?;
         }
         let first = self.size;
