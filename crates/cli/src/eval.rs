@@ -88,6 +88,8 @@ struct Truth {
     first_malicious_time: String,
     last_time: String,
     allowed: String,
+    /// The principal the attack acts as or through (empty when none).
+    principal: String,
 }
 
 fn read_truth(path: &Path) -> Result<Vec<Truth>> {
@@ -111,6 +113,7 @@ fn read_truth(path: &Path) -> Result<Vec<Truth>> {
             first_malicious_time: s("first_malicious_time"),
             last_time: s("last_time"),
             allowed: v["max_severity"].as_str().unwrap_or("medium").to_string(),
+            principal: s("principal"),
         });
     }
     Ok(out)
@@ -179,8 +182,24 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
     let mut first: HashMap<usize, &suho_detect::Alert> = HashMap::new();
     let mut benign_max: HashMap<usize, Severity> = HashMap::new();
     let mut false_alerts: HashMap<String, u64> = HashMap::new();
+    // An alert folds later records in (one alert per actor, rule and window, then updates) and
+    // may be raised by them: an alert on an attack's own principal whose window reaches into
+    // the attack is about that attack, whatever benign record first opened it.
+    let attack_window: Vec<(&str, &str)> = truth
+        .iter()
+        .filter(|t| t.kind == "attack" && !t.principal.is_empty())
+        .map(|t| (t.principal.as_str(), t.first_malicious_time.as_str()))
+        .collect();
     for a in &alerts {
         let l = a.record_id.as_deref().and_then(|id| label.get(id)).copied();
+        let opened_by_attack = l.is_some_and(|i| truth[i].kind == "attack");
+        let about_attacker = attack_window.iter().any(|(p, first)| {
+            a.actor.as_deref() == Some(*p) && a.last_time.as_str() >= *first
+        });
+        if !opened_by_attack && about_attacker {
+            // About the attack, but not its first alert: it opened on an earlier record.
+            continue;
+        }
         match l {
             Some(i) if truth[i].kind == "attack" => {
                 let e = first.entry(i).or_insert(a);
@@ -401,7 +420,7 @@ pub fn print(r: &EvalResult) {
         }
     }
     println!(
-        "\nfalse alerts (on records that are not part of an attack) per 1,000 principal-days:"
+        "\nfalse alerts per 1,000 principal-days (alerts neither on an attack's records nor about its principal once it began):"
     );
     for s in Severity::ALL.iter().rev() {
         let n = r.false_alerts.get(s.as_str()).copied().unwrap_or(0);
