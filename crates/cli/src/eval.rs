@@ -193,9 +193,9 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
     for a in &alerts {
         let l = a.record_id.as_deref().and_then(|id| label.get(id)).copied();
         let opened_by_attack = l.is_some_and(|i| truth[i].kind == "attack");
-        let about_attacker = attack_window.iter().any(|(p, first)| {
-            a.actor.as_deref() == Some(*p) && a.last_time.as_str() >= *first
-        });
+        let about_attacker = attack_window
+            .iter()
+            .any(|(p, first)| a.actor.as_deref() == Some(*p) && a.last_time.as_str() >= *first);
         if !opened_by_attack && about_attacker {
             // About the attack, but not its first alert: it opened on an earlier record.
             continue;

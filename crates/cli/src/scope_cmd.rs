@@ -109,12 +109,20 @@ pub enum HistoryCmd {
     Status,
 }
 
+/// Sync options: the geo database fills the history's `country` column.
+pub fn sync_options(data: &Path) -> Result<suho_history::SyncOptions> {
+    Ok(suho_history::SyncOptions {
+        country_of: scope_options(data, None)?.country_of,
+        ..Default::default()
+    })
+}
+
 /// Catch the history up with the ledger, with a progress bar when there is much to do.
 pub fn sync_history(data: &Path, quiet: bool) -> Result<suho_history::SyncReport> {
     let layout = Layout::new(data);
     let started = Instant::now();
     let mut bar = None;
-    let report = History::sync(&layout, |p: &SyncProgress| {
+    let report = History::sync_with(&layout, &sync_options(data)?, |p: &SyncProgress| {
         if quiet || p.to - p.from < 200_000 {
             return;
         }

@@ -14,13 +14,14 @@
 //! Architecture invariant: this crate reads the ledger's files but never writes them, and it
 //! knows nothing of HTTP, the console or the detectors; the CLI records prunings and scope runs
 //! in the ledger.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod agg;
 mod day;
 mod prune;
 mod schema;
 mod scope;
+mod sql;
 mod subjects;
 mod sync;
 mod writer;
@@ -33,6 +34,9 @@ pub use prune::{PruneReport, PrunedPartition};
 pub use schema::{history_schema, COLUMNS};
 pub use scope::{
     scope, scope_subjects, CountryLookup, Involved, ScanStats, ScopeOptions, ScopeSummary, Selector,
+};
+pub use sql::{
+    sql_query, SqlError, SqlQuery, SqlResult, SqlSession, SqlStats, SqlValue, SQL_TABLES_HELP,
 };
 pub use subjects::{OutFormat, SubjectAccess, SubjectList};
 pub use sync::{SyncOptions, SyncProgress, SyncReport};

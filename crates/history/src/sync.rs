@@ -20,13 +20,25 @@ use crate::writer::{parse_part_name, sync_dir, HistoryWriter, WriterOptions, Wri
 use crate::{history_dir, io_err, HistoryError};
 
 /// Options of a sync.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SyncOptions {
     /// Index records below this ledger index only. Default: the size of the newest signed
     /// checkpoint (records past it may still be cut off by the ledger's crash recovery).
     pub upto: Option<u64>,
     /// How files are written.
     pub writer: WriterOptions,
+    /// Fills the `country` column from `src_ip` (a GeoIP lookup); None leaves it empty.
+    pub country_of: Option<crate::CountryLookup>,
+}
+
+impl std::fmt::Debug for SyncOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncOptions")
+            .field("upto", &self.upto)
+            .field("writer", &self.writer)
+            .field("country_of", &self.country_of.as_ref().map(|_| "fn"))
+            .finish()
+    }
 }
 
 /// Progress of a running sync.
@@ -253,7 +265,7 @@ pub(crate) fn sync(
         to: upto,
     };
     let (scanned, encoded) = std::thread::scope(|s| {
-        let worker = s.spawn(|| encode(&history, opts.writer.clone(), rx));
+        let worker = s.spawn(|| encode(&history, opts.writer.clone(), opts.country_of.clone(), rx));
         let mut batch = Batch::default();
         let scanned = WalReader::new(&layout.wal()).scan(from, |frame| {
             if frame.index >= upto {
@@ -334,9 +346,10 @@ struct Encoded {
 fn encode(
     history: &Path,
     opts: WriterOptions,
+    country_of: Option<crate::CountryLookup>,
     rx: mpsc::Receiver<Batch>,
 ) -> Result<Encoded, HistoryError> {
-    let mut writer = HistoryWriter::new(history, opts)?;
+    let mut writer = HistoryWriter::new(history, opts)?.with_country_of(country_of);
     let mut out = Encoded {
         written: Vec::new(),
         records: 0,

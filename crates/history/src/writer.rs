@@ -70,6 +70,7 @@ pub struct HistoryWriter {
     written: Vec<WrittenFile>,
     last_index: Option<u64>,
     clock: u64,
+    country_of: Option<crate::CountryLookup>,
 }
 
 impl HistoryWriter {
@@ -92,8 +93,15 @@ impl HistoryWriter {
             open: Vec::new(),
             written: Vec::new(),
             last_index: None,
+            country_of: None,
             clock: 0,
         })
+    }
+
+    /// Fill the `country` column from each record's `src_ip` with `f` (a GeoIP lookup).
+    pub fn with_country_of(mut self, f: Option<crate::CountryLookup>) -> HistoryWriter {
+        self.country_of = f;
+        self
     }
 
     /// Add the record stored at `ledger_index`. Indexes must increase from call to call.
@@ -133,7 +141,11 @@ impl HistoryWriter {
         };
         let f = &mut self.open[pos];
         f.used = self.clock;
-        f.rows.push(ledger_index, rec);
+        let country = match (&self.country_of, rec.src_ip) {
+            (Some(lookup), Some(ip)) => lookup(ip),
+            _ => None,
+        };
+        f.rows.push(ledger_index, rec, country);
         f.count += 1;
         f.last_index = ledger_index;
         if f.rows.len >= self.opts.batch_rows {
@@ -313,7 +325,7 @@ impl Rows {
         }
     }
 
-    fn push(&mut self, index: u64, r: &AccessRecord<'_>) {
+    fn push(&mut self, index: u64, r: &AccessRecord<'_>, country: Option<[u8; 2]>) {
         use std::fmt::Write;
         self.len += 1;
         self.ledger_index.append_value(index);
@@ -330,8 +342,11 @@ impl Rows {
             }
             None => self.src_ip.append_null(),
         }
-        // Country is filled in by enrichment (detection), not by the ledger record.
-        self.country.append_null();
+        // From the geo database at sync time (the record itself has only the address).
+        match country.as_ref().and_then(|c| std::str::from_utf8(c).ok()) {
+            Some(c) => self.country.append_value(c),
+            None => self.country.append_null(),
+        }
         self.credential.append_option(r.credential.as_deref());
         self.signing_key.append_option(r.signing_key.as_deref());
         for s in &r.subjects {

@@ -1,0 +1,553 @@
+//! `suho sql` over a large history, against DuckDB on the same Parquet files.
+//!
+//! Builds `SUHO_BENCH_RECORDS` records (default 10 million, 30 days) of history directly with
+//! [`HistoryWriter`] (the same traffic as `benches/scope.rs`, so `SUHO_BENCH_DIR` can be shared
+//! with it), then times SQL queries through [`SqlSession`] (a fresh session per run, as `suho
+//! sql` does) and, when `python3 -c "import duckdb"` works, the same queries in DuckDB over the
+//! same files, checking both give the same answer.
+//!
+//! The queries: `count(*)` with a short-lived token's credential (a few row groups) and with a
+//! long-lived key's (every row group, bloom filters cannot help); a full `GROUP BY actor`; a
+//! one-day time range; distinct subjects of a token and of a whole day, through
+//! `record_subjects` and through `json_each(records.subjects)` (suho only: to choose between
+//! them).
+//!
+//! `SUHO_BENCH_DIR` keeps the data between runs; `SUHO_BENCH_RUNS` (default 3) timed runs, the
+//! best is printed; `SUHO_BENCH_DUCKDB=0` skips DuckDB; `SUHO_BENCH_ONLY=text` runs the queries
+//! whose name contains `text`; `SUHO_BENCH_SQL=query` times one query of your own.
+//! Run: `SUHO_BENCH_DIR=/tmp/h10m cargo bench -p suho-history --bench sql`.
+//!
+//! Measured on the 2-core development machine (other builds sharing it; best of 3), 10 million
+//! records (0.28 GB of Parquet), suho against DuckDB 2.0 (Python) on the same files, both giving
+//! the same answers:
+//!
+//! | query                                              | suho     | DuckDB  |
+//! |----------------------------------------------------|----------|---------|
+//! | `count(*)`, all records                            | 0.39-0.5 s | 0.01 s |
+//! | `count(*)` for a short-lived token (3/30 row groups) | 0.012-0.016 s | 0.010 s |
+//! | `count(*)` for a long-lived key (30/30 row groups)  | 0.033-0.052 s | 0.027 s |
+//! | `GROUP BY actor`, all records                      | 2.5-2.9 s (10.3 s before the scan sorted it) | 0.06 s |
+//! | one day: `count(*), count(DISTINCT actor)`         | 0.16 s   | 0.014 s |
+//! | token: `count(DISTINCT subject)`                   | 0.02 s   | 0.076 s |
+//! | one day: `count(DISTINCT subject)`                 | 1.8-2.3 s (0.75 s as a GROUP BY subquery) | 0.15 s |
+//! | one day: top 10 subjects by accesses               | 0.71 s (json_each: 1.1 s) | 0.22 s |
+//!
+//! Peak memory of the full `GROUP BY actor`: 490 MB (the ordered scan holds the actor and
+//! ledger-index columns and the sort keys).
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+use suho_history::{HistoryWriter, SqlSession, SqlValue, WriterOptions};
+use suho_ledger::Layout;
+use suho_record::{AccessRecord, Action, Outcome};
+
+const SEED: u64 = 0x5eed_2025;
+const T0: i64 = 1_748_736_000_000; // 2025-06-01T00:00:00Z
+const DAY: i64 = 86_400_000;
+const CREDENTIALS: u64 = 10_000;
+const LONG_LIVED: u64 = 1_000;
+const ACCOUNTS: u64 = 2_200;
+const CUSTOMERS: u64 = 1_000_000;
+const FIELDS: [&str; 10] = [
+    "name",
+    "email",
+    "phone",
+    "address",
+    "order_history",
+    "payment",
+    "birth_date",
+    "entrance_code",
+    "delivery_contacts",
+    "resident_registration_number",
+];
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Random numbers for record `i`, the same whichever thread builds it.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = mix(self.0);
+        self.0 % n
+    }
+}
+
+/// When short-lived credential `c` (>= LONG_LIVED) is valid: [start, start + life).
+fn token_window(c: u64, span: i64) -> (i64, i64) {
+    let life = DAY + (mix(SEED ^ c ^ 0xabc) % (2 * DAY as u64)) as i64;
+    let start = (mix(SEED ^ c) % (span - life).max(1) as u64) as i64;
+    (T0 + start, life)
+}
+
+struct Pools {
+    creds: Vec<String>,
+    accounts: Vec<String>,
+    keys: Vec<String>,
+    resources: Vec<String>,
+    /// Short-lived credentials sorted by window start: (start, end, id).
+    windows: Vec<(i64, i64, u64)>,
+}
+
+fn pools(span: i64) -> Pools {
+    let mut windows: Vec<(i64, i64, u64)> = (LONG_LIVED..CREDENTIALS)
+        .map(|c| {
+            let (s, life) = token_window(c, span);
+            (s, s + life, c)
+        })
+        .collect();
+    windows.sort_unstable();
+    Pools {
+        creds: (0..CREDENTIALS)
+            .map(|c| {
+                if c < LONG_LIVED {
+                    format!("key-{c:05}")
+                } else {
+                    format!("tok-{c:05}")
+                }
+            })
+            .collect(),
+        accounts: (0..ACCOUNTS)
+            .map(|a| {
+                if a < 200 {
+                    format!("svc-{a:03}")
+                } else {
+                    format!("emp-{a:04}")
+                }
+            })
+            .collect(),
+        keys: (0..8).map(|k| format!("kid-2025-{k:02}")).collect(),
+        resources: (0..50)
+            .map(|r| format!("GET /v1/customers/{{id}}/r{r}"))
+            .collect(),
+        windows,
+    }
+}
+
+/// Build records `range` into the history of `data`.
+fn build(data: &Path, range: std::ops::Range<u64>, n: u64, span: i64, p: &Pools) {
+    let history = data.join("history");
+    let mut w = HistoryWriter::new(&history, WriterOptions::default()).expect("writer");
+    generate(range, n, span, p, |i, rec| w.push(i, rec).expect("push"));
+    w.finish().expect("finish");
+}
+
+/// Records `range` of `n` over `span` ms, handed to `sink` in order.
+fn generate(
+    range: std::ops::Range<u64>,
+    n: u64,
+    span: i64,
+    p: &Pools,
+    mut sink: impl FnMut(u64, &AccessRecord<'_>),
+) {
+    let mut active: Vec<u64> = Vec::new();
+    let mut next_window = 0usize;
+    let mut subjects: Vec<String> = Vec::with_capacity(3);
+    let mut fields: Vec<&str> = Vec::with_capacity(4);
+    for i in range {
+        let mut r = Rng(SEED ^ mix(i));
+        let t = T0 + ((i as u128 * span as u128) / n as u128) as i64;
+        // Tokens valid at t.
+        while next_window < p.windows.len() && p.windows[next_window].0 <= t {
+            active.push(p.windows[next_window].2);
+            next_window += 1;
+        }
+        if i % 4096 == 0 {
+            active.retain(|&c| {
+                let (s, life) = token_window(c, span);
+                t < s + life
+            });
+        }
+        let cred = if r.below(10) < 3 || active.is_empty() {
+            r.below(LONG_LIVED)
+        } else {
+            active[r.below(active.len() as u64) as usize]
+        };
+        let account = cred % ACCOUNTS;
+        subjects.clear();
+        for _ in 0..1 + r.below(3) {
+            subjects.push(format!("c-{:07}", r.below(CUSTOMERS)));
+        }
+        fields.clear();
+        for _ in 0..1 + r.below(4) {
+            fields.push(FIELDS[r.below(FIELDS.len() as u64) as usize]);
+        }
+        let ip = IpAddr::V4(Ipv4Addr::new(
+            10,
+            (account >> 8) as u8,
+            account as u8,
+            if r.below(20) == 0 {
+                r.below(250) as u8
+            } else {
+                1
+            },
+        ));
+        let id = (r.below(4) == 0).then(|| format!("req-{:016x}", mix(i)));
+        let rec = AccessRecord {
+            time_ms: t,
+            actor: Cow::Borrowed(&p.accounts[account as usize]),
+            action: [Action::Read, Action::Search, Action::Export, Action::Update]
+                [r.below(4) as usize],
+            resource: Cow::Borrowed(&p.resources[r.below(50) as usize]),
+            src_ip: Some(ip),
+            credential: Some(Cow::Borrowed(&p.creds[cred as usize])),
+            signing_key: Some(Cow::Borrowed(&p.keys[(cred % 8) as usize])),
+            subjects: subjects.iter().map(|s| Cow::Borrowed(s.as_str())).collect(),
+            subject_count: None,
+            fields: fields.iter().map(|f| Cow::Borrowed(*f)).collect(),
+            purpose: None,
+            outcome: Outcome::Success,
+            id: id.as_deref().map(Cow::Borrowed),
+        };
+        sink(i, &rec);
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                total += e.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    total
+}
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// One benchmark query: suho's SQL and DuckDB's over `read_parquet(GLOB)`.
+struct Query {
+    name: &'static str,
+    suho: String,
+    duckdb: Option<String>,
+}
+
+fn queries(p: &Pools) -> Vec<Query> {
+    let token = &p.creds[(LONG_LIVED + 4_321) as usize];
+    let key = &p.creds[17];
+    let day = "2025-06-10";
+    let next = "2025-06-11";
+    let dday = format!(
+        "time >= TIMESTAMPTZ '{day} 00:00:00+00' AND time < TIMESTAMPTZ '{next} 00:00:00+00'"
+    );
+    vec![
+        Query {
+            name: "count(*), all records",
+            suho: "SELECT count(*) FROM records".into(),
+            duckdb: Some("SELECT count(*) FROM read_parquet(GLOB)".into()),
+        },
+        Query {
+            name: "count(*) WHERE credential = short-lived token",
+            suho: format!("SELECT count(*) FROM records WHERE credential = '{token}'"),
+            duckdb: Some(format!(
+                "SELECT count(*) FROM read_parquet(GLOB) WHERE credential = '{token}'"
+            )),
+        },
+        Query {
+            name: "count(*) WHERE credential = long-lived key",
+            suho: format!("SELECT count(*) FROM records WHERE credential = '{key}'"),
+            duckdb: Some(format!(
+                "SELECT count(*) FROM read_parquet(GLOB) WHERE credential = '{key}'"
+            )),
+        },
+        Query {
+            name: "GROUP BY actor, all records",
+            suho: "SELECT actor, count(*) FROM records GROUP BY actor".into(),
+            duckdb: Some("SELECT actor, count(*) FROM read_parquet(GLOB) GROUP BY actor".into()),
+        },
+        Query {
+            name: "one day: count(*), count(DISTINCT actor)",
+            suho: format!(
+                "SELECT count(*), count(DISTINCT actor) FROM records \
+                 WHERE time >= '{day}' AND time < '{next}'"
+            ),
+            duckdb: Some(format!(
+                "SELECT count(*), count(DISTINCT actor) FROM read_parquet(GLOB) WHERE {dday}"
+            )),
+        },
+        Query {
+            name: "token: count(DISTINCT subject), record_subjects",
+            suho: format!(
+                "SELECT count(DISTINCT subject) FROM record_subjects WHERE credential = '{token}'"
+            ),
+            duckdb: Some(format!(
+                "SELECT count(DISTINCT s) FROM (SELECT unnest(subjects) AS s \
+                 FROM read_parquet(GLOB) WHERE credential = '{token}')"
+            )),
+        },
+        Query {
+            name: "token: count(DISTINCT subject), json_each",
+            suho: format!(
+                "SELECT count(DISTINCT j.value) FROM records r, json_each(r.subjects) j \
+                 WHERE r.credential = '{token}'"
+            ),
+            duckdb: None,
+        },
+        Query {
+            name: "one day: count(DISTINCT subject), record_subjects",
+            suho: format!(
+                "SELECT count(DISTINCT subject) FROM record_subjects \
+                 WHERE time >= '{day}' AND time < '{next}'"
+            ),
+            duckdb: Some(format!(
+                "SELECT count(DISTINCT s) FROM (SELECT unnest(subjects) AS s \
+                 FROM read_parquet(GLOB) WHERE {dday})"
+            )),
+        },
+        Query {
+            name: "one day: distinct subjects by GROUP BY, record_subjects",
+            suho: format!(
+                "SELECT count(*) FROM (SELECT subject FROM record_subjects \
+                 WHERE time >= '{day}' AND time < '{next}' GROUP BY subject)"
+            ),
+            duckdb: None,
+        },
+        Query {
+            name: "one day: top subjects by accesses, record_subjects",
+            suho: format!(
+                "SELECT subject, count(*) AS n FROM record_subjects \
+                 WHERE time >= '{day}' AND time < '{next}' \
+                 GROUP BY subject ORDER BY n DESC, subject LIMIT 10"
+            ),
+            duckdb: Some(format!(
+                "SELECT s, count(*) AS n FROM (SELECT DISTINCT ledger_index, unnest(subjects) AS s \
+                 FROM read_parquet(GLOB) WHERE {dday}) GROUP BY s ORDER BY n DESC, s LIMIT 10"
+            )),
+        },
+        Query {
+            name: "one day: top subjects by accesses, json_each",
+            suho: format!(
+                "SELECT j.value, count(DISTINCT r.ledger_index) AS n \
+                 FROM records r, json_each(r.subjects) j \
+                 WHERE r.time >= '{day}' AND r.time < '{next}' \
+                 GROUP BY j.value ORDER BY n DESC, j.value LIMIT 10"
+            ),
+            duckdb: None,
+        },
+        Query {
+            name: "one day: count(DISTINCT subject), json_each",
+            suho: format!(
+                "SELECT count(DISTINCT j.value) FROM records r, json_each(r.subjects) j \
+                 WHERE r.time >= '{day}' AND r.time < '{next}'"
+            ),
+            duckdb: None,
+        },
+    ]
+}
+
+/// Rows as JSON, sorted (GROUP BY order is not defined).
+fn normalise(rows: Vec<Vec<Value>>) -> Vec<String> {
+    let mut v: Vec<String> = rows
+        .into_iter()
+        .map(|r| Value::Array(r).to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn run_suho(layout: &Layout, sql: &str) -> (Vec<Vec<Value>>, suho_history::SqlStats) {
+    let s = SqlSession::open(layout).expect("session");
+    let mut q = s.prepare(sql).expect("prepare");
+    let mut rows = Vec::new();
+    q.for_each(None, |r: &[SqlValue]| {
+        rows.push(r.iter().map(SqlValue::to_json).collect());
+        Ok(())
+    })
+    .expect("query");
+    (rows, s.stats())
+}
+
+const DUCKDB_SCRIPT: &str = r#"
+import sys, json, time, duckdb
+glob, runs = sys.argv[1], int(sys.argv[2])
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+for line in sys.stdin:
+    q = json.loads(line).replace("GLOB", "'" + glob + "'")
+    con.execute(q).fetchall()  # warm-up
+    best = None
+    for _ in range(runs):
+        t = time.perf_counter()
+        rows = con.execute(q).fetchall()
+        dt = time.perf_counter() - t
+        best = dt if best is None else min(best, dt)
+    print(json.dumps({"secs": best, "rows": [list(r) for r in rows]}), flush=True)
+"#;
+
+fn duckdb_available() -> bool {
+    if std::env::var("SUHO_BENCH_DUCKDB").is_ok_and(|v| v == "0") {
+        return false;
+    }
+    Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// (best seconds, rows) per query, in order.
+fn run_duckdb(glob: &str, sqls: &[String], runs: usize) -> Option<Vec<(f64, Vec<Vec<Value>>)>> {
+    let mut child = Command::new("python3")
+        .args(["-c", DUCKDB_SCRIPT, glob, &runs.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    {
+        let mut stdin = child.stdin.take()?;
+        for q in sqls {
+            writeln!(stdin, "{}", Value::from(q.as_str())).ok()?;
+        }
+    }
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        eprintln!("duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            let secs = v["secs"].as_f64()?;
+            let rows = v["rows"]
+                .as_array()?
+                .iter()
+                .map(|r| r.as_array().cloned().unwrap_or_default())
+                .collect();
+            Some((secs, rows))
+        })
+        .collect()
+}
+
+fn main() {
+    let n: u64 = env("SUHO_BENCH_RECORDS", 10_000_000);
+    let days: i64 = env("SUHO_BENCH_DAYS", 30);
+    let runs: usize = env("SUHO_BENCH_RUNS", 3).max(1);
+    let span = days * DAY;
+    let (_tmp, data): (Option<tempfile::TempDir>, PathBuf) = match std::env::var("SUHO_BENCH_DIR") {
+        Ok(d) => (None, PathBuf::from(d)),
+        Err(_) => {
+            let t = tempfile::Builder::new()
+                .prefix("suho-sql-bench")
+                .tempdir_in(std::env::temp_dir())
+                .expect("tempdir");
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
+    let p = pools(span);
+    let marker = data.join("bench-records");
+    let want = format!("{n} {days} {SEED}");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) {
+        let _ = std::fs::remove_dir_all(data.join("history"));
+        std::fs::create_dir_all(&data).expect("data dir");
+        let t = Instant::now();
+        // Two writers, each a contiguous half of the ledger (its own files): both cores.
+        std::thread::scope(|s| {
+            let p = &p;
+            let data = &data;
+            s.spawn(move || build(data, 0..n / 2, n, span, p));
+            s.spawn(move || build(data, n / 2..n, n, span, p));
+        });
+        std::fs::write(&marker, &want).expect("marker");
+        println!(
+            "built {n} records over {days} days in {:.1} s, {:.2} GB of Parquet",
+            t.elapsed().as_secs_f64(),
+            dir_bytes(&data.join("history")) as f64 / 1e9
+        );
+    } else {
+        println!(
+            "reusing {n} records in {} ({:.2} GB)",
+            data.display(),
+            dir_bytes(&data.join("history")) as f64 / 1e9
+        );
+    }
+
+    let layout = Layout::new(&data);
+    let mut qs = queries(&p);
+    if let Ok(sql) = std::env::var("SUHO_BENCH_SQL") {
+        // One query of your own, suho only.
+        qs = vec![Query {
+            name: "SUHO_BENCH_SQL",
+            suho: sql,
+            duckdb: None,
+        }];
+    }
+    if let Ok(only) = std::env::var("SUHO_BENCH_ONLY") {
+        qs.retain(|q| q.name.contains(only.as_str()));
+    }
+    let mut suho = Vec::new();
+    for q in &qs {
+        let _ = run_suho(&layout, &q.suho); // warm-up (page cache)
+        let mut best = f64::MAX;
+        let mut last = None;
+        for _ in 0..runs {
+            let t = Instant::now();
+            let r = run_suho(&layout, &q.suho);
+            best = best.min(t.elapsed().as_secs_f64());
+            last = Some(r);
+        }
+        let (rows, stats) = last.expect("runs > 0");
+        println!(
+            "suho   {:<52} {best:>7.3} s  {:>6.1} M records/s  ({} rows; row groups read {}/{}, {} records decoded)",
+            q.name,
+            n as f64 / best / 1e6,
+            rows.len(),
+            stats.row_groups_read,
+            stats.row_groups,
+            stats.rows_decoded
+        );
+        suho.push((best, rows));
+    }
+
+    if !duckdb_available() {
+        println!("duckdb: not run (SUHO_BENCH_DUCKDB=0, or not importable: pip install duckdb)");
+        return;
+    }
+    let glob = format!("{}/history/**/*.parquet", data.display());
+    let with_duck: Vec<(usize, String)> = qs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, q)| q.duckdb.clone().map(|d| (i, d)))
+        .collect();
+    let sqls: Vec<String> = with_duck.iter().map(|(_, d)| d.clone()).collect();
+    let Some(duck) = run_duckdb(&glob, &sqls, runs) else {
+        println!("duckdb: failed");
+        return;
+    };
+    for ((i, _), (dt, drows)) in with_duck.iter().zip(duck) {
+        let (st, srows) = &suho[*i];
+        let same = normalise(srows.clone()) == normalise(drows);
+        println!(
+            "duckdb {:<52} {dt:>7.3} s  suho/duckdb time {:>5.2}  {}",
+            qs[*i].name,
+            st / dt,
+            if same { "same answer" } else { "MISMATCH" }
+        );
+        if !same {
+            println!("  suho: {:?}", srows.iter().take(3).collect::<Vec<_>>());
+        }
+    }
+}
