@@ -148,6 +148,32 @@ fn scope_counts_are_exact_and_every_run_is_recorded() {
         .collect();
     assert_eq!(listed, subjects);
 
+    // The same count through SQL, and the query is recorded too.
+    let out = ok(suho(
+        &data,
+        &[
+            "sql",
+            "SELECT count(DISTINCT subject) AS n FROM record_subjects WHERE credential = 'tok-3' AND time >= '2025-06-20T06:13:20Z'",
+            "--format",
+            "csv",
+            "--reason",
+            "ticket SEC-2",
+        ],
+    ));
+    assert_eq!(
+        out.lines().nth(1),
+        Some(subjects.len().to_string().as_str()),
+        "{out}"
+    );
+    let recs = ok(suho(&data, &["records", "--from", "4000"]));
+    assert!(
+        recs.lines()
+            .any(|l| l.contains("\"resource\":\"suho sql\"") && l.contains("ticket SEC-2")),
+        "{recs}"
+    );
+    let bad = suho(&data, &["sql", "DELETE FROM records"]);
+    assert_eq!(bad.status.code(), Some(2));
+
     // A bad selector is a clear error, not a panic.
     let bad = suho(&data, &["scope", "--cidr", "10.0.0.0/99"]);
     assert_eq!(bad.status.code(), Some(2));
