@@ -179,3 +179,69 @@ fn scope_counts_are_exact_and_every_run_is_recorded() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--cidr"));
 }
+
+#[test]
+fn a_scope_run_while_serve_holds_the_ledger_is_spooled_and_appended_by_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let lines = records();
+    let file = dir.path().join("in.ndjson");
+    std::fs::write(&file, lines[..500].join("\n") + "\n").expect("write");
+    ok(suho(&data, &["ingest", file.to_str().expect("utf-8")]));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut serve = Command::new(SUHO)
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn suho serve");
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(t.elapsed().as_secs() < 30, "suho serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let out = ok(suho(
+        &data,
+        &[
+            "scope",
+            "--credential",
+            "tok-3",
+            "--reason",
+            "while serving",
+        ],
+    ));
+    assert!(out.contains("own-use spool"), "{out}");
+    // serve appends the spooled record within its checkpoint interval.
+    let t = std::time::Instant::now();
+    let found = loop {
+        let recs = ok(suho(&data, &["records", "--from", "500"]));
+        if recs.contains("while serving") {
+            break true;
+        }
+        if t.elapsed().as_secs() > 20 {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(found, "the spooled scope record never reached the ledger");
+    assert!(
+        std::fs::read_dir(data.join("spool"))
+            .expect("spool")
+            .filter_map(|e| e.ok())
+            .all(|e| e.path().extension().is_none_or(|x| x != "ndjson")),
+        "the spool still holds the record after it was appended"
+    );
+    let v = suho(&data, &["verify"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}
