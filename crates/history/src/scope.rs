@@ -544,6 +544,26 @@ fn prune_row_groups(
 /// The pages of row group `rg` that the ledger-index and time selectors leave, by the page
 /// index; None when every row must be read.
 fn page_selection(meta: &ArrowReaderMetadata, rg: usize, c: &Compiled) -> Option<RowSelection> {
+    let index = |lo: i64, hi: i64| c.index_in(lo as u64, hi as u64);
+    let time = |lo: i64, hi: i64| c.time_in(lo, hi);
+    select_pages(
+        meta,
+        rg,
+        c.indexes
+            .is_some()
+            .then_some(&index as &dyn Fn(i64, i64) -> bool),
+        c.has_time().then_some(&time as &dyn Fn(i64, i64) -> bool),
+    )
+}
+
+/// The pages of row group `rg` whose `ledger_index` and `time` ranges (min, max, by the page
+/// index) pass `index` and `time`; None when every row must be read. Shared with `sql`.
+pub(crate) fn select_pages(
+    meta: &ArrowReaderMetadata,
+    rg: usize,
+    index: Option<&dyn Fn(i64, i64) -> bool>,
+    time: Option<&dyn Fn(i64, i64) -> bool>,
+) -> Option<RowSelection> {
     let md = meta.metadata();
     let rows = usize::try_from(md.row_group(rg).num_rows()).ok()?;
     let page_index = md.page_index()?;
@@ -579,11 +599,11 @@ fn page_selection(meta: &ArrowReaderMetadata, rg: usize, c: &Compiled) -> Option
             None => s,
         });
     };
-    if c.indexes.is_some() {
-        narrow(LEDGER_INDEX, &|lo, hi| c.index_in(lo as u64, hi as u64));
+    if let Some(keep) = index {
+        narrow(LEDGER_INDEX, keep);
     }
-    if c.has_time() {
-        narrow(TIME, &|lo, hi| c.time_in(lo, hi));
+    if let Some(keep) = time {
+        narrow(TIME, keep);
     }
     selection
 }

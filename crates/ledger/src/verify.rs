@@ -149,19 +149,7 @@ pub fn verify(
                 return Err(problem(Some(i), Some(wal_dir.join("PRUNED")), format!("pruned too early: the record's event time {} is not older than the pruning horizon {}", suho_record::format_rfc3339_ms(e.event_time_ms), suho_record::format_rfc3339_ms(m.horizon_ms))));
             }
         }
-        let mut bad: Option<VerifyProblem> = None;
-        tree.append(leaf_hash(&entry), |level, index, hash| {
-            if bad.is_some() || level % 8 != 0 {
-                return;
-            }
-            if let Err(p) = check_node(&reader, &mut tile_cache, n, level / 8, index, hash) {
-                bad = Some(p);
-            }
-        });
-        if let Some(mut p) = bad {
-            p.index = Some(i);
-            return Err(p);
-        }
+        append_checked(&mut tree, &reader, &mut tile_cache, n, i, &entry)?;
         i += 1;
         if i.is_multiple_of(65536) {
             progress(i, n);
@@ -213,21 +201,7 @@ pub fn verify(
                     }
                     p
                 })?;
-                let leaf = leaf_hash(&frame.entry);
-                let mut bad: Option<VerifyProblem> = None;
-                tree.append(leaf, |level, index, hash| {
-                    if bad.is_some() || level % 8 != 0 {
-                        return;
-                    }
-                    if let Err(p) = check_node(&reader, &mut tile_cache, n, level / 8, index, hash)
-                    {
-                        bad = Some(p);
-                    }
-                });
-                if let Some(mut p) = bad {
-                    p.index = Some(i);
-                    return Err(p);
-                }
+                append_checked(&mut tree, &reader, &mut tile_cache, n, i, &frame.entry)?;
                 i += 1;
                 if i.is_multiple_of(65536) {
                     progress(i, n);
@@ -267,6 +241,34 @@ pub fn verify(
         uncheckpointed: extra,
         origin: cp.origin,
     })
+}
+
+/// Append entry `i` to the rebuilt tree, checking every completed tile-level node against the
+/// published tiles.
+fn append_checked(
+    tree: &mut CompactRange,
+    reader: &TileReader,
+    tile_cache: &mut [Option<(u64, Vec<Hash>)>],
+    n: u64,
+    i: u64,
+    entry: &[u8; ENTRY_LEN],
+) -> Result<(), VerifyProblem> {
+    let mut bad: Option<VerifyProblem> = None;
+    tree.append(leaf_hash(entry), |level, index, hash| {
+        if bad.is_some() || level % 8 != 0 {
+            return;
+        }
+        if let Err(p) = check_node(reader, tile_cache, n, level / 8, index, hash) {
+            bad = Some(p);
+        }
+    });
+    match bad {
+        Some(mut p) => {
+            p.index = Some(i);
+            Err(p)
+        }
+        None => Ok(()),
+    }
 }
 
 fn check_entry(

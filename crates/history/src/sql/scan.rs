@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -27,7 +26,6 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 use parquet::bloom_filter::Sbbf;
 use parquet::file::metadata::{ColumnChunkMask, PageIndexPolicy, RowGroupMetaData};
-use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::SchemaDescriptor;
 
@@ -322,52 +320,16 @@ fn stats_allow(rg: &RowGroupMetaData, b: &Bounds) -> bool {
 /// The pages of row group `rg` that the ledger-index and time bounds leave, by the page
 /// index; None when every row must be read.
 fn page_selection(meta: &ArrowReaderMetadata, rg: usize, b: &Bounds) -> Option<RowSelection> {
-    let md = meta.metadata();
-    let rows = usize::try_from(md.row_group(rg).num_rows()).ok()?;
-    let page_index = md.page_index()?;
-    let mut selection: Option<RowSelection> = None;
-    let mut narrow = |col: usize, keep: &dyn Fn(i64, i64) -> bool| {
-        let (Some(ColumnIndexMetaData::INT64(ci)), Some(oi)) = (
-            page_index.column_index(rg, col),
-            page_index.offset_index(rg, col),
-        ) else {
-            return;
-        };
-        let locs = oi.page_locations();
-        let mut ranges: Vec<Range<usize>> = Vec::new();
-        for (p, loc) in locs.iter().enumerate() {
-            let start = usize::try_from(loc.first_row_index).unwrap_or(0);
-            let end = locs
-                .get(p + 1)
-                .map_or(rows, |n| usize::try_from(n.first_row_index).unwrap_or(rows));
-            let wanted = match (ci.min_value(p), ci.max_value(p)) {
-                (Some(&lo), Some(&hi)) => keep(lo, hi),
-                _ => true,
-            };
-            if wanted && start < end {
-                match ranges.last_mut() {
-                    Some(r) if r.end == start => r.end = end,
-                    _ => ranges.push(start..end),
-                }
-            }
-        }
-        let s = RowSelection::from_consecutive_ranges(ranges.into_iter(), rows);
-        selection = Some(match selection.take() {
-            Some(prev) => prev.intersection(&s),
-            None => s,
-        });
-    };
-    if b.has_index() {
-        let (ilo, ihi) = b.index;
-        narrow(LEDGER_INDEX, &|lo, hi| {
-            (hi as u64) >= ilo && (lo as u64) <= ihi
-        });
-    }
-    if b.has_time() {
-        let (tlo, thi) = b.time;
-        narrow(TIME, &|lo, hi| hi >= tlo && lo <= thi);
-    }
-    selection
+    let (ilo, ihi) = b.index;
+    let (tlo, thi) = b.time;
+    let index = move |lo: i64, hi: i64| (hi as u64) >= ilo && (lo as u64) <= ihi;
+    let time = move |lo: i64, hi: i64| hi >= tlo && lo <= thi;
+    crate::scope::select_pages(
+        meta,
+        rg,
+        b.has_index().then_some(&index as &dyn Fn(i64, i64) -> bool),
+        b.has_time().then_some(&time as &dyn Fn(i64, i64) -> bool),
+    )
 }
 
 /// What a scan decodes and filters by, shared with its worker threads.
