@@ -290,7 +290,7 @@ async fn require(required: Role, state: &AppState, req: Request, next: Next) -> 
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme matched case-insensitively).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {

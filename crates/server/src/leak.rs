@@ -20,7 +20,6 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -35,7 +34,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use suho_leakcheck::{render_range, store_path, Prefix, Store};
 
-use crate::tokens::{claimed_id, Role, TokenStore};
+use crate::app::bearer_token;
+use crate::tokens::{claimed_id, Role, Stamp, TokenStore};
 use crate::{AppError, AppState};
 
 /// The route of a range query.
@@ -194,39 +194,6 @@ async fn authorise_and_log(State(leak): State<LeakState>, req: Request, next: Ne
         "request"
     );
     response
-}
-
-/// The token of an `Authorization: Bearer <token>` header (scheme matched case-insensitively).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
-    (!token.is_empty()).then_some(token)
-}
-
-/// What identifies one version of the store file; a load (rename) changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(meta: &fs::Metadata) -> Stamp {
-        Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
 }
 
 /// The store the server answers from, re-opened when its file changes.

@@ -132,9 +132,10 @@ struct Entry {
     hash: [u8; 32],
 }
 
-/// What identifies one version of the token file; a rename or rewrite changes it.
+/// What identifies one version of a file (tokens, leak-check store); a rename or rewrite
+/// changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
+pub(crate) struct Stamp {
     dev: u64,
     ino: u64,
     len: u64,
@@ -143,7 +144,7 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(meta: &fs::Metadata) -> Stamp {
+    pub(crate) fn of(meta: &fs::Metadata) -> Stamp {
         Stamp {
             dev: meta.dev(),
             ino: meta.ino(),
