@@ -203,6 +203,7 @@ struct Ctx {
     signing_keys: Vec<String>,
     actors: Vec<String>,
     actor_count: u64,
+    actor_count_fmt: String,
     external: bool,
     report_threshold: u64,
     triggers: TriggersCtx,
@@ -500,6 +501,7 @@ fn build(f: &Facts) -> Ctx {
         signing_keys: f.signing_keys.clone(),
         actors: f.actors.clone(),
         actor_count: f.actor_count,
+        actor_count_fmt: thousands(u128::from(f.actor_count)),
         external: triggers.external_access,
         report_threshold: REPORT_SUBJECTS,
         triggers: TriggersCtx {
