@@ -356,14 +356,22 @@ pub fn generate_to_dir(cfg: &SimConfig, dir: &Path) -> Result<SimStats, SimError
 /// goes: for benchmarks of the ingest path. Returns the number written.
 pub fn bench_records(n: u64, seed: u64, mut out: impl Write) -> Result<u64, SimError> {
     const PER_DAY: u64 = 500_000;
+    let days = (n.div_ceil(PER_DAY) + 1).min(u64::from(MAX_DAYS)) as u32;
+    let defaults = SimConfig::default();
+    // Each seed continues where the previous one ended, so two files are consecutive traffic
+    // with distinct record ids (ids carry the day), not the same days replayed.
+    let start = Timestamp::from_unix_ms(
+        defaults.start.unix_ms() + (seed.saturating_sub(1) as i64) * i64::from(days) * 86_400_000,
+    );
     let cfg = SimConfig {
         seed,
-        days: (n.div_ceil(PER_DAY) + 1).min(u64::from(MAX_DAYS)) as u32,
+        start,
+        days,
         customers: 1_000_000,
         employees: 1_000,
         service_accounts: 10,
         records_per_day: Some(PER_DAY),
-        ..SimConfig::default()
+        ..defaults
     };
     let mut sink = io::sink();
     let mut sink2 = io::sink();
