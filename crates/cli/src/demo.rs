@@ -265,7 +265,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         respond(&ldata, &al.incident)?;
     }
     println!(
-        "\nEverything is in {}: try `suho --data {} alerts`, `incidents`, `records --limit 5`.",
+        "\nEverything is in {} (the drafts under notices/, the bundle under evidence-*/): try `suho --data {} alerts`, `incidents`, `scope --actor svc-order`, `sql \"SELECT country, count(*) FROM records GROUP BY country\"`.",
         ldata.display(),
         ldata.display()
     );
