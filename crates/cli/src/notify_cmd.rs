@@ -74,7 +74,7 @@ fn templates_dir(data: &Path) -> PathBuf {
     data.join("templates").join("notify")
 }
 
-fn load_company(data: &Path) -> Result<Company> {
+pub(crate) fn load_company(data: &Path) -> Result<Company> {
     let path = data.join("suho.toml");
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Company::from_suho_toml(&text, &path.display().to_string())?),

@@ -112,7 +112,7 @@ pub enum HistoryCmd {
 /// Sync options: the geo database fills the history's `country` column.
 pub fn sync_options(data: &Path) -> Result<suho_history::SyncOptions> {
     Ok(suho_history::SyncOptions {
-        country_of: scope_options(data, None)?.country_of,
+        country_of: country_lookup(data)?,
         ..Default::default()
     })
 }
@@ -393,34 +393,25 @@ pub fn build_selector(data: &Path, a: &SelectArgs) -> Result<(Selector, String, 
     Ok((sel, text, incident))
 }
 
-/// `[company] customers` from suho.toml, when set.
-fn configured_customers(data: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(data.join("suho.toml")).ok()?;
-    let mut in_company = false;
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.starts_with('[') {
-            in_company = line == "[company]";
-        } else if in_company {
-            if let Some((k, v)) = line.split_once('=') {
-                if k.trim() == "customers" {
-                    return v.trim().replace('_', "").parse().ok();
-                }
-            }
-        }
-    }
-    None
+/// The geo database as a country lookup, when `suho.toml` names one.
+fn country_lookup(data: &Path) -> Result<Option<suho_history::CountryLookup>> {
+    let (_, geo) = DetectConfig::load(data)?;
+    Ok(geo.map(|g| {
+        let g = Arc::new(g);
+        Arc::new(move |ip| g.country(ip)) as suho_history::CountryLookup
+    }))
 }
 
-/// Scope options: the geo database for countries, the customer base for the share.
+/// Scope options: the geo database for countries, the customer base for the share (given, or
+/// `[company] customers` in suho.toml).
 pub fn scope_options(data: &Path, customers: Option<u64>) -> Result<ScopeOptions> {
-    let (_, geo) = DetectConfig::load(data)?;
+    let customers = match customers {
+        Some(c) => Some(c),
+        None => crate::notify_cmd::load_company(data)?.customers,
+    };
     Ok(ScopeOptions {
-        country_of: geo.map(|g| {
-            let g = Arc::new(g);
-            Arc::new(move |ip| g.country(ip)) as suho_history::CountryLookup
-        }),
-        customers: customers.or_else(|| configured_customers(data)),
+        country_of: country_lookup(data)?,
+        customers,
         ..ScopeOptions::default()
     })
 }

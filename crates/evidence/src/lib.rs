@@ -198,8 +198,8 @@ impl NodeSource for Cached<'_> {
         let count = 1usize << r;
         let tile = self.tile(tl, first / TILE_WIDTH)?;
         let off = (first % TILE_WIDTH) as usize;
-        let mut layer: Vec<Hash> = tile
-            .get(off..off + count)
+        tile.get(off..off + count)
+            .and_then(suho_merkle::complete_subtree_root)
             .ok_or_else(|| LedgerError::Corrupt {
                 path: tile_path(tl, first / TILE_WIDTH, tile.len() as u64),
                 detail: format!(
@@ -207,15 +207,7 @@ impl NodeSource for Cached<'_> {
                     tile.len(),
                     off + count
                 ),
-            })?
-            .to_vec();
-        while layer.len() > 1 {
-            layer = layer
-                .chunks_exact(2)
-                .map(|p| suho_merkle::node_hash(&p[0], &p[1]))
-                .collect();
-        }
-        Ok(layer[0])
+            })
     }
 }
 

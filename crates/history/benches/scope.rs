@@ -20,7 +20,7 @@
 //! scope for a short-lived token 0.16 s (DuckDB 0.88 s), for a long-lived key read in every row
 //! group 0.92 s (DuckDB 12.1 s); both engines give the same counts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -87,22 +87,6 @@ fn bench_sync(n: u64, days: i64, p: &Pools) {
         r.records as f64 / el / 1e6,
         r.files.len()
     );
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                total += e.metadata().map_or(0, |m| m.len());
-            }
-        }
-    }
-    total
 }
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
@@ -179,54 +163,14 @@ fn duckdb(glob: &str, cred: &str, runs: usize) -> Option<(f64, u64, u64)> {
 }
 
 fn main() {
-    let n: u64 = std::env::var("SUHO_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(10_000_000);
-    let days: i64 = std::env::var("SUHO_BENCH_DAYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let runs: usize = std::env::var("SUHO_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let span = days * DAY;
-    let (_tmp, data): (Option<tempfile::TempDir>, PathBuf) = match std::env::var("SUHO_BENCH_DIR") {
-        Ok(d) => (None, PathBuf::from(d)),
-        Err(_) => {
-            let t = tempfile::Builder::new()
-                .prefix("suho-history-bench")
-                .tempdir_in(std::env::temp_dir())
-                .expect("tempdir");
-            let p = t.path().to_path_buf();
-            (Some(t), p)
-        }
-    };
-    let p = pools(span);
-    let marker = data.join("bench-records");
-    let want = format!("{n} {days} {SEED}");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) {
-        let _ = std::fs::remove_dir_all(data.join("history"));
-        std::fs::create_dir_all(&data).expect("data dir");
-        let t = Instant::now();
-        // Two writers, each a contiguous half of the ledger (its own files): both cores.
-        std::thread::scope(|s| {
-            let p = &p;
-            let data = &data;
-            s.spawn(move || build(data, 0..n / 2, n, span, p));
-            s.spawn(move || build(data, n / 2..n, n, span, p));
-        });
-        let el = t.elapsed();
-        std::fs::write(&marker, &want).expect("marker");
-        println!("built {n} records over {days} days in {:.1} s ({:.2} M records/s), {:.2} GB of Parquet", el.as_secs_f64(), n as f64 / el.as_secs_f64() / 1e6, dir_bytes(&data.join("history")) as f64 / 1e9);
-    } else {
-        println!(
-            "reusing {n} records in {} ({:.2} GB)",
-            data.display(),
-            dir_bytes(&data.join("history")) as f64 / 1e9
-        );
-    }
+    let Dataset {
+        _tmp,
+        data,
+        days,
+        pools: p,
+        ..
+    } = dataset("suho-history-bench");
+    let runs: usize = env("SUHO_BENCH_RUNS", 3).max(1);
 
     let sync_n: u64 = std::env::var("SUHO_BENCH_SYNC")
         .ok()

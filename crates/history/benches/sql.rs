@@ -36,7 +36,6 @@
 //! ledger-index columns and the sort keys).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -46,29 +45,6 @@ use suho_ledger::Layout;
 
 mod common;
 use common::*;
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                total += e.metadata().map_or(0, |m| m.len());
-            }
-        }
-    }
-    total
-}
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 /// One benchmark query: suho's SQL and DuckDB's over `read_parquet(GLOB)`.
 struct Query {
@@ -275,48 +251,14 @@ fn run_duckdb(glob: &str, sqls: &[String], runs: usize) -> Option<Vec<(f64, Vec<
 }
 
 fn main() {
-    let n: u64 = env("SUHO_BENCH_RECORDS", 10_000_000);
-    let days: i64 = env("SUHO_BENCH_DAYS", 30);
+    let Dataset {
+        _tmp,
+        data,
+        n,
+        pools: p,
+        ..
+    } = dataset("suho-sql-bench");
     let runs: usize = env("SUHO_BENCH_RUNS", 3).max(1);
-    let span = days * DAY;
-    let (_tmp, data): (Option<tempfile::TempDir>, PathBuf) = match std::env::var("SUHO_BENCH_DIR") {
-        Ok(d) => (None, PathBuf::from(d)),
-        Err(_) => {
-            let t = tempfile::Builder::new()
-                .prefix("suho-sql-bench")
-                .tempdir_in(std::env::temp_dir())
-                .expect("tempdir");
-            let p = t.path().to_path_buf();
-            (Some(t), p)
-        }
-    };
-    let p = pools(span);
-    let marker = data.join("bench-records");
-    let want = format!("{n} {days} {SEED}");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) {
-        let _ = std::fs::remove_dir_all(data.join("history"));
-        std::fs::create_dir_all(&data).expect("data dir");
-        let t = Instant::now();
-        // Two writers, each a contiguous half of the ledger (its own files): both cores.
-        std::thread::scope(|s| {
-            let p = &p;
-            let data = &data;
-            s.spawn(move || build(data, 0..n / 2, n, span, p));
-            s.spawn(move || build(data, n / 2..n, n, span, p));
-        });
-        std::fs::write(&marker, &want).expect("marker");
-        println!(
-            "built {n} records over {days} days in {:.1} s, {:.2} GB of Parquet",
-            t.elapsed().as_secs_f64(),
-            dir_bytes(&data.join("history")) as f64 / 1e9
-        );
-    } else {
-        println!(
-            "reusing {n} records in {} ({:.2} GB)",
-            data.display(),
-            dir_bytes(&data.join("history")) as f64 / 1e9
-        );
-    }
 
     let layout = Layout::new(&data);
     let mut qs = queries(&p);

@@ -20,7 +20,8 @@ pub(crate) enum Item {
         entry: [u8; ENTRY_LEN],
         leaf: Hash,
         id: Option<IdKey>,
-        features: Box<Features>,
+        /// What the detectors read, computed only when they run.
+        features: Option<Box<Features>>,
     },
     Rejected {
         line: u64,
@@ -36,8 +37,14 @@ pub(crate) struct PreparedChunk {
     pub(crate) block: Option<EncodedBlock>,
 }
 
-/// Prepare every line of `buf`, whose first line is line number `first_line`.
-pub(crate) fn prepare_chunk(buf: Vec<u8>, first_line: u64, now_ms: i64) -> PreparedChunk {
+/// Prepare every line of `buf`, whose first line is line number `first_line`; `detecting`
+/// also extracts what the detectors read.
+pub(crate) fn prepare_chunk(
+    buf: Vec<u8>,
+    first_line: u64,
+    now_ms: i64,
+    detecting: bool,
+) -> PreparedChunk {
     let mut items = Vec::with_capacity(buf.len() / 200 + 1);
     let base = buf.as_ptr() as usize;
     let mut block = BlockBuilder::new(now_ms);
@@ -58,7 +65,7 @@ pub(crate) fn prepare_chunk(buf: Vec<u8>, first_line: u64, now_ms: i64) -> Prepa
                 let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), now_ms);
                 let start = bytes.as_ptr() as usize - base;
                 block.push(rec.time_ms, bytes);
-                let features = Box::new(Features::from_record(&rec));
+                let features = detecting.then(|| Box::new(Features::from_record(&rec)));
                 items.push(Item::Ok {
                     line,
                     span: start..start + bytes.len(),
@@ -132,8 +139,14 @@ impl PreparedChunk {
             .collect();
         if let Some(d) = detection {
             for (item, res) in self.items.iter().zip(&results) {
-                if let (Item::Ok { span, features, .. }, Some(Appended::Stored(index))) =
-                    (item, res)
+                if let (
+                    Item::Ok {
+                        span,
+                        features: Some(features),
+                        ..
+                    },
+                    Some(Appended::Stored(index)),
+                ) = (item, res)
                 {
                     d.observe(*index, features, &self.buf[span.clone()]);
                 }

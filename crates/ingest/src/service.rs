@@ -57,6 +57,7 @@ impl IngestService {
         rejects: RejectLog,
         opts: ServiceOptions,
     ) -> IngestService {
+        let detecting = detection.is_some();
         let (tx, rx) = bounded::<(Vec<u8>, Done)>(1024);
         let (ready_tx, ready_rx) = unbounded::<Ready>();
         let workers = (0..opts.workers.max(1))
@@ -65,7 +66,7 @@ impl IngestService {
                 let ready_tx = ready_tx.clone();
                 std::thread::spawn(move || {
                     for (body, done) in rx {
-                        let chunk = prepare_chunk(body, 1, suho_ledger::now_ms());
+                        let chunk = prepare_chunk(body, 1, suho_ledger::now_ms(), detecting);
                         if let Err(e) = ready_tx.send(Ready { chunk, done }) {
                             (e.into_inner().done)(Err(IngestError::Stopped));
                         }

@@ -90,6 +90,7 @@ pub fn ingest_stream(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamSummary, IngestError> {
     let workers = opts.workers.max(1);
+    let detecting = detection.is_some();
     let (chunk_tx, chunk_rx) = bounded::<Chunk>(workers * 2);
     let (done_tx, done_rx) = bounded::<Done>(workers * 2);
     let mut summary = StreamSummary::default();
@@ -110,7 +111,7 @@ pub fn ingest_stream(
                             sequenced_ms: 0,
                             block: None,
                         },
-                        None => prepare_chunk(c.buf, c.first_line, suho_ledger::now_ms()),
+                        None => prepare_chunk(c.buf, c.first_line, suho_ledger::now_ms(), detecting),
                     };
                     if tx.send(Done { seq: c.seq, chunk }).is_err() {
                         break;

@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use suho_merkle::{node_hash, Hash, NodeSource};
+use suho_merkle::{Hash, NodeSource};
 
 use crate::entry::ENTRY_LEN;
 use crate::tilepath::{bundle_path, tile_path, TILE_WIDTH};
@@ -357,13 +357,12 @@ impl NodeSource for TileReader {
         let t = first / TILE_WIDTH;
         let off = (first % TILE_WIDTH) as usize;
         let tile = self.read_tile(tl, t, off as u64 + count)?;
-        let mut layer: Vec<Hash> = tile[off..off + count as usize].to_vec();
-        while layer.len() > 1 {
-            layer = layer
-                .chunks_exact(2)
-                .map(|p| node_hash(&p[0], &p[1]))
-                .collect();
-        }
-        Ok(layer[0])
+        // read_tile returned at least off + count hashes, and count is a power of two.
+        tile.get(off..off + count as usize)
+            .and_then(suho_merkle::complete_subtree_root)
+            .ok_or_else(|| LedgerError::Corrupt {
+                path: self.root.join(tile_path(tl, t, TILE_WIDTH)),
+                detail: format!("too short for node ({level}, {index})"),
+            })
     }
 }

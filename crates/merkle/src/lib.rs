@@ -83,6 +83,22 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     Sha256::digest(input).into()
 }
 
+/// Root of a complete subtree from its bottom row, as a C2SP hash tile stores it: the row must
+/// hold a power of two of hashes (None otherwise, or when it is empty).
+pub fn complete_subtree_root(row: &[Hash]) -> Option<Hash> {
+    if !row.len().is_power_of_two() {
+        return None;
+    }
+    let mut layer = row.to_vec();
+    while layer.len() > 1 {
+        layer = layer
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
+    }
+    layer.first().copied()
+}
+
 /// Root of the empty tree: `SHA-256("")`.
 pub fn empty_root() -> Hash {
     EMPTY_ROOT
@@ -130,6 +146,21 @@ impl<S: NodeSource + ?Sized> NodeSource for &S {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn complete_subtree_root_hashes_pairs_up_to_one() {
+        let h = |b: u8| [b; 32];
+        assert_eq!(complete_subtree_root(&[h(1)]), Some(h(1)));
+        assert_eq!(
+            complete_subtree_root(&[h(1), h(2), h(3), h(4)]),
+            Some(node_hash(
+                &node_hash(&h(1), &h(2)),
+                &node_hash(&h(3), &h(4))
+            ))
+        );
+        assert_eq!(complete_subtree_root(&[h(1), h(2), h(3)]), None);
+        assert_eq!(complete_subtree_root(&[]), None);
+    }
 
     #[test]
     fn empty_root_is_sha256_of_nothing() {

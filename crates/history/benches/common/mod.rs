@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use suho_history::{HistoryWriter, WriterOptions};
 use suho_record::{AccessRecord, Action, Outcome};
@@ -174,5 +175,96 @@ pub(crate) fn generate(
             id: id.as_deref().map(Cow::Borrowed),
         };
         sink(i, &rec);
+    }
+}
+
+/// A numeric setting from the environment (`_` separators allowed), else `default`.
+pub(crate) fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Bytes of every file under `dir`.
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                total += e.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    total
+}
+
+/// The history a benchmark queries: `SUHO_BENCH_RECORDS` records over `SUHO_BENCH_DAYS` days in
+/// `SUHO_BENCH_DIR` (kept between runs, rebuilt when the settings differ) or a temporary dir.
+pub(crate) struct Dataset {
+    /// Keeps a temporary directory alive.
+    pub(crate) _tmp: Option<tempfile::TempDir>,
+    pub(crate) data: PathBuf,
+    pub(crate) n: u64,
+    pub(crate) days: i64,
+    pub(crate) span: i64,
+    pub(crate) pools: Pools,
+}
+
+pub(crate) fn dataset(prefix: &str) -> Dataset {
+    let n: u64 = env("SUHO_BENCH_RECORDS", 10_000_000);
+    let days: i64 = env("SUHO_BENCH_DAYS", 30);
+    let span = days * DAY;
+    let (_tmp, data) = match std::env::var("SUHO_BENCH_DIR") {
+        Ok(d) => (None, PathBuf::from(d)),
+        Err(_) => {
+            let t = tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in(std::env::temp_dir())
+                .expect("tempdir");
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
+    let pools = pools(span);
+    let marker = data.join("bench-records");
+    let want = format!("{n} {days} {SEED}");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) {
+        let _ = std::fs::remove_dir_all(data.join("history"));
+        std::fs::create_dir_all(&data).expect("data dir");
+        let t = Instant::now();
+        // Two writers, each a contiguous half of the ledger (its own files): both cores.
+        std::thread::scope(|s| {
+            let p = &pools;
+            let data = &data;
+            s.spawn(move || build(data, 0..n / 2, n, span, p));
+            s.spawn(move || build(data, n / 2..n, n, span, p));
+        });
+        let el = t.elapsed();
+        std::fs::write(&marker, &want).expect("marker");
+        println!(
+            "built {n} records over {days} days in {:.1} s ({:.2} M records/s), {:.2} GB of Parquet",
+            el.as_secs_f64(),
+            n as f64 / el.as_secs_f64() / 1e6,
+            dir_bytes(&data.join("history")) as f64 / 1e9
+        );
+    } else {
+        println!(
+            "reusing {n} records in {} ({:.2} GB)",
+            data.display(),
+            dir_bytes(&data.join("history")) as f64 / 1e9
+        );
+    }
+    Dataset {
+        _tmp,
+        data,
+        n,
+        days,
+        span,
+        pools,
     }
 }
