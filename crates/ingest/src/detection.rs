@@ -11,9 +11,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use suho_detect::{Alert, AlertStore, DetectConfig, Engine, Features, Severity};
-use suho_ledger::Layout;
+use std::thread::{Scope, ScopedJoinHandle};
 
+use crossbeam_channel::{bounded, Sender};
+use suho_detect::{Alert, AlertStore, DetectConfig, Engine, Features, Severity};
+use suho_ledger::{Appended, Layout};
+
+use crate::prepare::PreparedChunk;
 use crate::IngestError;
 
 /// The detector engine with its alert store and persisted state.
@@ -153,5 +157,79 @@ impl Detection {
     /// Where the detector state lives.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// Work for the detection stage, in ledger order.
+pub(crate) enum ToDetect {
+    /// A sequenced chunk and what the ledger did with each of its items.
+    Chunk(PreparedChunk, Vec<Option<Appended>>),
+    /// A group commit happened: store the alerts raised so far.
+    StoreAlerts,
+    /// A checkpoint of this size was published: save the state as having seen it.
+    Flush(u64),
+}
+
+/// Chunks the stage may hold before the sequencer waits for it (bounds memory).
+const STAGE_QUEUE: usize = 8;
+
+/// The detectors on their own thread, behind the sequencer: the single sequencing thread then
+/// does only what must be serial in the ledger, and the detectors see every stored record in
+/// ledger order, as before. Saved state never runs ahead of the ledger: a flush names a
+/// checkpointed size and arrives after the chunks it covers.
+pub(crate) struct Stage<'scope> {
+    tx: Option<Sender<ToDetect>>,
+    thread: Option<ScopedJoinHandle<'scope, Result<(), IngestError>>>,
+}
+
+impl<'scope> Stage<'scope> {
+    /// Start the stage for `d` inside the scope `s`.
+    pub(crate) fn spawn<'env>(
+        s: &'scope Scope<'scope, 'env>,
+        d: &'scope mut Detection,
+    ) -> Stage<'scope> {
+        let (tx, rx) = bounded::<ToDetect>(STAGE_QUEUE);
+        let thread = s.spawn(move || {
+            for m in rx {
+                match m {
+                    ToDetect::Chunk(chunk, results) => chunk.observe(d, &results),
+                    // Alerts that fail to store stay pending; the next flush retries them
+                    // and fails the stage if storing still fails.
+                    ToDetect::StoreAlerts => {
+                        if let Err(e) = d.store_alerts() {
+                            tracing::error!(error = %e, "could not store alerts; will retry");
+                        }
+                    }
+                    ToDetect::Flush(size) => d.flush(size)?,
+                }
+            }
+            Ok(())
+        });
+        Stage {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Hand `m` to the stage; an error is the stage's own failure.
+    pub(crate) fn send(&mut self, m: ToDetect) -> Result<(), IngestError> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(m).is_ok());
+        if sent == Some(true) {
+            return Ok(());
+        }
+        // The stage ended early: only an error ends it.
+        self.finish()?;
+        Err(IngestError::Detect("the detection stage stopped".into()))
+    }
+
+    /// Let the stage finish what it holds, and report how it ended.
+    pub(crate) fn finish(&mut self) -> Result<(), IngestError> {
+        self.tx = None;
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|_| {
+                Err(IngestError::Detect("the detection thread panicked".into()))
+            }),
+            None => Ok(()),
+        }
     }
 }

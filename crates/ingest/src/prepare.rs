@@ -20,8 +20,6 @@ pub(crate) enum Item {
         entry: [u8; ENTRY_LEN],
         leaf: Hash,
         id: Option<IdKey>,
-        /// What the detectors read, computed only when they run.
-        features: Option<Box<Features>>,
     },
     Rejected {
         line: u64,
@@ -33,6 +31,9 @@ pub(crate) enum Item {
 pub(crate) struct PreparedChunk {
     pub(crate) buf: Vec<u8>,
     pub(crate) items: Vec<Item>,
+    /// What the detectors read of each `Item::Ok`, in order; empty unless they run. One
+    /// allocation per chunk instead of one per record.
+    pub(crate) features: Vec<Features>,
     pub(crate) sequenced_ms: i64,
     pub(crate) block: Option<EncodedBlock>,
 }
@@ -48,6 +49,10 @@ pub(crate) fn prepare_chunk(
     let mut items = Vec::with_capacity(buf.len() / 200 + 1);
     let base = buf.as_ptr() as usize;
     let mut block = BlockBuilder::new(now_ms);
+    let mut features = Vec::new();
+    if detecting {
+        features.reserve(buf.len() / 200 + 1);
+    }
     for (line, bytes) in suho_record::split_lines(&buf, first_line) {
         if bytes.len() > suho_record::MAX_LINE_BYTES {
             items.push(Item::Rejected {
@@ -65,7 +70,9 @@ pub(crate) fn prepare_chunk(
                 let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), now_ms);
                 let start = bytes.as_ptr() as usize - base;
                 block.push(rec.time_ms, bytes);
-                let features = detecting.then(|| Box::new(Features::from_record(&rec)));
+                if detecting {
+                    features.push(Features::from_record(&rec));
+                }
                 items.push(Item::Ok {
                     line,
                     span: start..start + bytes.len(),
@@ -73,7 +80,6 @@ pub(crate) fn prepare_chunk(
                     entry: p.entry,
                     leaf: p.leaf,
                     id: p.id,
-                    features,
                 });
             }
             Err(e) => items.push(Item::Rejected {
@@ -86,18 +92,18 @@ pub(crate) fn prepare_chunk(
     PreparedChunk {
         buf,
         items,
+        features,
         sequenced_ms: now_ms,
         block,
     }
 }
 
 impl PreparedChunk {
-    /// Sequence the chunk's valid records into `ledger` and run the detectors over the stored
-    /// ones; one result per item (None for rejected lines).
+    /// Sequence the chunk's valid records into `ledger`; one result per item (None for
+    /// rejected lines).
     pub(crate) fn append_to(
         &mut self,
         ledger: &mut Ledger,
-        detection: Option<&mut Detection>,
     ) -> Result<Vec<Option<Appended>>, LedgerError> {
         let mut prepared = Vec::with_capacity(self.items.len());
         for item in &self.items {
@@ -126,7 +132,7 @@ impl PreparedChunk {
             ledger.append_batch(&prepared, self.block.take())?
         }
         .into_iter();
-        let results: Vec<Option<Appended>> = self
+        Ok(self
             .items
             .iter()
             .map(|i| {
@@ -136,22 +142,23 @@ impl PreparedChunk {
                     None
                 }
             })
-            .collect();
-        if let Some(d) = detection {
-            for (item, res) in self.items.iter().zip(&results) {
-                if let (
-                    Item::Ok {
-                        span,
-                        features: Some(features),
-                        ..
-                    },
-                    Some(Appended::Stored(index)),
-                ) = (item, res)
-                {
-                    d.observe(*index, features, &self.buf[span.clone()]);
-                }
+            .collect())
+    }
+
+    /// Run the detectors over the records of this chunk that `results` says were stored.
+    pub(crate) fn observe(&self, d: &mut Detection, results: &[Option<Appended>]) {
+        let ok = self
+            .items
+            .iter()
+            .zip(results)
+            .filter_map(|(item, res)| match item {
+                Item::Ok { span, .. } => Some((span, res)),
+                Item::Rejected { .. } => None,
+            });
+        for ((span, res), features) in ok.zip(&self.features) {
+            if let Some(Appended::Stored(index)) = res {
+                d.observe(*index, features, &self.buf[span.clone()]);
             }
         }
-        Ok(results)
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, RecvTimeoutError};
 use suho_ledger::{Appended, Ledger};
 
+use crate::detection::{Stage, ToDetect};
 use crate::prepare::{prepare_chunk, Item, PreparedChunk};
 use crate::{BatchReport, Detection, Done, IngestError, IngestHandle, LineResult, RejectLog};
 
@@ -129,25 +130,47 @@ fn write_loop(
     rx: crossbeam_channel::Receiver<Ready>,
     every: Duration,
 ) -> Result<(), IngestError> {
+    std::thread::scope(|s| {
+        let mut stage = detection.as_mut().map(|d| Stage::spawn(s, d));
+        let res =
+            sequence_loop(&mut ledger, stage.as_mut(), &mut rejects, rx, every).and_then(|()| {
+                let size = ledger.checkpoint()?;
+                match stage.as_mut() {
+                    Some(st) => st.send(ToDetect::Flush(size)),
+                    None => Ok(()),
+                }
+            });
+        let finished = stage.as_mut().map_or(Ok(()), Stage::finish);
+        res.and(finished)
+    })
+}
+
+fn sequence_loop(
+    ledger: &mut Ledger,
+    mut stage: Option<&mut Stage<'_>>,
+    rejects: &mut RejectLog,
+    rx: crossbeam_channel::Receiver<Ready>,
+    every: Duration,
+) -> Result<(), IngestError> {
     let mut last_cp = Instant::now();
     loop {
         let first = match rx.recv_timeout(every) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
                 // suho's own use recorded by commands while this process holds the ledger.
-                if let Err(e) = crate::spool::drain(&mut ledger) {
+                if let Err(e) = crate::spool::drain(ledger) {
                     tracing::error!(error = %e, "could not drain the own-use spool");
                 }
                 if ledger.checkpoint_size() < ledger.size() {
                     let size = ledger.checkpoint()?;
-                    if let Some(d) = detection.as_mut() {
-                        d.flush(size)?;
+                    if let Some(st) = stage.as_deref_mut() {
+                        st.send(ToDetect::Flush(size))?;
                     }
                     last_cp = Instant::now();
                 }
                 continue;
             }
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
         };
         // Group commit: take everything already queued, then one fsync for all of it.
         let mut group = vec![first];
@@ -162,21 +185,29 @@ fn write_loop(
             }
         }
         let mut reports = Vec::with_capacity(group.len());
+        let mut dones = Vec::with_capacity(group.len());
         let mut failure = None;
-        for r in &mut group {
-            match sequence(&mut ledger, detection.as_mut(), &mut r.chunk, &mut rejects) {
-                Ok(rep) => reports.push(rep),
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    break;
+        for Ready { mut chunk, done } in group {
+            dones.push(done);
+            if failure.is_some() {
+                continue;
+            }
+            let step = sequence(ledger, &mut chunk, rejects).and_then(|(rep, results)| {
+                reports.push(rep);
+                match stage.as_deref_mut() {
+                    Some(st) => st.send(ToDetect::Chunk(chunk, results)),
+                    None => Ok(()),
                 }
+            });
+            if let Err(e) = step {
+                failure = Some(e.to_string());
             }
         }
         if failure.is_none() {
             match ledger.sync() {
                 Ok(_) => {
-                    if let Some(Err(e)) = detection.as_mut().map(|d| d.store_alerts()) {
-                        tracing::error!(error = %e, "could not store alerts");
+                    if let Some(st) = stage.as_deref_mut() {
+                        st.send(ToDetect::StoreAlerts)?;
                     }
                 }
                 Err(e) => failure = Some(e.to_string()),
@@ -186,44 +217,40 @@ fn write_loop(
         let size = ledger.durable_size();
         match failure {
             None => {
-                for (r, mut rep) in group.into_iter().zip(reports) {
+                for (done, mut rep) in dones.into_iter().zip(reports) {
                     rep.ledger_size = size;
-                    (r.done)(Ok(rep));
+                    done(Ok(rep));
                 }
             }
             Some(msg) => {
                 tracing::error!(error = %msg, "a group commit failed; its batches were not acknowledged");
-                for r in group {
-                    (r.done)(Err(IngestError::Ledger(msg.clone())));
+                for done in dones {
+                    done(Err(IngestError::Ledger(msg.clone())));
                 }
                 return Err(IngestError::Ledger(msg));
             }
         }
         if last_cp.elapsed() >= every {
-            if let Err(e) = crate::spool::drain(&mut ledger) {
+            if let Err(e) = crate::spool::drain(ledger) {
                 tracing::error!(error = %e, "could not drain the own-use spool");
             }
             let size = ledger.checkpoint()?;
-            if let Some(d) = detection.as_mut() {
-                d.flush(size)?;
+            if let Some(st) = stage.as_deref_mut() {
+                st.send(ToDetect::Flush(size))?;
             }
             last_cp = Instant::now();
         }
     }
-    let size = ledger.checkpoint()?;
-    if let Some(d) = detection.as_mut() {
-        d.flush(size)?;
-    }
-    Ok(())
 }
 
+/// Sequence one prepared body and report every line; the per-item results go on to the
+/// detectors.
 fn sequence(
     ledger: &mut Ledger,
-    detection: Option<&mut Detection>,
     chunk: &mut PreparedChunk,
     rejects: &mut RejectLog,
-) -> Result<BatchReport, IngestError> {
-    let results = chunk.append_to(ledger, detection)?;
+) -> Result<(BatchReport, Vec<Option<Appended>>), IngestError> {
+    let results = chunk.append_to(ledger)?;
     let mut rep = BatchReport {
         stored: 0,
         duplicates: 0,
@@ -231,7 +258,7 @@ fn sequence(
         ledger_size: 0,
         results: Vec::with_capacity(chunk.items.len()),
     };
-    for (item, res) in chunk.items.iter().zip(results) {
+    for (item, res) in chunk.items.iter().zip(&results) {
         match (item, res) {
             (Item::Rejected { line, reason }, _) => {
                 rep.rejected += 1;
@@ -243,15 +270,20 @@ fn sequence(
             }
             (Item::Ok { line, .. }, Some(Appended::Stored(index))) => {
                 rep.stored += 1;
-                rep.results.push(LineResult::Stored { line: *line, index });
+                rep.results.push(LineResult::Stored {
+                    line: *line,
+                    index: *index,
+                });
             }
             (Item::Ok { line, .. }, Some(Appended::Duplicate(index))) => {
                 rep.duplicates += 1;
-                rep.results
-                    .push(LineResult::Duplicate { line: *line, index });
+                rep.results.push(LineResult::Duplicate {
+                    line: *line,
+                    index: *index,
+                });
             }
             (Item::Ok { .. }, None) => {}
         }
     }
-    Ok(rep)
+    Ok((rep, results))
 }

@@ -7,8 +7,9 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
-use suho_ledger::{Appended, Ledger};
+use suho_ledger::{Appended, Ledger, LedgerError, PendingSync};
 
+use crate::detection::{Stage, ToDetect};
 use crate::prepare::{prepare_chunk, Item, PreparedChunk};
 use crate::{Detection, IngestError, RejectLog};
 
@@ -82,7 +83,7 @@ struct Done {
 /// With `detection`, every stored record is also checked by the detectors in the same pass.
 pub fn ingest_stream(
     ledger: &mut Ledger,
-    mut detection: Option<&mut Detection>,
+    detection: Option<&mut Detection>,
     name: &str,
     input: impl Read + Send,
     opts: &IngestOptions,
@@ -108,6 +109,7 @@ pub fn ingest_stream(
                                 line: c.first_line,
                                 reason: format!("the line is {bytes} bytes, over the {} MiB limit for one record; it was skipped", suho_record::MAX_LINE_BYTES >> 20),
                             }],
+                            features: Vec::new(),
                             sequenced_ms: 0,
                             block: None,
                         },
@@ -121,6 +123,19 @@ pub fn ingest_stream(
         }
         drop(chunk_rx);
         drop(done_tx);
+        let mut stage = detection.map(|d| Stage::spawn(s, d));
+        // Group commits run their fsync here, so sequencing goes on meanwhile; one at a time.
+        let (sync_tx, sync_rx) = bounded::<PendingSync>(1);
+        let (synced_tx, synced_rx) = bounded::<Result<u64, LedgerError>>(1);
+        s.spawn(move || {
+            for p in sync_rx {
+                if synced_tx.send(p.wait()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut in_flight = false;
+        let stopped = || IngestError::Ledger("the sync thread stopped".into());
 
         let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
         let mut next = 0u64;
@@ -132,40 +147,57 @@ pub fn ingest_stream(
             while let Some(mut d) = pending.remove(&next) {
                 next += 1;
                 summary.bytes += d.chunk.buf.len() as u64;
-                if let Err(e) = sequence(
-                    ledger,
-                    detection.as_deref_mut(),
-                    name,
-                    &mut d.chunk,
-                    rejects,
-                    &mut summary,
-                ) {
+                let step = sequence(ledger, name, &mut d.chunk, rejects, &mut summary)
+                    .and_then(|results| match stage.as_mut() {
+                        Some(st) => st.send(ToDetect::Chunk(d.chunk, results)),
+                        None => Ok(()),
+                    })
+                    .and_then(|()| {
+                        if in_flight {
+                            if let Ok(done) = synced_rx.try_recv() {
+                                ledger.synced(done?);
+                                in_flight = false;
+                            }
+                        }
+                        // Alerts are stored at checkpoints (Flush), which follow a full sync:
+                        // an alert is never stored for a record that a crash could still lose.
+                        if !in_flight && last_sync.elapsed() >= opts.sync_every {
+                            sync_tx.send(ledger.begin_sync()?).map_err(|_| stopped())?;
+                            in_flight = true;
+                            last_sync = Instant::now();
+                            progress(Progress {
+                                bytes: summary.bytes,
+                                lines: summary.lines,
+                                stored: summary.stored,
+                            });
+                        }
+                        if last_cp.elapsed() >= opts.checkpoint_every {
+                            if in_flight {
+                                ledger.synced(synced_rx.recv().map_err(|_| stopped())??);
+                                in_flight = false;
+                            }
+                            let size = ledger.checkpoint()?;
+                            if let Some(st) = stage.as_mut() {
+                                st.send(ToDetect::Flush(size))?;
+                            }
+                            last_cp = Instant::now();
+                        }
+                        Ok(())
+                    });
+                if let Err(e) = step {
                     result = Err(e);
                     break 'recv;
-                }
-                if last_sync.elapsed() >= opts.sync_every {
-                    ledger.sync()?;
-                    if let Some(d) = detection.as_deref_mut() {
-                        d.store_alerts()?;
-                    }
-                    last_sync = Instant::now();
-                    progress(Progress {
-                        bytes: summary.bytes,
-                        lines: summary.lines,
-                        stored: summary.stored,
-                    });
-                }
-                if last_cp.elapsed() >= opts.checkpoint_every {
-                    let size = ledger.checkpoint()?;
-                    if let Some(d) = detection.as_deref_mut() {
-                        d.flush(size)?;
-                    }
-                    last_cp = Instant::now();
                 }
             }
         }
         // Dropping the receiver stops the workers and then the reader on error.
         drop(done_rx);
+        drop(sync_tx);
+        if in_flight {
+            if let Ok(done) = synced_rx.recv() {
+                ledger.synced(done?);
+            }
+        }
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the reader thread panicked")));
@@ -174,12 +206,13 @@ pub fn ingest_stream(
             source_name: name.to_string(),
             error,
         })?;
+        let size = ledger.checkpoint()?;
+        if let Some(mut st) = stage {
+            st.send(ToDetect::Flush(size))?;
+            st.finish()?;
+        }
         Ok(())
     })?;
-    let size = ledger.checkpoint()?;
-    if let Some(d) = detection {
-        d.flush(size)?;
-    }
     rejects.flush()?;
     progress(Progress {
         bytes: summary.bytes,
@@ -189,16 +222,17 @@ pub fn ingest_stream(
     Ok(summary)
 }
 
+/// Sequence one prepared chunk and count what happened to its lines; the per-item results
+/// go on to the detectors.
 fn sequence(
     ledger: &mut Ledger,
-    detection: Option<&mut Detection>,
     name: &str,
     chunk: &mut PreparedChunk,
     rejects: &mut RejectLog,
     summary: &mut StreamSummary,
-) -> Result<(), IngestError> {
-    let results = chunk.append_to(ledger, detection)?;
-    for (item, res) in chunk.items.iter().zip(results) {
+) -> Result<Vec<Option<Appended>>, IngestError> {
+    let results = chunk.append_to(ledger)?;
+    for (item, res) in chunk.items.iter().zip(&results) {
         summary.lines += 1;
         match (item, res) {
             (Item::Rejected { line, reason }, _) => {
@@ -207,13 +241,13 @@ fn sequence(
             }
             (_, Some(Appended::Stored(i))) => {
                 summary.stored += 1;
-                summary.first_index.get_or_insert(i);
+                summary.first_index.get_or_insert(*i);
             }
             (_, Some(Appended::Duplicate(_))) => summary.duplicates += 1,
             (_, None) => {}
         }
     }
-    Ok(())
+    Ok(results)
 }
 
 /// Cut `input` into chunks that end at a line end; a line longer than the record limit is
@@ -226,11 +260,7 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
     loop {
         // Fill to at least CHUNK bytes (or EOF).
         while !eof && buf.len() < CHUNK {
-            let start = buf.len();
-            buf.resize(start + CHUNK, 0);
-            let n = read_retry(&mut input, &mut buf[start..])?;
-            buf.truncate(start + n);
-            eof = n == 0;
+            eof = read_more(&mut input, &mut buf)? == 0;
         }
         if buf.is_empty() {
             return Ok(());
@@ -293,14 +323,18 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
             }
             None => {
                 // A long line still within the limit: read more.
-                let start = buf.len();
-                buf.resize(start + CHUNK, 0);
-                let n = read_retry(&mut input, &mut buf[start..])?;
-                buf.truncate(start + n);
-                eof = n == 0;
+                eof = read_more(&mut input, &mut buf)? == 0;
             }
         }
     }
+}
+
+/// Append up to CHUNK more bytes of `input` to `buf`; 0 at end of input. Reads into the
+/// spare capacity (`Read::take` + `read_to_end`), so fresh buffers are not zeroed first.
+fn read_more(input: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    // read_to_end retries interrupted reads itself.
+    buf.reserve(CHUNK);
+    input.by_ref().take(CHUNK as u64).read_to_end(buf)
 }
 
 fn read_retry(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

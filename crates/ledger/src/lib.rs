@@ -123,6 +123,20 @@ pub enum Appended {
     Duplicate(u64),
 }
 
+/// A group commit whose fsync has not run yet (see [`Ledger::begin_sync`]).
+pub struct PendingSync {
+    size: u64,
+    segments: wal::SegmentSync,
+}
+
+impl PendingSync {
+    /// Make the records durable; returns how many records the ledger then durably holds.
+    pub fn wait(self) -> Result<u64, LedgerError> {
+        self.segments.wait()?;
+        Ok(self.size)
+    }
+}
+
 /// Paths inside a data directory.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -376,6 +390,21 @@ impl Ledger {
             self.durable_size = self.tree.size();
         }
         Ok(self.durable_size)
+    }
+
+    /// Group commit in two halves, so that the fsync need not stop sequencing: this half hands
+    /// every sequenced record to the OS and returns the pending sync; [`PendingSync::wait`]
+    /// (on any thread) makes them durable; [`Ledger::synced`] then records the new durable size.
+    pub fn begin_sync(&mut self) -> Result<PendingSync, LedgerError> {
+        Ok(PendingSync {
+            size: self.tree.size(),
+            segments: self.wal.begin_sync()?,
+        })
+    }
+
+    /// Record that the pending sync of `size` records completed (see [`Ledger::begin_sync`]).
+    pub fn synced(&mut self, size: u64) {
+        self.durable_size = self.durable_size.max(size.min(self.tree.size()));
     }
 
     /// Make everything durable and publish a signed checkpoint for the current size.
