@@ -129,7 +129,7 @@ pub fn ingest_stream(
         let (synced_tx, synced_rx) = bounded::<Result<u64, LedgerError>>(1);
         s.spawn(move || {
             for p in sync_rx {
-                if synced_tx.send(p.wait()).is_err() {
+                if synced_tx.send(p.wait_all()).is_err() {
                     break;
                 }
             }

@@ -127,6 +127,7 @@ pub enum Appended {
 pub struct PendingSync {
     size: u64,
     segments: wal::SegmentSync,
+    data: PathBuf,
 }
 
 impl PendingSync {
@@ -135,6 +136,27 @@ impl PendingSync {
         self.segments.wait()?;
         Ok(self.size)
     }
+
+    /// [`PendingSync::wait`], then write back every file of the data directory (tiles,
+    /// bundles, id rows) with one `syncfs`. Nothing depends on that for correctness (the next
+    /// checkpoint syncs again); it spreads the tiles' writeback over the run, where it
+    /// otherwise piles up in front of the next checkpoint, which waits for all of it.
+    pub fn wait_all(self) -> Result<u64, LedgerError> {
+        let data = self.data.clone();
+        let size = self.wait()?;
+        syncfs(&data)?;
+        Ok(size)
+    }
+}
+
+/// `syncfs(2)` on the filesystem holding `dir`.
+fn syncfs(dir: &Path) -> Result<(), LedgerError> {
+    let io = |source| LedgerError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let f = File::open(dir).map_err(io)?;
+    rustix::fs::syncfs(&f).map_err(|e| io(e.into()))
 }
 
 /// Paths inside a data directory.
@@ -399,6 +421,7 @@ impl Ledger {
         Ok(PendingSync {
             size: self.tree.size(),
             segments: self.wal.begin_sync()?,
+            data: self.layout.data.clone(),
         })
     }
 
@@ -419,14 +442,7 @@ impl Ledger {
         self.wal.flush()?;
         // One syncfs makes every tile, bundle, offset index and id row durable before the
         // checkpoint that covers them exists; far cheaper than an fsync per tile file.
-        let dir = File::open(&self.layout.data).map_err(|source| LedgerError::Io {
-            path: self.layout.data.clone(),
-            source,
-        })?;
-        rustix::fs::syncfs(&dir).map_err(|e| LedgerError::Io {
-            path: self.layout.data.clone(),
-            source: e.into(),
-        })?;
+        syncfs(&self.layout.data)?;
         let cp = Checkpoint {
             origin: self.signer.name().to_string(),
             size,

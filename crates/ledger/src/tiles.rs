@@ -69,6 +69,9 @@ pub(crate) struct TileWriter {
     /// Tiles (level, index; level 255 = entry bundle) completed since the last checkpoint, whose partial
     /// versions can go once a checkpoint covers the full tile.
     completed: Vec<(u8, u64)>,
+    /// Tiles (as in `completed`) that have partial versions on disk: only these are pruned,
+    /// so a checkpoint costs nothing per tile that was never partial at a checkpoint.
+    partial: HashSet<(u8, u64)>,
     buf: Vec<u8>,
 }
 
@@ -86,6 +89,7 @@ impl TileWriter {
         }
         remove_from(root, size / TILE_WIDTH, |t| bundle_path(t, TILE_WIDTH))?;
         let mut edge = Vec::new();
+        let mut partial = HashSet::new();
         let mut level = 0u8;
         while level < 8 && (size >> (u32::from(level) * 8)) > 0 {
             let nodes = size >> (u32::from(level) * 8);
@@ -94,6 +98,7 @@ impl TileWriter {
             let mut hashes = if w == 0 {
                 Vec::new()
             } else {
+                partial.insert((level, t));
                 reader.read_tile(level, t, w)?
             };
             hashes.truncate(w as usize);
@@ -103,6 +108,7 @@ impl TileWriter {
         let w = size % TILE_WIDTH;
         let mut bundle = Vec::with_capacity(TILE_WIDTH as usize * (ENTRY_LEN + 2));
         if w > 0 {
+            partial.insert((BUNDLE_LEVEL, size / TILE_WIDTH));
             let rel = bundle_path(size / TILE_WIDTH, w);
             let path = root.join(&rel);
             bundle = fs::read(&path).map_err(|source| LedgerError::Io { path, source })?;
@@ -113,6 +119,7 @@ impl TileWriter {
             bundle,
             bundle_count: w,
             completed: Vec::new(),
+            partial,
             buf: Vec::with_capacity(8192),
         })
     }
@@ -182,8 +189,10 @@ impl TileWriter {
                 &tile_path(l as u8, nodes / TILE_WIDTH, tile.len() as u64),
                 &self.buf,
             )?;
+            self.partial.insert((l as u8, nodes / TILE_WIDTH));
         }
         if self.bundle_count > 0 {
+            self.partial.insert((BUNDLE_LEVEL, size / TILE_WIDTH));
             write_file(
                 &self.root,
                 &bundle_path(size / TILE_WIDTH, self.bundle_count),
@@ -197,6 +206,9 @@ impl TileWriter {
     pub(crate) fn prune_partials(&mut self) {
         let done: HashSet<(u8, u64)> = self.completed.drain(..).collect();
         for (level, index) in done {
+            if !self.partial.remove(&(level, index)) {
+                continue;
+            }
             let full = if level == BUNDLE_LEVEL {
                 bundle_path(index, TILE_WIDTH)
             } else {
