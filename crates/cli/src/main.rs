@@ -157,6 +157,7 @@ enum Command {
 }
 
 fn main() {
+    quiet_on_closed_stdout();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SUHO_LOG")
@@ -180,6 +181,26 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// `println!` panics when standard output is a pipe whose reader has gone (`suho alerts |
+/// head`), because Rust ignores SIGPIPE. Stop quietly instead, as Unix tools killed by SIGPIPE
+/// do (exit status 128 + 13). Anything written to the ledger before is as after a crash: the
+/// next open recovers it. Restoring SIGPIPE's default action would need `unsafe` libc calls.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Runs a command; Ok(exit status).

@@ -193,3 +193,28 @@ fn consistency_proofs_show_the_log_only_grew() {
         .expect("run");
     assert!(!bad.status.success());
 }
+
+#[test]
+fn a_reader_that_stops_reading_ends_suho_quietly_not_with_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.ndjson");
+    std::fs::write(&file, "{\"time\": 1}\n".repeat(5_000)).expect("write");
+    let data = dir.path().join("data");
+    assert!(suho(&data, &["ingest", file.to_str().expect("utf-8")])
+        .status
+        .success());
+    // `suho rejects | head -0`: the reader has gone before suho writes its 5,000 lines.
+    let mut child = Command::new(SUHO)
+        .arg("--data")
+        .arg(&data)
+        .args(["rejects", "--limit", "5000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
