@@ -166,7 +166,9 @@ impl Dedup {
             }
             let path = dir.join(format!("{hour}.ids"));
             let mut out = Vec::with_capacity(b.pending.len() * ROW);
-            for (fp, ix) in b.pending.drain(..) {
+            // Taken, not drained: a drained Vec keeps its capacity, and one per hour bucket
+            // held as much memory again as the resident rows themselves.
+            for (fp, ix) in std::mem::take(&mut b.pending) {
                 row[..16].copy_from_slice(&fp.to_be_bytes());
                 row[16..].copy_from_slice(&ix.to_be_bytes());
                 out.extend_from_slice(&row);

@@ -67,7 +67,9 @@ pub enum LedgerError {
 /// Tuning knobs of a ledger.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Records whose ids stay in memory before least recently used hours are dropped.
+    /// Records whose ids stay in memory (about 40 bytes each) before least recently used event
+    /// hours are dropped; a dropped hour is read back from `ids/` when a record of it arrives.
+    /// This bounds the ledger's memory whatever its size.
     pub dedup_budget: usize,
     /// Size at which a write-ahead-log segment is closed and a new one begun (the unit of
     /// retention pruning).
@@ -77,7 +79,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            dedup_budget: 4_000_000,
+            dedup_budget: 1_000_000,
             segment_bytes: wal::SEGMENT_BYTES,
         }
     }
@@ -408,6 +410,9 @@ impl Ledger {
     /// Group commit: make every sequenced record durable with one fsync. Returns the durable size.
     pub fn sync(&mut self) -> Result<u64, LedgerError> {
         if self.durable_size < self.tree.size() {
+            // Id rows go to their files now (made durable by the next checkpoint), so that the
+            // id index can drop hours from memory between checkpoints too.
+            self.dedup.flush()?;
             self.wal.sync()?;
             self.durable_size = self.tree.size();
         }
@@ -418,6 +423,7 @@ impl Ledger {
     /// every sequenced record to the OS and returns the pending sync; [`PendingSync::wait`]
     /// (on any thread) makes them durable; [`Ledger::synced`] then records the new durable size.
     pub fn begin_sync(&mut self) -> Result<PendingSync, LedgerError> {
+        self.dedup.flush()?;
         Ok(PendingSync {
             size: self.tree.size(),
             segments: self.wal.begin_sync()?,
