@@ -79,10 +79,15 @@ pub fn sql(data: &Path, a: SqlArgs) -> Result<i32> {
             out.flush().map_err(SqlError::Output)?;
             Ok(n)
         });
+    // `suho sql ... | head`: the reader has what it wanted; the query still ran, and is
+    // recorded below (its row count unknown).
+    let mut reader_left = false;
     let rows = match run {
-        Ok(n) => n,
-        // `suho sql ... | head`: the reader has what it wanted.
-        Err(SqlError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(0),
+        Ok(n) => Some(n),
+        Err(SqlError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            reader_left = true;
+            None
+        }
         Err(e @ SqlError::Sql { .. }) => {
             let _ = out.flush();
             eprintln!("error: {e}");
@@ -91,7 +96,7 @@ pub fn sql(data: &Path, a: SqlArgs) -> Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let elapsed = started.elapsed();
-    if a.format == SqlFormat::Table {
+    if let (SqlFormat::Table, Some(rows)) = (a.format, rows) {
         eprintln!(
             "({rows} row{}, {:.2} s)",
             if rows == 1 { "" } else { "s" },
@@ -124,7 +129,7 @@ pub fn sql(data: &Path, a: SqlArgs) -> Result<i32> {
             }),
         },
     )?;
-    if a.format == SqlFormat::Table {
+    if a.format == SqlFormat::Table && !reader_left {
         eprintln!("this query was {recorded}");
     }
     Ok(0)

@@ -187,30 +187,30 @@ fn sequence_loop(
         let mut reports = Vec::with_capacity(group.len());
         let mut dones = Vec::with_capacity(group.len());
         let mut failure = None;
+        // A failed detection stage stops the service, but only after this group's records,
+        // already sequenced, are made durable and acknowledged: otherwise clients would retry
+        // records that are in fact stored.
+        let mut detect_failure = None;
         for Ready { mut chunk, done } in group {
             dones.push(done);
             if failure.is_some() {
                 continue;
             }
-            let step = sequence(ledger, &mut chunk, rejects).and_then(|(rep, results)| {
-                reports.push(rep);
-                match stage.as_deref_mut() {
-                    Some(st) => st.send(ToDetect::Chunk(chunk, results)),
-                    None => Ok(()),
-                }
-            });
-            if let Err(e) = step {
-                failure = Some(e.to_string());
-            }
-        }
-        if failure.is_none() {
-            match ledger.sync() {
-                Ok(_) => {
-                    if let Some(st) = stage.as_deref_mut() {
-                        st.send(ToDetect::StoreAlerts)?;
+            match sequence(ledger, &mut chunk, rejects) {
+                Ok((rep, results)) => {
+                    reports.push(rep);
+                    if let (Some(st), None) = (stage.as_deref_mut(), &detect_failure) {
+                        detect_failure = st.send(ToDetect::Chunk(chunk, results)).err();
                     }
                 }
                 Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        if failure.is_none() {
+            if let Err(e) = ledger.sync() {
+                failure = Some(e.to_string());
+            } else if let (Some(st), None) = (stage.as_deref_mut(), &detect_failure) {
+                detect_failure = st.send(ToDetect::StoreAlerts).err();
             }
         }
         let _ = rejects.flush();
@@ -229,6 +229,10 @@ fn sequence_loop(
                 }
                 return Err(IngestError::Ledger(msg));
             }
+        }
+        if let Some(e) = detect_failure {
+            tracing::error!(error = %e, "the detectors failed; the ingest service stops");
+            return Err(e);
         }
         if last_cp.elapsed() >= every {
             if let Err(e) = crate::spool::drain(ledger) {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -155,41 +155,73 @@ impl Dedup {
         Ok(())
     }
 
-    /// Append pending rows to their bucket files (made durable by the checkpoint's sync), then
-    /// drop least recently used buckets while over budget.
-    pub(crate) fn flush(&mut self) -> Result<(), LedgerError> {
+    /// Append the pending rows of records below `durable` (already fsynced in the write-ahead
+    /// log) to their bucket files, made durable by the next checkpoint's sync, then drop least
+    /// recently used buckets while over budget. Rows of records not yet durable stay pending:
+    /// written now, they would survive a crash that cut their records off, and a retry of
+    /// such a record would be taken for a duplicate of a record that no longer exists.
+    pub(crate) fn flush(&mut self, durable: u64) -> Result<(), LedgerError> {
         let mut row = [0u8; ROW];
         let dir = self.dir.clone();
         for (hour, b) in self.buckets.iter_mut() {
-            if b.pending.is_empty() {
+            if !b.pending.iter().any(|&(_, ix)| ix < durable) {
                 continue;
             }
             let path = dir.join(format!("{hour}.ids"));
             let mut out = Vec::with_capacity(b.pending.len() * ROW);
-            // Taken, not drained: a drained Vec keeps its capacity, and one per hour bucket
-            // held as much memory again as the resident rows themselves.
-            for (fp, ix) in std::mem::take(&mut b.pending) {
+            for &(fp, ix) in b.pending.iter().filter(|&&(_, ix)| ix < durable) {
                 row[..16].copy_from_slice(&fp.to_be_bytes());
                 row[16..].copy_from_slice(&ix.to_be_bytes());
                 out.extend_from_slice(&row);
             }
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(&out))
-                .map_err(|source| LedgerError::Io { path, source })?;
+            append_rows(&path, &out).map_err(|source| LedgerError::Io { path, source })?;
+            // Only once written: a failed write keeps them pending (and the bucket resident).
+            // A new Vec, not `retain`: a drained Vec keeps its capacity, and one per hour
+            // bucket held as much memory again as the resident rows themselves.
+            b.pending = b
+                .pending
+                .iter()
+                .copied()
+                .filter(|&(_, ix)| ix >= durable)
+                .collect();
         }
-        while self.resident_rows > self.budget_rows && self.buckets.len() > 1 {
-            let Some((&oldest, _)) = self.buckets.iter().min_by_key(|(_, b)| b.last_used) else {
+        while self.resident_rows > self.budget_rows {
+            // Only buckets whose rows are all in their file can be read back later.
+            let Some((&oldest, _)) = self
+                .buckets
+                .iter()
+                .filter(|(_, b)| b.pending.is_empty())
+                .min_by_key(|(_, b)| b.last_used)
+            else {
                 break;
             };
+            if self.buckets.len() <= 1 {
+                break;
+            }
             if let Some(b) = self.buckets.remove(&oldest) {
                 self.resident_rows -= b.rows.len();
             }
         }
         Ok(())
     }
+}
+
+/// Append whole rows to a bucket file, first cutting off a torn last row (a crash in the
+/// middle of an append) so that every row stays aligned.
+fn append_rows(path: &Path, rows: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    let whole = len - len % ROW as u64;
+    if whole != len {
+        f.set_len(whole)?;
+    }
+    f.seek(SeekFrom::Start(whole))?;
+    f.write_all(rows)
 }
 
 #[cfg(test)]
@@ -208,7 +240,7 @@ mod tests {
                 None
             );
         }
-        d.flush().expect("flush");
+        d.flush(u64::MAX).expect("flush");
         assert!(d.buckets.len() < 4, "old buckets were evicted");
         // Hour 0 was evicted; it is read back from disk.
         assert_eq!(

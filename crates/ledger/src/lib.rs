@@ -146,7 +146,10 @@ impl PendingSync {
     pub fn wait_all(self) -> Result<u64, LedgerError> {
         let data = self.data.clone();
         let size = self.wait()?;
-        syncfs(&data)?;
+        if let Err(e) = syncfs(&data) {
+            // Writeback only: the checkpoint's own syncfs is what durability relies on.
+            tracing::warn!(error = %e, "early writeback of the tiles failed");
+        }
         Ok(size)
     }
 }
@@ -410,11 +413,9 @@ impl Ledger {
     /// Group commit: make every sequenced record durable with one fsync. Returns the durable size.
     pub fn sync(&mut self) -> Result<u64, LedgerError> {
         if self.durable_size < self.tree.size() {
-            // Id rows go to their files now (made durable by the next checkpoint), so that the
-            // id index can drop hours from memory between checkpoints too.
-            self.dedup.flush()?;
             self.wal.sync()?;
             self.durable_size = self.tree.size();
+            self.flush_ids();
         }
         Ok(self.durable_size)
     }
@@ -423,7 +424,6 @@ impl Ledger {
     /// every sequenced record to the OS and returns the pending sync; [`PendingSync::wait`]
     /// (on any thread) makes them durable; [`Ledger::synced`] then records the new durable size.
     pub fn begin_sync(&mut self) -> Result<PendingSync, LedgerError> {
-        self.dedup.flush()?;
         Ok(PendingSync {
             size: self.tree.size(),
             segments: self.wal.begin_sync()?,
@@ -434,6 +434,16 @@ impl Ledger {
     /// Record that the pending sync of `size` records completed (see [`Ledger::begin_sync`]).
     pub fn synced(&mut self, size: u64) {
         self.durable_size = self.durable_size.max(size.min(self.tree.size()));
+        self.flush_ids();
+    }
+
+    /// Id rows of durable records go to their files at every group commit (made durable by
+    /// the next checkpoint), so the id index can drop hours from memory between checkpoints.
+    /// A failure here is retried, and reported, by the next checkpoint.
+    fn flush_ids(&mut self) {
+        if let Err(e) = self.dedup.flush(self.durable_size) {
+            tracing::warn!(error = %e, "could not write id rows; the next checkpoint retries");
+        }
     }
 
     /// Make everything durable and publish a signed checkpoint for the current size.
@@ -444,7 +454,7 @@ impl Ledger {
             return Ok(size);
         }
         self.tiles.write_partials(size)?;
-        self.dedup.flush()?;
+        self.dedup.flush(self.durable_size)?;
         self.wal.flush()?;
         // One syncfs makes every tile, bundle, offset index and id row durable before the
         // checkpoint that covers them exists; far cheaper than an fsync per tile file.

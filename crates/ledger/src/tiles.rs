@@ -184,12 +184,13 @@ impl TileWriter {
             for h in tile {
                 self.buf.extend_from_slice(h);
             }
+            // Recorded first, so that a failed write's directory is still pruned later.
+            self.partial.insert((l as u8, nodes / TILE_WIDTH));
             write_file(
                 &self.root,
                 &tile_path(l as u8, nodes / TILE_WIDTH, tile.len() as u64),
                 &self.buf,
             )?;
-            self.partial.insert((l as u8, nodes / TILE_WIDTH));
         }
         if self.bundle_count > 0 {
             self.partial.insert((BUNDLE_LEVEL, size / TILE_WIDTH));

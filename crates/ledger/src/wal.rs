@@ -301,8 +301,9 @@ impl WalWriter {
     /// writer goes on appending.
     pub(crate) fn begin_sync(&mut self) -> Result<SegmentSync, LedgerError> {
         self.flush()?;
+        let current = self.seg.try_clone().map_err(io_at(&self.dir))?;
         let mut files: Vec<File> = self.unsynced.drain(..).collect();
-        files.push(self.seg.try_clone().map_err(io_at(&self.dir))?);
+        files.push(current);
         Ok(SegmentSync {
             dir: self.dir.clone(),
             files,
