@@ -327,7 +327,12 @@ fn respond(ldata: &Path, incident: &str) -> Result<()> {
         claim_recovered: None,
         json: false,
     })?;
-    println!("   (exit status {code}: the bundle verifies, and the claims do not fit it)");
+    let meaning = match code {
+        0 => "the bundle verifies, and the claims fit it",
+        3 => "the bundle verifies, and the claims do not fit it",
+        _ => "the bundle does not verify",
+    };
+    println!("   (exit status {code}: {meaning})");
 
     step(
         11,

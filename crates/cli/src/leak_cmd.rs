@@ -229,8 +229,23 @@ fn ask(
         (None, Some(p)) => (Identifier::phone(&p)?, "phone number"),
         _ => bail!("give exactly one of --email and --phone"),
     };
-    let (prefix, hash) = check(&id);
-    let (leaked, where_) = match url {
+    let (leaked, where_) = verdict(data, &id, what, url, token)?;
+    println!("leaked: {}", if leaked { "yes" } else { "no" });
+    println!("{where_}");
+    Ok(0)
+}
+
+/// Whether `id` is in the leak-check store (local, or the server at `url`), and a sentence
+/// saying what left this machine.
+fn verdict(
+    data: &Path,
+    id: &Identifier,
+    what: &str,
+    url: Option<String>,
+    token: Option<String>,
+) -> Result<(bool, String)> {
+    let (prefix, hash) = check(id);
+    Ok(match url {
         Some(url) => {
             let token =
                 token.context("--url needs a bearer token: give --token or set SUHO_LEAK_TOKEN")?;
@@ -252,10 +267,7 @@ fn ask(
                 ),
             )
         }
-    };
-    println!("leaked: {}", if leaked { "yes" } else { "no" });
-    println!("{where_}");
-    Ok(0)
+    })
 }
 
 /// `GET <url>/v1/leak-check/range/<prefix>` with padding, over plain HTTP/1.1 on a std
@@ -510,19 +522,15 @@ mod tests {
             .to_string();
         assert!(err.contains("answered 401"), "{err}");
 
-        // The whole command, local and remote.
+        // The command's answer, local and remote, for a stored and an unknown address.
         for url in [None, Some(url.clone())] {
-            let code = leak_check(
-                data,
-                LeakCmd::Ask {
-                    email: Some(" KIM@example.com".to_owned()),
-                    phone: None,
-                    url,
-                    token: Some(lookup.clone()),
-                },
-            )
-            .unwrap();
-            assert_eq!(code, 0);
+            let kim = Identifier::email(" KIM@example.com").unwrap();
+            let (leaked, _) =
+                verdict(data, &kim, "email", url.clone(), Some(lookup.clone())).unwrap();
+            assert!(leaked, "{url:?}");
+            let lee = Identifier::email("lee@example.com").unwrap();
+            let (leaked, _) = verdict(data, &lee, "email", url, Some(lookup.clone())).unwrap();
+            assert!(!leaked);
         }
 
         let _ = stop.send(());

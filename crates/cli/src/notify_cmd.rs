@@ -3,7 +3,6 @@
 //! exposure) into `<data>/notices/<INCIDENT>/`, with a per-subject mail-merge list.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -54,12 +53,6 @@ pub struct NotifyArgs {
 
 fn stage_arg(s: &str) -> Result<Stage, String> {
     s.parse()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn parse_time(s: &str) -> Result<i64> {
@@ -149,7 +142,7 @@ pub fn notify(data: &Path, a: NotifyArgs) -> Result<i32> {
         severity: inc.severity.as_str().to_string(),
         selector: scope.selector_text.clone(),
         aware_at_ms,
-        now_ms: now_ms(),
+        now_ms: suho_ledger::now_ms(),
         stage,
         subjects: s.subjects,
         unlisted_subjects: s.unlisted_subjects,

@@ -36,15 +36,7 @@ pub fn count_bar(total: u64, what: &str) -> ProgressBar {
 
 /// 1234567 -> "1,234,567".
 pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    suho_record::Thousands(u128::from(n)).to_string()
 }
 
 /// Read a verifier key given inline or as a path to a file holding it.

@@ -1,6 +1,6 @@
-//! Scope and evidence through the `suho` binary, as scripts run them: exact counts against a
-//! brute-force count over the raw records, every run recorded in the ledger, and an evidence
-//! bundle that verifies offline and refuses a false claim.
+//! Scope through the `suho` binary, as scripts run them: exact counts against a brute-force
+//! count over the raw records, and every run recorded in the ledger, also while `suho serve`
+//! holds it. (Evidence bundles are tested in `crates/evidence/tests/bundle.rs`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

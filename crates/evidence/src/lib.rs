@@ -132,24 +132,20 @@ pub struct BundleReport {
     pub bytes: u64,
 }
 
-/// A node source that answers zeros and notes which tiles (and widths) the nodes come from:
-/// the proof algorithms ask for the same nodes whatever their values.
+/// A node source that answers zeros and notes which tiles the nodes come from: the proof
+/// algorithms ask for the same nodes whatever their values. (The widths written follow from
+/// the checkpoint's size.)
 #[derive(Default)]
 struct DryRun {
-    used: RefCell<BTreeMap<(u8, u64), u64>>,
+    used: RefCell<BTreeSet<(u8, u64)>>,
 }
 
 impl NodeSource for DryRun {
     type Error = std::convert::Infallible;
 
     fn node(&self, level: u8, index: u64) -> Result<Hash, Self::Error> {
-        let tl = level / 8;
-        let r = u32::from(level % 8);
-        let first = index << r;
-        let need = first % TILE_WIDTH + (1u64 << r);
-        let mut used = self.used.borrow_mut();
-        let w = used.entry((tl, first / TILE_WIDTH)).or_insert(0);
-        *w = (*w).max(need);
+        let first = index << u32::from(level % 8);
+        self.used.borrow_mut().insert((level / 8, first / TILE_WIDTH));
         Ok([0; 32])
     }
 }
@@ -310,7 +306,7 @@ pub fn write_bundle(
         }
     }
     let _ = root_of(&dry, size);
-    let mut needed: BTreeSet<(u8, u64)> = dry.used.into_inner().into_keys().collect();
+    let mut needed: BTreeSet<(u8, u64)> = dry.used.into_inner();
     needed.extend(entry_tiles.iter().map(|&t| (0u8, t)));
     let mut parents = Vec::new();
     for &(tl, t) in &needed {

@@ -1,7 +1,7 @@
 //! The queryable history of the ledger: every stored access record, copied from the ledger's
 //! write-ahead log into Parquet files partitioned by event day, so that "which customers did this
-//! credential touch?" is answered exactly, in seconds, and so that DuckDB, Spark, Trino and
-//! pandas can read the same files.
+//! credential touch?" is answered exactly, in seconds, and so that other Parquet readers (the
+//! scope benchmark uses DuckDB) can read the same files.
 //!
 //! The history is derived data, never written on the ingest hot path: [`History::sync`] catches
 //! up from the last indexed ledger index to the newest signed checkpoint. Files live under
@@ -18,6 +18,7 @@
 
 mod agg;
 mod day;
+mod filter;
 mod prune;
 mod schema;
 mod scope;

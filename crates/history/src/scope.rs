@@ -18,27 +18,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, TimestampMillisecondType, UInt64Type};
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::types::UInt64Type;
+use arrow_array::{BooleanArray, RecordBatch};
 use arrow_buffer::BooleanBuffer;
 use arrow_schema::ArrowError;
 use ipnet::IpNet;
 use parquet::arrow::arrow_reader::{
-    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions,
-    ParquetRecordBatchReaderBuilder, RowFilter, RowSelection,
+    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder,
+    RowFilter, RowSelection,
 };
 use parquet::arrow::ProjectionMask;
-use parquet::file::metadata::{ColumnChunkMask, PageIndexPolicy, RowGroupMetaData};
+use parquet::file::metadata::ColumnChunkMask;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
-use parquet::file::statistics::Statistics;
 use serde::Serialize;
 use suho_ledger::Layout;
 
 use crate::agg::Agg;
 use crate::day::{date_of_day, day_start_ms};
+use crate::filter::{bytes_range, i64_range, open_meta, string_predicate, time_within};
 use crate::schema::{
-    scan_schema, ACTOR, COUNTRY, CREDENTIAL, FIELDS, LEDGER_INDEX, SIGNING_KEY, SRC_IP, SUBJECTS,
-    SUBJECT_COUNT, TIME,
+    ACTOR, COUNTRY, CREDENTIAL, FIELDS, LEDGER_INDEX, SIGNING_KEY, SRC_IP, SUBJECTS, SUBJECT_COUNT,
+    TIME,
 };
 use crate::subjects::SubjectList;
 use crate::sync::{partition_files, partitions, read_state};
@@ -363,7 +363,7 @@ fn run(
                 Some(Some(max)) if first > max => continue,
                 _ => {}
             }
-            let meta = open_meta(&path, &c)?;
+            let meta = scope_meta(&path, &c)?;
             scan.files += 1;
             scan.row_groups += meta.metadata().num_row_groups() as u64;
             let kept = prune_row_groups(&path, &meta, &c)?;
@@ -432,10 +432,9 @@ fn run(
     Ok((total, scan))
 }
 
-/// The file's metadata with its page index for `ledger_index` and `time` (statistics) and the
-/// offsets of every page (for skipping), and the scan schema (dictionary columns as dictionaries).
-fn open_meta(path: &std::path::Path, c: &Compiled) -> Result<ArrowReaderMetadata, HistoryError> {
-    let file = File::open(path).map_err(io_err(path))?;
+/// The file's metadata with the page index (statistics) of the columns the selectors bound,
+/// and the offsets of the pages of the columns a scope reads, so it can skip them.
+fn scope_meta(path: &std::path::Path, c: &Compiled) -> Result<ArrowReaderMetadata, HistoryError> {
     let mut stats_cols = Vec::new();
     if c.indexes.is_some() {
         stats_cols.push(LEDGER_INDEX);
@@ -443,30 +442,11 @@ fn open_meta(path: &std::path::Path, c: &Compiled) -> Result<ArrowReaderMetadata
     if c.has_time() {
         stats_cols.push(TIME);
     }
-    let opts = ArrowReaderOptions::new()
-        .with_page_index_policy(PageIndexPolicy::Optional)
-        .with_column_index_mask(ColumnChunkMask::columns(stats_cols))
-        // Page offsets of the columns a scope reads, so it can skip their pages.
-        .with_offset_index_mask(ColumnChunkMask::columns(OUTPUT));
-    let meta = ArrowReaderMetadata::load(&file, opts).map_err(pq_err(path))?;
-    let schema = scan_schema(meta.schema());
-    ArrowReaderMetadata::try_new(
-        meta.metadata().clone(),
-        ArrowReaderOptions::new().with_schema(schema),
+    open_meta(
+        path,
+        ColumnChunkMask::columns(stats_cols),
+        ColumnChunkMask::columns(OUTPUT),
     )
-    .map_err(pq_err(path))
-}
-
-fn i64_range(rg: &RowGroupMetaData, col: usize) -> Option<(i64, i64)> {
-    match rg.column(col).statistics() {
-        Some(Statistics::Int64(s)) => Some((*s.min_opt()?, *s.max_opt()?)),
-        _ => None,
-    }
-}
-
-fn bytes_range(rg: &RowGroupMetaData, col: usize) -> Option<(&[u8], &[u8])> {
-    let s = rg.column(col).statistics()?;
-    Some((s.min_bytes_opt()?, s.max_bytes_opt()?))
 }
 
 /// Row groups that statistics and bloom filters do not rule out.
@@ -721,88 +701,8 @@ fn predicates(
         }));
     }
     if c.has_time() {
-        let (since, until) = (c.since, c.until);
-        out.push(Box::new(ArrowPredicateFn::new(
-            mask(TIME),
-            move |batch: RecordBatch| {
-                let col = batch
-                    .column(0)
-                    .as_primitive_opt::<TimestampMillisecondType>()
-                    .ok_or_else(|| {
-                        ArrowError::CastError("time is not a millisecond timestamp".into())
-                    })?;
-                Ok(BooleanArray::from(BooleanBuffer::collect_bool(
-                    col.len(),
-                    |i| {
-                        let t = col.value(i);
-                        t >= since && t < until
-                    },
-                )))
-            },
-        )));
+        // `until` is exclusive; times are whole milliseconds.
+        out.push(time_within(mask(TIME), c.since, c.until.saturating_sub(1)));
     }
     out
-}
-
-/// A row filter testing one string column with `test`: on a dictionary column, `test` runs once
-/// per distinct value of the row group, and rows are matched by their keys.
-fn string_predicate(
-    mask: ProjectionMask,
-    test: impl Fn(&str) -> bool + Send + 'static,
-) -> Box<dyn ArrowPredicate> {
-    // Per dictionary: which keys match, whether any does, and the key when exactly one does.
-    let mut cache: Option<(ArrayRef, Vec<bool>, bool, Option<i32>)> = None;
-    Box::new(ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
-        let col = batch.column(0);
-        if let Some(d) = col.as_dictionary_opt::<Int32Type>() {
-            let fresh = !matches!(&cache, Some((values, ..)) if Arc::ptr_eq(values, d.values()));
-            if fresh {
-                let values = d.values().as_string_opt::<i32>().ok_or_else(|| {
-                    ArrowError::CastError("a dictionary of strings was expected".into())
-                })?;
-                let hits: Vec<bool> = (0..values.len())
-                    .map(|k| values.is_valid(k) && test(values.value(k)))
-                    .collect();
-                let mut matching = hits.iter().enumerate().filter(|(_, &h)| h).map(|(k, _)| k);
-                let first = matching.next();
-                let single = match (first, matching.next()) {
-                    (Some(k), None) => i32::try_from(k).ok(),
-                    _ => None,
-                };
-                cache = Some((d.values().clone(), hits, first.is_some(), single));
-            }
-            let Some((_, hits, any, single)) = &cache else {
-                return Err(ArrowError::ComputeError("predicate cache missing".into()));
-            };
-            let single = *single;
-            if !*any {
-                return Ok(BooleanArray::from(BooleanBuffer::new_unset(d.len())));
-            }
-            let keys = d.keys().values();
-            let buf = match single {
-                // One matching value (the usual case): a branch-free compare of the keys.
-                Some(k) => BooleanBuffer::collect_bool(d.len(), |i| keys[i] == k),
-                None => BooleanBuffer::collect_bool(d.len(), |i| {
-                    usize::try_from(keys[i])
-                        .ok()
-                        .and_then(|k| hits.get(k))
-                        .copied()
-                        .unwrap_or(false)
-                }),
-            };
-            // A null row never matches (its key is arbitrary).
-            let buf = match d.keys().nulls() {
-                Some(nulls) => &buf & nulls.inner(),
-                None => buf,
-            };
-            return Ok(BooleanArray::from(buf));
-        }
-        let s = col
-            .as_string_opt::<i32>()
-            .ok_or_else(|| ArrowError::CastError("a string column was expected".into()))?;
-        Ok(BooleanArray::from(BooleanBuffer::collect_bool(
-            s.len(),
-            |i| s.is_valid(i) && test(s.value(i)),
-        )))
-    }))
 }

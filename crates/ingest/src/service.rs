@@ -157,17 +157,8 @@ fn sequence_loop(
         let first = match rx.recv_timeout(every) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
-                // suho's own use recorded by commands while this process holds the ledger.
-                if let Err(e) = crate::spool::drain(ledger) {
-                    tracing::error!(error = %e, "could not drain the own-use spool");
-                }
-                if ledger.checkpoint_size() < ledger.size() {
-                    let size = ledger.checkpoint()?;
-                    if let Some(st) = stage.as_deref_mut() {
-                        st.send(ToDetect::Flush(size))?;
-                    }
-                    last_cp = Instant::now();
-                }
+                tick(ledger, stage.as_deref_mut(), rejects)?;
+                last_cp = Instant::now();
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -235,16 +226,53 @@ fn sequence_loop(
             return Err(e);
         }
         if last_cp.elapsed() >= every {
-            if let Err(e) = crate::spool::drain(ledger) {
-                tracing::error!(error = %e, "could not drain the own-use spool");
-            }
-            let size = ledger.checkpoint()?;
-            if let Some(st) = stage.as_deref_mut() {
-                st.send(ToDetect::Flush(size))?;
-            }
+            tick(ledger, stage.as_deref_mut(), rejects)?;
             last_cp = Instant::now();
         }
     }
+}
+
+/// The checkpoint tick: sequence suho's own use spooled by commands while this process holds
+/// the ledger (through the detectors, like any body), then publish a checkpoint and save the
+/// detectors' state for it.
+fn tick(
+    ledger: &mut Ledger,
+    mut stage: Option<&mut Stage<'_>>,
+    rejects: &mut RejectLog,
+) -> Result<(), IngestError> {
+    if let Err(e) = drain_spool(ledger, stage.as_deref_mut(), rejects) {
+        tracing::error!(error = %e, "could not drain the own-use spool");
+    }
+    if ledger.checkpoint_size() < ledger.size() {
+        let size = ledger.checkpoint()?;
+        if let Some(st) = stage {
+            st.send(ToDetect::Flush(size))?;
+        }
+    }
+    Ok(())
+}
+
+fn drain_spool(
+    ledger: &mut Ledger,
+    stage: Option<&mut Stage<'_>>,
+    rejects: &mut RejectLog,
+) -> Result<(), IngestError> {
+    let spooled = crate::spool::pending(&ledger.layout().data)?;
+    if spooled.is_empty() {
+        return Ok(());
+    }
+    let mut body = Vec::new();
+    for (_, b) in &spooled {
+        body.extend_from_slice(b);
+        body.push(b'\n');
+    }
+    let mut chunk = prepare_chunk(body, 1, suho_ledger::now_ms(), stage.is_some());
+    let (_, results) = sequence(ledger, &mut chunk, rejects)?;
+    ledger.sync()?;
+    if let Some(st) = stage {
+        st.send(ToDetect::Chunk(chunk, results))?;
+    }
+    crate::spool::remove(&spooled)
 }
 
 /// Sequence one prepared body and report every line; the per-item results go on to the

@@ -3,15 +3,15 @@
 //!
 //! A spooled record is one file, `<data>/spool/<ms>-<id>.ndjson`, made durable (write, fsync,
 //! rename, fsync the directory) before the command goes on. Whoever holds the ledger drains the
-//! spool: the ingest service at every checkpoint tick, and `suho ingest` and the own-use recorder
-//! when they open the ledger. Every spooled record carries an `id`, so a crash between the append
-//! and the file's removal stores it once, not twice.
+//! spool: the ingest service at every checkpoint tick (through its detectors, like any body),
+//! and the own-use recorder when it opens the ledger itself. Every spooled record carries an
+//! `id`, so a crash between the append and the file's removal stores it once, not twice.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use suho_ledger::{Appended, Ledger, Prepared};
+use suho_ledger::{Ledger, Prepared};
 
 use crate::IngestError;
 
@@ -58,11 +58,11 @@ pub fn submit(data: &Path, id: &str, body: &[u8]) -> Result<PathBuf, IngestError
     Ok(path)
 }
 
-/// Append every spooled record to `ledger` (oldest first), make them durable, then remove their
-/// files. Returns the (file, ledger index) of each. A file that is not a valid record is moved to
-/// `spool/bad/` and reported in the log, never silently dropped.
-pub fn drain(ledger: &mut Ledger) -> Result<Vec<(PathBuf, u64)>, IngestError> {
-    let dir = spool_dir(&ledger.layout().data);
+/// The spooled records waiting in `data` (oldest first), as (file, body without its newline).
+/// A file that is not a valid record is moved to `spool/bad/` and reported in the log, never
+/// silently dropped.
+pub(crate) fn pending(data: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, IngestError> {
+    let dir = spool_dir(data);
     let mut names: Vec<PathBuf> = match fs::read_dir(&dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok())
@@ -72,39 +72,54 @@ pub fn drain(ledger: &mut Ledger) -> Result<Vec<(PathBuf, u64)>, IngestError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(&dir, e)),
     };
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
     names.sort();
-    let mut done = Vec::new();
+    let mut out = Vec::with_capacity(names.len());
     for path in names {
-        let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
-        let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-        let rec = match suho_record::parse_record(body) {
-            Ok(r) => r,
-            Err(e) => {
-                let bad = dir.join("bad");
-                fs::create_dir_all(&bad).map_err(|e| io(&bad, e))?;
-                let to = bad.join(path.file_name().unwrap_or_default());
-                tracing::error!(file = %path.display(), error = %e, "a spooled own-use record is invalid; moved aside");
-                fs::rename(&path, &to).map_err(|e| io(&to, e))?;
-                continue;
-            }
-        };
+        let mut body = fs::read(&path).map_err(|e| io(&path, e))?;
+        if body.ends_with(b"\n") {
+            body.pop();
+        }
+        if let Err(e) = suho_record::parse_record(&body) {
+            let bad = dir.join("bad");
+            fs::create_dir_all(&bad).map_err(|e| io(&bad, e))?;
+            let to = bad.join(path.file_name().unwrap_or_default());
+            tracing::error!(file = %path.display(), error = %e, "a spooled own-use record is invalid; moved aside");
+            fs::rename(&path, &to).map_err(|e| io(&to, e))?;
+            continue;
+        }
+        out.push((path, body));
+    }
+    Ok(out)
+}
+
+/// Remove spooled files once their records are durable in the ledger.
+pub(crate) fn remove(files: &[(PathBuf, Vec<u8>)]) -> Result<(), IngestError> {
+    for (path, _) in files {
+        fs::remove_file(path).map_err(|e| io(path, e))?;
+    }
+    Ok(())
+}
+
+/// Append every spooled record to `ledger` (oldest first), make them durable, then remove their
+/// files. For a process that runs no detectors: the next one to open them catches up with
+/// these records from the write-ahead log. (The ingest service sequences spooled records like
+/// any submitted body instead, so that its running detectors see them.)
+pub fn drain(ledger: &mut Ledger) -> Result<(), IngestError> {
+    let spooled = pending(&ledger.layout().data)?;
+    if spooled.is_empty() {
+        return Ok(());
+    }
+    for (_, body) in &spooled {
+        // parse_record succeeded in `pending`.
+        let rec =
+            suho_record::parse_record(body).map_err(|e| IngestError::Detect(e.to_string()))?;
         let p = Prepared::new(body, rec.time_ms, rec.id.as_deref(), suho_ledger::now_ms());
-        let index = match ledger
+        ledger
             .append(&p)
-            .map_err(|e| IngestError::Ledger(e.to_string()))?
-        {
-            Appended::Stored(i) | Appended::Duplicate(i) => i,
-        };
-        done.push((path, index));
+            .map_err(|e| IngestError::Ledger(e.to_string()))?;
     }
     ledger
         .sync()
         .map_err(|e| IngestError::Ledger(e.to_string()))?;
-    for (path, _) in &done {
-        fs::remove_file(path).map_err(|e| io(path, e))?;
-    }
-    Ok(done)
+    remove(&spooled)
 }

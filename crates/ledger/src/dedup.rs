@@ -206,8 +206,9 @@ impl Dedup {
     }
 }
 
-/// Append whole rows to a bucket file, first cutting off a torn last row (a crash in the
-/// middle of an append) so that every row stays aligned.
+/// Append whole rows to a bucket file, first cutting off a torn last row (a crash, or a failed
+/// write whose rows stayed pending, in the middle of an append) so that every row stays
+/// aligned. One `fstat` per bucket written per group commit.
 fn append_rows(path: &Path, rows: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new()
         .create(true)

@@ -413,9 +413,8 @@ impl Ledger {
     /// Group commit: make every sequenced record durable with one fsync. Returns the durable size.
     pub fn sync(&mut self) -> Result<u64, LedgerError> {
         if self.durable_size < self.tree.size() {
-            self.wal.sync()?;
-            self.durable_size = self.tree.size();
-            self.flush_ids();
+            let size = self.begin_sync()?.wait()?;
+            self.synced(size);
         }
         Ok(self.durable_size)
     }
@@ -454,6 +453,7 @@ impl Ledger {
             return Ok(size);
         }
         self.tiles.write_partials(size)?;
+        // Usually nothing left: the group commit wrote the rows, but could only log a failure.
         self.dedup.flush(self.durable_size)?;
         self.wal.flush()?;
         // One syncfs makes every tile, bundle, offset index and id row durable before the

@@ -291,11 +291,6 @@ impl WalWriter {
         Ok(())
     }
 
-    /// Make every appended block durable (group commit: one fsync for all of them).
-    pub(crate) fn sync(&mut self) -> Result<(), LedgerError> {
-        self.begin_sync()?.wait()
-    }
-
     /// Hand every appended block to the OS and return the files whose data must reach the
     /// disk for them to be durable; the fsyncs can then run on another thread while this
     /// writer goes on appending.

@@ -40,15 +40,7 @@ pub(crate) fn date_utc(ms: i64) -> String {
 
 /// `33,700,000`.
 pub(crate) fn thousands(n: u128) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    suho_record::Thousands(n).to_string()
 }
 
 /// What a rule's firing says happened, in Korean and English; `None` for a rule suho does not

@@ -111,7 +111,7 @@ pub enum RecordError {
         limit: usize,
     },
     /// An array field has more entries than its bound.
-    #[error("field \"{field}\" has {entries} entries, more than {}", Thousands(*limit))]
+    #[error("field \"{field}\" has {entries} entries, more than {}", Thousands(*limit as u128))]
     TooManyEntries {
         /// The field's name.
         field: &'static str,
@@ -198,8 +198,9 @@ pub(crate) fn quote(s: &str) -> String {
     }
 }
 
-/// Writes an integer with thousands separators: `100,000`.
-struct Thousands(usize);
+/// Writes an integer with thousands separators: `100,000` (the one implementation for error
+/// messages, notices and the command line).
+pub struct Thousands(pub u128);
 
 impl fmt::Display for Thousands {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

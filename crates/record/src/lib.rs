@@ -25,7 +25,7 @@ mod parse;
 mod record;
 pub mod time;
 
-pub use error::{RecordError, RejectedLine};
+pub use error::{RecordError, RejectedLine, Thousands};
 pub use lines::{split_lines, LineItem, LineReader, SplitLines};
 pub use parse::{parse_record, parse_record_serde};
 pub use record::{AccessRecord, Action, Outcome, UnknownName};

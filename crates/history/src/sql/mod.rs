@@ -146,7 +146,7 @@ impl SqlValue {
             SqlValue::Real(f) => serde_json::Number::from_f64(*f)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),
             SqlValue::Text(s) => s.as_str().into(),
-            SqlValue::Blob(b) => hex(b).into(),
+            SqlValue::Blob(b) => hex::encode(b).into(),
         }
     }
 
@@ -158,13 +158,9 @@ impl SqlValue {
             SqlValue::Integer(i) => i.to_string().into(),
             SqlValue::Real(f) => format!("{f:?}").into(),
             SqlValue::Text(s) => s.as_str().into(),
-            SqlValue::Blob(b) => hex(b).into(),
+            SqlValue::Blob(b) => hex::encode(b).into(),
         }
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// What the scans of a session read, summed.

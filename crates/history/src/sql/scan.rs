@@ -14,28 +14,26 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, TimestampMillisecondType, UInt64Type};
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
-use arrow_buffer::BooleanBuffer;
-use arrow_schema::ArrowError;
+use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::{
-    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions,
-    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowFilter, RowSelection,
+    ArrowPredicate, ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+    RowFilter, RowSelection,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::bloom_filter::Sbbf;
-use parquet::file::metadata::{ColumnChunkMask, PageIndexPolicy, RowGroupMetaData};
-use parquet::file::statistics::Statistics;
+use parquet::file::metadata::{ColumnChunkMask, RowGroupMetaData};
 use parquet::schema::types::SchemaDescriptor;
 
 use super::columns::ID;
 use super::columns::{Kind, Out, LEAVES};
 use super::plan::Bounds;
 use crate::day::day_start_ms;
-use crate::schema::{scan_schema, FIELDS, LEDGER_INDEX, SUBJECTS, SUBJECT_COUNT, TIME};
+use crate::filter::{
+    bytes_range, i64_range, index_within, open_meta, string_predicate, time_within,
+};
+use crate::schema::{FIELDS, LEDGER_INDEX, SUBJECTS, SUBJECT_COUNT, TIME};
 use crate::sync::{partition_files, partitions};
-use crate::{io_err, pq_err, HistoryError};
+use crate::{arrow_err, io_err, pq_err, HistoryError};
 
 /// Rows decoded at a time.
 const BATCH_ROWS: usize = 16 * 1024;
@@ -139,19 +137,11 @@ impl FileEntry {
         if let Some(m) = &*m {
             return Ok(m.clone());
         }
-        let path = self.path.as_path();
-        let file = File::open(path).map_err(io_err(path))?;
-        let opts = ArrowReaderOptions::new()
-            .with_page_index_policy(PageIndexPolicy::Optional)
-            .with_column_index_mask(ColumnChunkMask::columns([LEDGER_INDEX, TIME]))
-            .with_offset_index_mask(ColumnChunkMask::all());
-        let loaded = ArrowReaderMetadata::load(&file, opts).map_err(pq_err(path))?;
-        let schema = scan_schema(loaded.schema());
-        let meta = ArrowReaderMetadata::try_new(
-            loaded.metadata().clone(),
-            ArrowReaderOptions::new().with_schema(schema),
-        )
-        .map_err(pq_err(path))?;
+        let meta = open_meta(
+            &self.path,
+            ColumnChunkMask::columns([LEDGER_INDEX, TIME]),
+            ColumnChunkMask::all(),
+        )?;
         *m = Some(meta.clone());
         Ok(meta)
     }
@@ -281,13 +271,6 @@ pub(super) fn plan(shared: &Shared, b: &Bounds) -> Result<Vec<Task>, HistoryErro
     Ok(tasks)
 }
 
-fn i64_range(rg: &RowGroupMetaData, col: usize) -> Option<(i64, i64)> {
-    match rg.column(col).statistics() {
-        Some(Statistics::Int64(s)) => Some((*s.min_opt()?, *s.max_opt()?)),
-        _ => None,
-    }
-}
-
 /// Whether the row group's statistics leave any row inside the bounds.
 fn stats_allow(rg: &RowGroupMetaData, b: &Bounds) -> bool {
     if let Some((lo, hi)) = i64_range(rg, LEDGER_INDEX) {
@@ -308,7 +291,7 @@ fn stats_allow(rg: &RowGroupMetaData, b: &Bounds) -> bool {
         if s.null_count_opt() == Some(rg.num_rows() as u64) {
             return false; // only nulls, which equal nothing
         }
-        if let (Some(lo), Some(hi)) = (s.min_bytes_opt(), s.max_bytes_opt()) {
+        if let Some((lo, hi)) = bytes_range(rg, *leaf) {
             if value.as_bytes() < lo || value.as_bytes() > hi {
                 return false;
             }
@@ -365,88 +348,16 @@ fn predicates(descr: &SchemaDescriptor, b: &Bounds) -> Vec<Box<dyn ArrowPredicat
     let mut out: Vec<Box<dyn ArrowPredicate>> = Vec::new();
     let mask = |leaf: usize| ProjectionMask::leaves(descr, [leaf]);
     for (leaf, value) in &b.eq {
-        out.push(equals(mask(*leaf), value.clone()));
+        let value = value.clone();
+        out.push(string_predicate(mask(*leaf), move |s: &str| s == value));
     }
     if b.has_time() {
-        let (lo, hi) = b.time;
-        out.push(Box::new(ArrowPredicateFn::new(
-            mask(TIME),
-            move |batch: RecordBatch| {
-                let col = batch
-                    .column(0)
-                    .as_primitive_opt::<TimestampMillisecondType>()
-                    .ok_or_else(|| {
-                        ArrowError::CastError("time is not a millisecond timestamp".into())
-                    })?;
-                let v = col.values();
-                Ok(BooleanArray::from(BooleanBuffer::collect_bool(
-                    col.len(),
-                    |i| v[i] >= lo && v[i] <= hi,
-                )))
-            },
-        )));
+        out.push(time_within(mask(TIME), b.time.0, b.time.1));
     }
     if b.has_index() {
-        let (lo, hi) = b.index;
-        out.push(Box::new(ArrowPredicateFn::new(
-            mask(LEDGER_INDEX),
-            move |batch: RecordBatch| {
-                let col = batch
-                    .column(0)
-                    .as_primitive_opt::<UInt64Type>()
-                    .ok_or_else(|| ArrowError::CastError("ledger_index is not UInt64".into()))?;
-                let v = col.values();
-                Ok(BooleanArray::from(BooleanBuffer::collect_bool(
-                    col.len(),
-                    |i| v[i] >= lo && v[i] <= hi,
-                )))
-            },
-        )));
+        out.push(index_within(mask(LEDGER_INDEX), b.index.0, b.index.1));
     }
     out
-}
-
-/// Rows whose string column equals `value`. On a dictionary column the value is looked up once
-/// per dictionary and rows are matched by key.
-fn equals(mask: ProjectionMask, value: String) -> Box<dyn ArrowPredicate> {
-    // The dictionary last seen and the key of `value` in it.
-    let mut cache: Option<(ArrayRef, Option<i32>)> = None;
-    Box::new(ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
-        let col = batch.column(0);
-        if let Some(d) = col.as_dictionary_opt::<Int32Type>() {
-            let key = match &cache {
-                Some((values, key)) if Arc::ptr_eq(values, d.values()) => *key,
-                _ => {
-                    let values = d.values().as_string_opt::<i32>().ok_or_else(|| {
-                        ArrowError::CastError("a dictionary of strings was expected".into())
-                    })?;
-                    let key = (0..values.len())
-                        .find(|&k| values.is_valid(k) && values.value(k) == value)
-                        .and_then(|k| i32::try_from(k).ok());
-                    cache = Some((d.values().clone(), key));
-                    key
-                }
-            };
-            let Some(key) = key else {
-                return Ok(BooleanArray::from(BooleanBuffer::new_unset(d.len())));
-            };
-            let keys = d.keys().values();
-            let buf = BooleanBuffer::collect_bool(d.len(), |i| keys[i] == key);
-            // A null row never matches (its key is arbitrary).
-            let buf = match d.keys().nulls() {
-                Some(nulls) => &buf & nulls.inner(),
-                None => buf,
-            };
-            return Ok(BooleanArray::from(buf));
-        }
-        let s = col
-            .as_string_opt::<i32>()
-            .ok_or_else(|| ArrowError::CastError("a string column was expected".into()))?;
-        Ok(BooleanArray::from(BooleanBuffer::collect_bool(
-            s.len(),
-            |i| s.is_valid(i) && s.value(i) == value,
-        )))
-    }))
 }
 
 /// Decoded batches of a scan, in task order.
@@ -519,10 +430,7 @@ impl Source {
                             for batch in reader {
                                 let msg = match batch {
                                     Ok(b) => Msg::Batch(b),
-                                    Err(source) => Msg::Failed(HistoryError::Arrow {
-                                        path: task.path.as_ref().clone(),
-                                        source,
-                                    }),
+                                    Err(e) => Msg::Failed(arrow_err(&task.path)(e)),
                                 };
                                 let failed = matches!(msg, Msg::Failed(_));
                                 if tx.send(msg).is_err() || failed {

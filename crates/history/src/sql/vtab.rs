@@ -301,15 +301,13 @@ impl Cursor<'_> {
                 t.push(']');
                 ctx.set_result(t.as_str())
             }
-            Out::Subject if self.gathered(usize::MAX).is_some() => {
-                match self.gathered(usize::MAX).and_then(|(g, at)| g.get(at)) {
+            Out::Subject => match (self.gathered(usize::MAX), &d.cols[SUBJECTS]) {
+                (Some((g, at)), _) => match g.get(at) {
                     Some(v) => ctx.set_result(v),
                     None => Err(missing()),
-                }
-            }
-            Out::Subject => match &d.cols[SUBJECTS] {
-                Data::List(_, values) => ctx.set_result(values.value(k)),
-                _ => Err(missing()),
+                },
+                (None, Data::List(_, values)) => ctx.set_result(values.value(k)),
+                (None, _) => Err(missing()),
             },
         }
     }
