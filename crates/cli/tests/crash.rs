@@ -5,50 +5,14 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
-const SUHO: &str = env!("CARGO_BIN_EXE_suho");
+mod common;
 
-fn suho(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(SUHO)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run suho")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn start(data: &Path, addr: &str) -> Child {
-    let child = Command::new(SUHO)
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn suho serve");
-    let t = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "suho serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
+use common::{free_port, start_serve as start, suho, SUHO};
 
 fn record(n: u64) -> String {
     format!(

@@ -1,19 +1,11 @@
 //! End to end through the `suho` binary, as a user runs it: ingest a file with good, huge and
 //! bad lines; read the rejects; verify; prove a record to an auditor who has only the key.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
-const SUHO: &str = env!("CARGO_BIN_EXE_suho");
+mod common;
 
-fn suho(data: &Path, args: &[&str]) -> Output {
-    Command::new(SUHO)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run suho")
-}
+use common::{suho, SUHO};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()

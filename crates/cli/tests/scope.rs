@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Output};
 
-const SUHO: &str = env!("CARGO_BIN_EXE_suho");
+mod common;
+
+use common::{free_port, start_serve, SUHO};
 
 fn suho(data: &Path, args: &[&str]) -> Output {
     Command::new(SUHO)
@@ -189,25 +191,8 @@ fn a_scope_run_while_serve_holds_the_ledger_is_spooled_and_appended_by_serve() {
     std::fs::write(&file, lines[..500].join("\n") + "\n").expect("write");
     ok(suho(&data, &["ingest", file.to_str().expect("utf-8")]));
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut serve = Command::new(SUHO)
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--listen", &addr])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn suho serve");
-    let t = std::time::Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(t.elapsed().as_secs() < 30, "suho serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut serve = start_serve(&data, &addr);
 
     let out = ok(suho(
         &data,

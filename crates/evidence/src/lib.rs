@@ -145,7 +145,9 @@ impl NodeSource for DryRun {
 
     fn node(&self, level: u8, index: u64) -> Result<Hash, Self::Error> {
         let first = index << u32::from(level % 8);
-        self.used.borrow_mut().insert((level / 8, first / TILE_WIDTH));
+        self.used
+            .borrow_mut()
+            .insert((level / 8, first / TILE_WIDTH));
         Ok([0; 32])
     }
 }

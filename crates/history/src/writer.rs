@@ -1,8 +1,10 @@
 //! Writing records into day partitions: one open Parquet file per active day, each file
 //! named after its first ledger index, made durable by temporary name, fsync and rename.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::BufWriter;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -71,7 +73,13 @@ pub struct HistoryWriter {
     last_index: Option<u64>,
     clock: u64,
     country_of: Option<crate::CountryLookup>,
+    /// Countries already looked up: a GeoIP lookup per record costs more than the rest of
+    /// the row, and records come from far fewer addresses than there are records.
+    countries: HashMap<IpAddr, Option<[u8; 2]>>,
 }
+
+/// Addresses whose country is remembered before the cache starts afresh.
+const COUNTRY_CACHE: usize = 1 << 16;
 
 impl HistoryWriter {
     /// A writer into the history directory `dir` (created when missing).
@@ -94,6 +102,7 @@ impl HistoryWriter {
             written: Vec::new(),
             last_index: None,
             country_of: None,
+            countries: HashMap::new(),
             clock: 0,
         })
     }
@@ -142,7 +151,12 @@ impl HistoryWriter {
         let f = &mut self.open[pos];
         f.used = self.clock;
         let country = match (&self.country_of, rec.src_ip) {
-            (Some(lookup), Some(ip)) => lookup(ip),
+            (Some(lookup), Some(ip)) => {
+                if self.countries.len() >= COUNTRY_CACHE {
+                    self.countries.clear();
+                }
+                *self.countries.entry(ip).or_insert_with(|| lookup(ip))
+            }
             _ => None,
         };
         f.rows.push(ledger_index, rec, country);

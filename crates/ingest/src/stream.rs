@@ -293,19 +293,18 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
                 // Skip the rest of this line, counting its bytes, keeping what follows it.
                 let mut skipped = buf.len() as u64;
                 buf.clear();
-                let mut tmp = vec![0u8; CHUNK];
                 loop {
-                    let n = read_retry(&mut input, &mut tmp)?;
-                    if n == 0 {
+                    if read_more(&mut input, &mut buf)? == 0 {
                         eof = true;
                         break;
                     }
-                    if let Some(p) = memchr::memchr(b'\n', &tmp[..n]) {
+                    if let Some(p) = memchr::memchr(b'\n', &buf) {
                         skipped += p as u64;
-                        buf.extend_from_slice(&tmp[p + 1..n]);
+                        buf.drain(..=p);
                         break;
                     }
-                    skipped += n as u64;
+                    skipped += buf.len() as u64;
+                    buf.clear();
                 }
                 if tx
                     .send(Chunk {
@@ -335,13 +334,4 @@ fn read_more(input: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<usize>
     // read_to_end retries interrupted reads itself.
     buf.reserve(CHUNK);
     input.by_ref().take(CHUNK as u64).read_to_end(buf)
-}
-
-fn read_retry(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match input.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
 }

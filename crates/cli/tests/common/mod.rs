@@ -1,0 +1,51 @@
+//! What the binary's test files share: running `suho` on a data directory, and starting
+//! `suho serve` on a free port.
+// Each test binary uses only some of these.
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SUHO: &str = env!("CARGO_BIN_EXE_suho");
+
+/// `suho --data DATA ARGS...`, run to completion.
+pub fn suho(data: &Path, args: &[&str]) -> Output {
+    Command::new(SUHO)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run suho")
+}
+
+/// A TCP port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `suho serve` on `addr`, once it accepts connections.
+pub fn start_serve(data: &Path, addr: &str) -> Child {
+    let child = Command::new(SUHO)
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn suho serve");
+    let t = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "suho serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
