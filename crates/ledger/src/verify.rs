@@ -126,24 +126,7 @@ pub fn verify(
         return Err(problem(Some(n), Some(wal_dir.join("PRUNED")), format!("the minimum index {min_index} is past the checkpoint (size {n}): records were removed that no checkpoint covers")));
     }
     while i < min_index {
-        let t = i / TILE_WIDTH;
-        if bundle.as_ref().map(|b| b.0) != Some(t) {
-            let w = (n - t * TILE_WIDTH).min(TILE_WIDTH);
-            let entries = reader
-                .read_bundle(t, w)
-                .map_err(|e| from_ledger(Some(i), e))?;
-            bundle = Some((t, entries));
-        }
-        let entry = bundle
-            .as_ref()
-            .and_then(|(_, e)| e.get((i % TILE_WIDTH) as usize).copied())
-            .ok_or_else(|| {
-                problem(
-                    Some(i),
-                    Some(tiles_path(&bundle_path(t, TILE_WIDTH))),
-                    "missing: the pruned entry is not in its bundle",
-                )
-            })?;
+        let entry = bundle_entry(&reader, &mut bundle, n, i)?;
         if let (Some(m), Some(e)) = (mark, Entry::decode(&entry)) {
             if e.event_time_ms >= m.horizon_ms {
                 return Err(problem(Some(i), Some(wal_dir.join("PRUNED")), format!("pruned too early: the record's event time {} is not older than the pruning horizon {}", suho_record::format_rfc3339_ms(e.event_time_ms), suho_record::format_rfc3339_ms(m.horizon_ms))));
@@ -278,6 +261,21 @@ fn check_entry(
     i: u64,
     entry: &[u8; ENTRY_LEN],
 ) -> Result<(), VerifyProblem> {
+    if &bundle_entry(reader, bundle, n, i)? != entry {
+        let t = i / TILE_WIDTH;
+        return Err(problem(Some(i), Some(tiles_path(&bundle_path(t, TILE_WIDTH))), "altered: the published entry differs from the logged record's entry (an entry was changed, or records were removed or reordered)"));
+    }
+    Ok(())
+}
+
+/// The published entry `i` of a log of `n`, from its bundle (kept in `bundle` while the next
+/// entries come from the same one); a short or damaged bundle is named.
+fn bundle_entry(
+    reader: &TileReader,
+    bundle: &mut Option<(u64, Vec<[u8; ENTRY_LEN]>)>,
+    n: u64,
+    i: u64,
+) -> Result<[u8; ENTRY_LEN], VerifyProblem> {
     let t = i / TILE_WIDTH;
     if bundle.as_ref().map(|b| b.0) != Some(t) {
         let w = (n - t * TILE_WIDTH).min(TILE_WIDTH);
@@ -298,13 +296,16 @@ fn check_entry(
         }
         *bundle = Some((t, entries));
     }
-    let Some((_, entries)) = bundle.as_ref() else {
-        unreachable!("loaded just above")
-    };
-    if &entries[(i % TILE_WIDTH) as usize] != entry {
-        return Err(problem(Some(i), Some(tiles_path(&bundle_path(t, TILE_WIDTH))), "altered: the published entry differs from the logged record's entry (an entry was changed, or records were removed or reordered)"));
-    }
-    Ok(())
+    bundle
+        .as_ref()
+        .and_then(|(_, e)| e.get((i % TILE_WIDTH) as usize).copied())
+        .ok_or_else(|| {
+            problem(
+                Some(i),
+                Some(tiles_path(&bundle_path(t, TILE_WIDTH))),
+                "missing: the entry is not in its bundle",
+            )
+        })
 }
 
 fn check_node(
