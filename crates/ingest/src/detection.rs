@@ -166,7 +166,8 @@ pub(crate) enum ToDetect {
     Chunk(PreparedChunk, Vec<Option<Appended>>),
     /// A group commit happened: store the alerts raised so far.
     StoreAlerts,
-    /// A checkpoint of this size was published: save the state as having seen it.
+    /// The first this many records, all sent before, are durable (a checkpoint of this size
+    /// is being published): save the state as having seen them.
     Flush(u64),
 }
 
@@ -176,7 +177,7 @@ const STAGE_QUEUE: usize = 8;
 /// The detectors on their own thread, behind the sequencer: the single sequencing thread then
 /// does only what must be serial in the ledger, and the detectors see every stored record in
 /// ledger order, as before. Saved state never runs ahead of the ledger: a flush names a
-/// checkpointed size and arrives after the chunks it covers.
+/// durable size and arrives right after the chunks it covers.
 pub(crate) struct Stage<'scope> {
     tx: Option<Sender<ToDetect>>,
     thread: Option<ScopedJoinHandle<'scope, Result<(), IngestError>>>,

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
-use suho_ledger::{Appended, Ledger, LedgerError, PendingSync};
+use suho_ledger::{Appended, Ledger, LedgerError, PendingCheckpoint, PendingSync};
 
 use crate::detection::{Stage, ToDetect};
 use crate::prepare::{prepare_chunk, Item, PreparedChunk};
@@ -73,6 +73,14 @@ struct Chunk {
     too_long: Option<u64>,
 }
 
+/// A job of the sync thread, and (with the size) what it reports back.
+enum Durable<S = PendingSync, C = PendingCheckpoint> {
+    /// A group commit: make the records durable.
+    Synced(S),
+    /// Publish a checkpoint.
+    Checkpointed(C),
+}
+
 struct Done {
     seq: u64,
     chunk: PreparedChunk,
@@ -124,12 +132,17 @@ pub fn ingest_stream(
         drop(chunk_rx);
         drop(done_tx);
         let mut stage = detection.map(|d| Stage::spawn(s, d));
-        // Group commits run their fsync here, so sequencing goes on meanwhile; one at a time.
-        let (sync_tx, sync_rx) = bounded::<PendingSync>(1);
-        let (synced_tx, synced_rx) = bounded::<Result<u64, LedgerError>>(1);
+        // Group commits run their fsync here, and checkpoints their publication, so that
+        // sequencing goes on meanwhile; one job at a time.
+        let (sync_tx, sync_rx) = bounded::<Durable>(1);
+        let (synced_tx, synced_rx) = bounded::<Result<Durable<u64, u64>, LedgerError>>(1);
         s.spawn(move || {
-            for p in sync_rx {
-                if synced_tx.send(p.wait_all()).is_err() {
+            for job in sync_rx {
+                let done = match job {
+                    Durable::Synced(p) => p.wait_all().map(Durable::Synced),
+                    Durable::Checkpointed(c) => c.publish().map(Durable::Checkpointed),
+                };
+                if synced_tx.send(done).is_err() {
                     break;
                 }
             }
@@ -155,14 +168,31 @@ pub fn ingest_stream(
                     .and_then(|()| {
                         if in_flight {
                             if let Ok(done) = synced_rx.try_recv() {
-                                ledger.synced(done?);
                                 in_flight = false;
+                                landed(ledger, done)?;
                             }
                         }
-                        // Alerts are stored at checkpoints (Flush), which follow a full sync:
-                        // an alert is never stored for a record that a crash could still lose.
+                        // Alerts are stored at checkpoints (Flush), which begin with a full
+                        // sync: an alert is never stored for a record a crash could still lose.
+                        if !in_flight && last_cp.elapsed() >= opts.checkpoint_every {
+                            if let Some(c) = ledger.begin_checkpoint()? {
+                                // Its records are durable now, and the stage has been sent
+                                // exactly these: it may save state and alerts for them.
+                                if let Some(st) = stage.as_mut() {
+                                    st.send(ToDetect::Flush(c.size()))?;
+                                }
+                                sync_tx
+                                    .send(Durable::Checkpointed(c))
+                                    .map_err(|_| stopped())?;
+                                in_flight = true;
+                            }
+                            last_cp = Instant::now();
+                            last_sync = Instant::now();
+                        }
                         if !in_flight && last_sync.elapsed() >= opts.sync_every {
-                            sync_tx.send(ledger.begin_sync()?).map_err(|_| stopped())?;
+                            sync_tx
+                                .send(Durable::Synced(ledger.begin_sync()?))
+                                .map_err(|_| stopped())?;
                             in_flight = true;
                             last_sync = Instant::now();
                             progress(Progress {
@@ -170,17 +200,6 @@ pub fn ingest_stream(
                                 lines: summary.lines,
                                 stored: summary.stored,
                             });
-                        }
-                        if last_cp.elapsed() >= opts.checkpoint_every {
-                            if in_flight {
-                                ledger.synced(synced_rx.recv().map_err(|_| stopped())??);
-                                in_flight = false;
-                            }
-                            let size = ledger.checkpoint()?;
-                            if let Some(st) = stage.as_mut() {
-                                st.send(ToDetect::Flush(size))?;
-                            }
-                            last_cp = Instant::now();
                         }
                         Ok(())
                     });
@@ -195,7 +214,7 @@ pub fn ingest_stream(
         drop(sync_tx);
         if in_flight {
             if let Ok(done) = synced_rx.recv() {
-                ledger.synced(done?);
+                landed(ledger, done)?;
             }
         }
         let read = reader
@@ -220,6 +239,18 @@ pub fn ingest_stream(
         stored: summary.stored,
     });
     Ok(summary)
+}
+
+/// Take note of a finished job of the sync thread: durable records, or a published checkpoint.
+fn landed(
+    ledger: &mut Ledger,
+    done: Result<Durable<u64, u64>, LedgerError>,
+) -> Result<(), LedgerError> {
+    match done? {
+        Durable::Synced(size) => ledger.synced(size),
+        Durable::Checkpointed(size) => ledger.checkpointed(size),
+    }
+    Ok(())
 }
 
 /// Sequence one prepared chunk and count what happened to its lines; the per-item results

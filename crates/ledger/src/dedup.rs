@@ -44,7 +44,8 @@ impl IdKey {
 
 /// Fingerprints are already uniformly distributed SHA-256 output, so hashing them again (as
 /// SipHash would) only costs time on the per-record path; this hasher passes the low 64 bits
-/// through. std has no such hasher and a crate for ten lines is not worth a dependency.
+/// through, and spreads hour numbers with one multiply. std has no such hasher and a crate for
+/// a few lines is not worth a dependency.
 #[derive(Default)]
 struct PassThrough(u64);
 
@@ -60,6 +61,11 @@ impl Hasher for PassThrough {
     fn write_u128(&mut self, v: u128) {
         self.0 = v as u64;
     }
+    /// Hours are consecutive numbers: a multiply (Fibonacci hashing) spreads them over the
+    /// high bits, which the table also uses.
+    fn write_i64(&mut self, v: i64) {
+        self.0 = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 type FpMap = HashMap<u128, u64, BuildHasherDefault<PassThrough>>;
@@ -73,7 +79,7 @@ struct Bucket {
 
 pub(crate) struct Dedup {
     dir: PathBuf,
-    buckets: HashMap<i64, Bucket>,
+    buckets: HashMap<i64, Bucket, BuildHasherDefault<PassThrough>>,
     resident_rows: usize,
     budget_rows: usize,
     clock: u64,
@@ -89,7 +95,7 @@ impl Dedup {
         })?;
         Ok(Dedup {
             dir: dir.to_path_buf(),
-            buckets: HashMap::new(),
+            buckets: HashMap::default(),
             resident_rows: 0,
             budget_rows,
             clock: 0,

@@ -447,18 +447,33 @@ impl Ledger {
 
     /// Make everything durable and publish a signed checkpoint for the current size.
     pub fn checkpoint(&mut self) -> Result<u64, LedgerError> {
+        match self.begin_checkpoint()? {
+            Some(pending) => {
+                let size = pending.publish()?;
+                self.checkpointed(size);
+                Ok(size)
+            }
+            None => Ok(self.checkpoint_size),
+        }
+    }
+
+    /// A checkpoint in two halves, like the group commit, so that the slow part need not stop
+    /// sequencing (or the acknowledgements that wait on it): this half makes the records
+    /// durable, writes the partial tiles, bundle and id rows for the current size and signs
+    /// the checkpoint; [`PendingCheckpoint::publish`], on any thread, makes those files
+    /// durable and only then writes the checkpoint; [`Ledger::checkpointed`] records that it
+    /// exists. At most one may be pending at a time. `None` when the newest checkpoint already
+    /// covers every record.
+    pub fn begin_checkpoint(&mut self) -> Result<Option<PendingCheckpoint>, LedgerError> {
         self.sync()?;
         let size = self.tree.size();
         if size == self.checkpoint_size && self.layout.checkpoint().exists() {
-            return Ok(size);
+            return Ok(None);
         }
         self.tiles.write_partials(size)?;
         // Usually nothing left: the group commit wrote the rows, but could only log a failure.
         self.dedup.flush(self.durable_size)?;
         self.wal.flush()?;
-        // One syncfs makes every tile, bundle, offset index and id row durable before the
-        // checkpoint that covers them exists; far cheaper than an fsync per tile file.
-        syncfs(&self.layout.data)?;
         let cp = Checkpoint {
             origin: self.signer.name().to_string(),
             size,
@@ -466,10 +481,46 @@ impl Ledger {
             extensions: Vec::new(),
         };
         let note = suho_note::sign(&cp.to_body(), &[&self.signer])?;
-        write_atomic(&self.layout.checkpoint(), note.as_bytes())?;
-        self.checkpoint_size = size;
-        self.tiles.prune_partials();
-        Ok(size)
+        Ok(Some(PendingCheckpoint {
+            size,
+            note,
+            data: self.layout.data.clone(),
+            path: self.layout.checkpoint(),
+        }))
+    }
+
+    /// Record that the checkpoint of `size` records is published (see
+    /// [`Ledger::begin_checkpoint`]); partial tiles that its full tiles replace are removed.
+    pub fn checkpointed(&mut self, size: u64) {
+        if size > self.checkpoint_size {
+            self.checkpoint_size = size;
+            self.tiles.prune_partials(size);
+        }
+    }
+}
+
+/// A signed checkpoint waiting for its files to be durable (see [`Ledger::begin_checkpoint`]).
+pub struct PendingCheckpoint {
+    size: u64,
+    note: String,
+    data: PathBuf,
+    path: PathBuf,
+}
+
+impl PendingCheckpoint {
+    /// Number of records the checkpoint covers.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Make every tile, bundle, offset index and id row durable, then write the checkpoint
+    /// that covers them; returns its size. One `syncfs` does the first part: far cheaper than
+    /// an fsync per tile file, though it also writes back whatever else is dirty on that
+    /// filesystem, which is why this runs off the sequencing thread.
+    pub fn publish(self) -> Result<u64, LedgerError> {
+        syncfs(&self.data)?;
+        write_atomic(&self.path, self.note.as_bytes())?;
+        Ok(self.size)
     }
 }
 

@@ -203,9 +203,13 @@ impl TileWriter {
         Ok(())
     }
 
-    /// Remove partial tiles made obsolete by full tiles that the newest checkpoint covers.
-    pub(crate) fn prune_partials(&mut self) {
-        let done: HashSet<(u8, u64)> = self.completed.drain(..).collect();
+    /// Remove partial tiles made obsolete by full tiles that the checkpoint of `size` covers;
+    /// tiles completed past it keep their partial versions until a checkpoint covers them.
+    pub(crate) fn prune_partials(&mut self, size: u64) {
+        let (done, later) = std::mem::take(&mut self.completed)
+            .into_iter()
+            .partition::<Vec<_>, _>(|&(level, index)| covered(level, index, size));
+        self.completed = later;
         for (level, index) in done {
             if !self.partial.remove(&(level, index)) {
                 continue;
@@ -221,6 +225,21 @@ impl TileWriter {
             let _ = fs::remove_dir_all(PathBuf::from(p));
         }
     }
+}
+
+/// Whether a tree of `size` leaves holds every hash of full tile `(level, index)` (level
+/// [`BUNDLE_LEVEL`]: entry bundle `index`).
+fn covered(level: u8, index: u64, size: u64) -> bool {
+    let leaves_per_tile = if level == BUNDLE_LEVEL {
+        TILE_WIDTH
+    } else {
+        // A level-L tile holds 256 hashes of tree level 8L, each over 256^L leaves.
+        TILE_WIDTH.saturating_pow(u32::from(level) + 1)
+    };
+    index
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(leaves_per_tile))
+        .is_some_and(|end| end <= size)
 }
 
 /// Reads hash tiles and bundles; a [`NodeSource`] for proofs.

@@ -44,6 +44,9 @@ pub struct EncodedBlock {
     raw_len: u32,
     sequenced_ms: i64,
     payload: Vec<u8>,
+    /// CRC-32C of `payload`, computed where the block is built (a worker thread), not on the
+    /// single thread that appends blocks.
+    crc: u32,
 }
 
 impl EncodedBlock {
@@ -69,7 +72,7 @@ pub(crate) fn encode_header(first: u64, b: &EncodedBlock) -> [u8; BLOCK_HEADER] 
     h[16..24].copy_from_slice(&b.sequenced_ms.to_be_bytes());
     h[24..28].copy_from_slice(&b.raw_len.to_be_bytes());
     h[28..32].copy_from_slice(&(b.payload.len() as u32).to_be_bytes());
-    h[32..36].copy_from_slice(&crc32c::crc32c(&b.payload).to_be_bytes());
+    h[32..36].copy_from_slice(&b.crc.to_be_bytes());
     h
 }
 
@@ -117,6 +120,7 @@ impl BlockBuilder {
             count: self.count,
             raw_len: self.raw.len() as u32,
             sequenced_ms: self.sequenced_ms,
+            crc: crc32c::crc32c(&payload),
             payload,
         }
     }

@@ -57,3 +57,39 @@ fn partial_tiles_are_removed_once_a_checkpoint_covers_the_full_tile() {
     assert!(exists(root, "tile/entries/001") && !exists(root, "tile/entries/001.p"));
     assert!(exists(root, "tile/0/002.p/88"));
 }
+
+#[test]
+fn a_checkpoint_published_in_the_background_keeps_the_partials_it_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let mut l = Ledger::open(root, Options::default()).expect("open");
+    append(&mut l, 0, 100);
+    let pending = l
+        .begin_checkpoint()
+        .expect("begin")
+        .expect("records past the checkpoint");
+    assert_eq!(pending.size(), 100);
+    // Sequencing goes on while the checkpoint is published: tile 0 fills up meanwhile.
+    append(&mut l, 100, 200);
+    assert_eq!(
+        l.checkpoint_size(),
+        0,
+        "nothing is published before publish()"
+    );
+    let size = pending.publish().expect("publish");
+    l.checkpointed(size);
+    assert_eq!(l.checkpoint_size(), 100);
+    // The published checkpoint says 100: its partial tiles must stay, although full ones exist.
+    assert!(exists(root, "tile/0/000.p/100") && exists(root, "tile/entries/000.p/100"));
+    let text = std::fs::read_to_string(root.join("ledger/checkpoint")).expect("checkpoint");
+    assert_eq!(text.lines().nth(1), Some("100"));
+
+    // The next checkpoint covers the full tile, and its partial goes.
+    assert_eq!(l.checkpoint().expect("checkpoint"), 300);
+    assert!(!exists(root, "tile/0/000.p") && !exists(root, "tile/entries/000.p"));
+    assert!(exists(root, "tile/0/001.p/44"));
+    drop(l);
+    let report = suho_ledger::verify(&suho_ledger::Layout::new(root), None, |_, _| {})
+        .expect("the ledger verifies");
+    assert_eq!(report.checkpoint_size, 300);
+}
