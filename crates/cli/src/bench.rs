@@ -292,7 +292,7 @@ fn http_bench(exe: &Path, dir: &Path, records: u64) -> Result<()> {
         .args(["serve", "--listen", &addr])
         .stderr(Stdio::null())
         .spawn()?;
-    let result = (|| -> Result<(f64, u64)> {
+    let result = (|| -> Result<(f64, u64, Vec<f64>)> {
         wait_for_port(&addr)?;
         let file = dir.join("http.ndjson");
         let mut out = BufWriter::new(File::create(&file)?);
@@ -319,46 +319,66 @@ fn http_bench(exe: &Path, dir: &Path, records: u64) -> Result<()> {
         }
         let clients = 4;
         let t = Instant::now();
-        let stored: u64 = std::thread::scope(|s| {
+        let (stored, mut waits) = std::thread::scope(|s| {
             let handles: Vec<_> = (0..clients)
                 .map(|c| {
                     let mine: Vec<&Vec<u8>> = bodies.iter().skip(c).step_by(clients).collect();
                     let addr = addr.clone();
                     let token = token.clone();
-                    s.spawn(move || -> Result<u64> {
+                    s.spawn(move || -> Result<(u64, Vec<f64>)> {
                         let mut conn = TcpStream::connect(&addr)?;
                         let mut stored = 0;
+                        let mut waits = Vec::with_capacity(mine.len());
                         for b in mine {
+                            let sent = Instant::now();
                             let resp = post(&mut conn, &addr, &token, b)?;
+                            waits.push(sent.elapsed().as_secs_f64());
                             // The per-line results are skipped, not built into a tree: the
                             // client shares the server's two cores.
                             let r: Counts =
                                 serde_json::from_slice(&resp).context("response is not JSON")?;
                             stored += r.stored;
                         }
-                        Ok(stored)
+                        Ok((stored, waits))
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().map_err(|_| anyhow::anyhow!("client panicked"))?)
-                .sum::<Result<u64>>()
+            let mut total = (0, Vec::new());
+            for h in handles {
+                let (stored, waits) =
+                    h.join().map_err(|_| anyhow::anyhow!("client panicked"))??;
+                total.0 += stored;
+                total.1.extend(waits);
+            }
+            Ok::<_, anyhow::Error>(total)
         })?;
-        Ok((t.elapsed().as_secs_f64(), stored))
+        let secs = t.elapsed().as_secs_f64();
+        waits.sort_by(f64::total_cmp);
+        Ok((secs, stored, waits))
     })();
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(server.id().to_string())
         .status();
     let _ = server.wait();
-    let (secs, stored) = result?;
+    let (secs, stored, waits) = result?;
     println!(
         "{:<44} {:>10.2} {:>14}   (4 clients, 10,000 records per POST, acknowledged durable)",
         "HTTP ingest, POST /v1/records",
         secs,
         thousands((stored as f64 / secs) as u64)
     );
+    // Time from sending a POST to its acknowledgement, the wait a producer sees.
+    let at = |q: f64| waits[((waits.len() - 1) as f64 * q) as usize] * 1000.0;
+    if !waits.is_empty() {
+        println!(
+            "HTTP acknowledgement per POST: median {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} POSTs)",
+            at(0.5),
+            at(0.99),
+            at(1.0),
+            waits.len()
+        );
+    }
     if stored != records {
         bail!("the server acknowledged {stored} of {records} records");
     }
