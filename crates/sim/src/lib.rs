@@ -354,7 +354,21 @@ pub fn generate_to_dir(cfg: &SimConfig, dir: &Path) -> Result<SimStats, SimError
 
 /// Writes exactly `n` normal-traffic records (no registry, no truth) as fast as the generator
 /// goes: for benchmarks of the ingest path. Returns the number written.
-pub fn bench_records(n: u64, seed: u64, mut out: impl Write) -> Result<u64, SimError> {
+pub fn bench_records(n: u64, seed: u64, out: impl Write) -> Result<u64, SimError> {
+    bench_traffic(n, seed, out, io::sink(), io::sink())
+}
+
+/// Like [`bench_records`], also writing the registry and the geo CSV that match the records
+/// (what `suho simulate` writes beside them), so that a benchmark can run every detector the
+/// way a company would: with its registry loaded and a geo database configured
+/// ([`suho_toml`]).
+pub fn bench_traffic(
+    n: u64,
+    seed: u64,
+    mut out: impl Write,
+    mut registry: impl Write,
+    mut geo_csv: impl Write,
+) -> Result<u64, SimError> {
     const PER_DAY: u64 = 500_000;
     let days = (n.div_ceil(PER_DAY) + 1).min(u64::from(MAX_DAYS)) as u32;
     let defaults = SimConfig::default();
@@ -367,24 +381,25 @@ pub fn bench_records(n: u64, seed: u64, mut out: impl Write) -> Result<u64, SimE
         seed,
         start,
         days,
-        customers: 1_000_000,
+        customers: BENCH_CUSTOMERS,
         employees: 1_000,
         service_accounts: 10,
         records_per_day: Some(PER_DAY),
         ..defaults
     };
-    let mut sink = io::sink();
-    let mut sink2 = io::sink();
-    let mut sink3 = io::sink();
+    let mut truth = io::sink();
     let stats = engine::run(
         &cfg,
         &mut Outputs {
             records: &mut out,
-            registry: &mut sink,
-            geo_csv: &mut sink2,
-            truth: &mut sink3,
+            registry: &mut registry,
+            geo_csv: &mut geo_csv,
+            truth: &mut truth,
         },
         Some(n),
     )?;
     Ok(stats.records)
 }
+
+/// Customers of the benchmark's company (for its [`suho_toml`]).
+pub const BENCH_CUSTOMERS: u32 = 1_000_000;

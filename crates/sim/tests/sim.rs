@@ -295,6 +295,43 @@ mod records {
         }
         assert_eq!(count, 20_000);
     }
+
+    #[test]
+    fn bench_traffic_writes_the_registry_of_its_own_staff_and_credentials() {
+        let (mut out, mut reg, mut geo) = (Vec::new(), Vec::new(), Vec::new());
+        let n = suho_sim::bench_traffic(20_000, 1, &mut out, &mut reg, &mut geo).unwrap();
+        assert_eq!(n, 20_000);
+        assert!(!geo.is_empty(), "a geo database comes with the traffic");
+        let reg = json_lines(&reg);
+        let ids = |kind: &str| -> HashSet<String> {
+            reg.iter()
+                .filter(|l| l["type"] == kind)
+                .map(|l| l["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let (principals, credentials) = (ids("principal"), ids("credential"));
+        let (mut staff, mut creds) = (0, 0);
+        for line in lines(&out) {
+            let r = suho_record::parse_record(line).unwrap();
+            // Customers act on their own data and are not registered (contract section 1).
+            if !r.actor.starts_with("c-") {
+                staff += 1;
+                assert!(
+                    principals.contains(r.actor.as_ref()),
+                    "{} is registered",
+                    r.actor
+                );
+            }
+            if let Some(c) = r.credential.as_deref().filter(|c| !c.starts_with("sess-")) {
+                creds += 1;
+                assert!(credentials.contains(c), "credential {c} is registered");
+            }
+        }
+        assert!(
+            staff > 1_000 && creds > 0,
+            "staff {staff}, credentials {creds}"
+        );
+    }
 }
 
 mod registry {
