@@ -176,6 +176,17 @@ pub fn bench(data: &Path, a: BenchArgs) -> Result<i32> {
         "detectors on / off throughput: {:.2} (first load)",
         plain.seconds / first.seconds
     );
+    if let (Some(on), Some(off)) = (first.peak_rss_kib, plain.peak_rss_kib) {
+        let actors = distinct_actors(&file1)?;
+        let extra_mib = on.saturating_sub(off) as f64 / 1024.0;
+        println!(
+            "detector memory: {:.0} MiB more peak RSS with detectors on than off, for {} active principals \
+             (distinct actors in the file) = {:.1} MiB per 10,000 active principals",
+            extra_mib,
+            thousands(actors),
+            extra_mib * 10_000.0 / actors.max(1) as f64
+        );
+    }
     println!(
         "per-record floor: parse and validate, SHA-256 of the body, its id, its leaf and one tree node,\n\
          LZ4 for the write-ahead log, on every core at once; no I/O, no detectors. It caps ingest at \
@@ -259,6 +270,20 @@ fn floor_share(share: &[u8], now: i64) -> Result<()> {
     compressed += block.finish().count() as usize;
     std::hint::black_box((node, compressed));
     Ok(())
+}
+
+/// Distinct `actor` values in an NDJSON file: the principals the detectors keep state for.
+fn distinct_actors(file: &Path) -> Result<u64> {
+    let bytes = std::fs::read(file)?;
+    let mut actors = std::collections::HashSet::new();
+    for (_, line) in suho_record::split_lines(&bytes, 1) {
+        if let Ok(rec) = suho_record::parse_record(line) {
+            if !actors.contains(rec.actor.as_ref()) {
+                actors.insert(rec.actor.into_owned());
+            }
+        }
+    }
+    Ok(actors.len() as u64)
 }
 
 fn drop_caches_hint(_f: &Path) {
