@@ -66,7 +66,6 @@ pub fn bench(data: &Path, a: BenchArgs) -> Result<i32> {
         let mut geo = BufWriter::new(File::create(dir.join(suho_sim::GEO_FILE))?);
         suho_sim::bench_traffic(
             2 * a.records + a.http_records,
-            1,
             &mut split,
             &mut registry,
             &mut geo,
@@ -81,8 +80,9 @@ pub fn bench(data: &Path, a: BenchArgs) -> Result<i32> {
             suho_sim::suho_toml(suho_sim::BENCH_CUSTOMERS),
         )?;
     }
+    // The files were just written, so they are in the page cache for every measurement
+    // alike: the figures compare CPU work on the same cached bytes.
     let bytes = std::fs::metadata(&file1)?.len();
-    drop_caches_hint(&file1);
 
     // Physical limits over the same bytes.
     let read = time_it(|| {
@@ -94,36 +94,25 @@ pub fn bench(data: &Path, a: BenchArgs) -> Result<i32> {
     let sha = time_cmd(Command::new("sha256sum").arg(&file1))?;
     let floor = floor(&file1)?;
 
-    // Detectors off, into a ledger of its own: the cost of detection is the difference.
-    let no_detect = company_data(&exe, &dir, "data-no-detect")?;
-    let plain = time_cmd(
-        Command::new(&exe)
-            .arg("--data")
-            .arg(&no_detect)
+    // `suho ingest FILE` into `data`, timed, with its peak memory.
+    let ingest = |data: &Path, file: &Path, detect: bool| {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--data")
+            .arg(data)
             .arg("ingest")
-            .arg(&file1)
-            .env("SUHO_NO_DETECT", "1")
-            .env("SUHO_PEAK_RSS", "1"),
-    )?;
-
+            .arg(file)
+            .env("SUHO_PEAK_RSS", "1");
+        if !detect {
+            cmd.env("SUHO_NO_DETECT", "1");
+        }
+        time_cmd(&mut cmd)
+    };
+    // Detectors off, into a ledger of its own: the cost of detection is the difference.
+    let plain = ingest(&company_data(&exe, &dir, "data-no-detect")?, &file1, false)?;
     // Ingest into an empty ledger, then a second load into the same (now twice as big) ledger.
     let ledger = company_data(&exe, &dir, "data")?;
-    let first = time_cmd(
-        Command::new(&exe)
-            .arg("--data")
-            .arg(&ledger)
-            .arg("ingest")
-            .arg(&file1)
-            .env("SUHO_PEAK_RSS", "1"),
-    )?;
-    let second = time_cmd(
-        Command::new(&exe)
-            .arg("--data")
-            .arg(&ledger)
-            .arg("ingest")
-            .arg(&file2)
-            .env("SUHO_PEAK_RSS", "1"),
-    )?;
+    let first = ingest(&ledger, &file1, true)?;
+    let second = ingest(&ledger, &file2, true)?;
     let verify = time_cmd(Command::new(&exe).arg("--data").arg(&ledger).arg("verify"))?;
 
     let n = a.records as f64;
@@ -181,7 +170,7 @@ pub fn bench(data: &Path, a: BenchArgs) -> Result<i32> {
         let extra_mib = on.saturating_sub(off) as f64 / 1024.0;
         println!(
             "detector memory: {:.0} MiB more peak RSS with detectors on than off, for {} active principals \
-             (distinct actors in the file) = {:.1} MiB per 10,000 active principals",
+             (distinct actors in the file) = at most {:.1} MiB per 10,000 active principals (fixed costs included)",
             extra_mib,
             thousands(actors),
             extra_mib * 10_000.0 / actors.max(1) as f64
@@ -284,11 +273,6 @@ fn distinct_actors(file: &Path) -> Result<u64> {
         }
     }
     Ok(actors.len() as u64)
-}
-
-fn drop_caches_hint(_f: &Path) {
-    // The file was just written, so it is in the page cache for every measurement alike:
-    // the figures compare CPU work on the same cached bytes.
 }
 
 fn time_it(f: impl FnOnce() -> Result<()>) -> Result<Timed> {

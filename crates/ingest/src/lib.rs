@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod detection;
+mod durable;
 mod prepare;
 mod rejects;
 mod service;

@@ -4,13 +4,14 @@
 //! each batch's results. A signed checkpoint follows at a fixed interval, published on a
 //! thread of its own so that acknowledgements never wait for it.
 
-use std::thread::{JoinHandle, Scope};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use suho_ledger::{Appended, Ledger, LedgerError, PendingCheckpoint};
+use crossbeam_channel::{bounded, unbounded, RecvTimeoutError};
+use suho_ledger::{Appended, Ledger};
 
 use crate::detection::{Stage, ToDetect};
+use crate::durable::Durability;
 use crate::prepare::{prepare_chunk, Item, PreparedChunk};
 use crate::{BatchReport, Detection, Done, IngestError, IngestHandle, LineResult, RejectLog};
 
@@ -133,97 +134,27 @@ fn write_loop(
 ) -> Result<(), IngestError> {
     std::thread::scope(|s| {
         let mut stage = detection.as_mut().map(|d| Stage::spawn(s, d));
-        let mut publisher = Publisher::spawn(s);
+        let mut durability = Durability::spawn(s);
         let res = sequence_loop(
             &mut ledger,
             stage.as_mut(),
             &mut rejects,
             rx,
             every,
-            &mut publisher,
+            &mut durability,
         )
         .and_then(|()| {
-            publisher.wait(&mut ledger)?;
+            durability.wait(&mut ledger)?;
             let size = ledger.checkpoint()?;
             match stage.as_mut() {
                 Some(st) => st.send(ToDetect::Flush(size)),
                 None => Ok(()),
             }
         });
-        drop(publisher);
+        drop(durability);
         let finished = stage.as_mut().map_or(Ok(()), Stage::finish);
         res.and(finished)
     })
-}
-
-/// Publishes checkpoints on its own thread, one at a time, so that acknowledgements never wait
-/// for a checkpoint's writeback: its `syncfs` also writes back whatever other programs left
-/// dirty on the filesystem, which can take seconds.
-struct Publisher {
-    tx: Sender<PendingCheckpoint>,
-    rx: Receiver<Result<u64, LedgerError>>,
-    in_flight: bool,
-}
-
-impl Publisher {
-    fn spawn<'scope>(s: &'scope Scope<'scope, '_>) -> Publisher {
-        let (tx, jobs) = bounded::<PendingCheckpoint>(1);
-        let (done, rx) = bounded(1);
-        s.spawn(move || {
-            for c in jobs {
-                if done.send(c.publish()).is_err() {
-                    break;
-                }
-            }
-        });
-        Publisher {
-            tx,
-            rx,
-            in_flight: false,
-        }
-    }
-
-    /// Start publishing `c`; the caller checks that none is in flight.
-    fn start(&mut self, c: PendingCheckpoint) -> Result<(), IngestError> {
-        self.tx.send(c).map_err(|_| stopped())?;
-        self.in_flight = true;
-        Ok(())
-    }
-
-    /// Take note of a checkpoint published meanwhile, if any.
-    fn poll(&mut self, ledger: &mut Ledger) -> Result<(), IngestError> {
-        if self.in_flight {
-            match self.rx.try_recv() {
-                Ok(done) => self.landed(ledger, done)?,
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => return Err(stopped()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Wait for the checkpoint in flight, if any.
-    fn wait(&mut self, ledger: &mut Ledger) -> Result<(), IngestError> {
-        if self.in_flight {
-            let done = self.rx.recv().map_err(|_| stopped())?;
-            self.landed(ledger, done)?;
-        }
-        Ok(())
-    }
-
-    fn landed(
-        &mut self,
-        ledger: &mut Ledger,
-        done: Result<u64, LedgerError>,
-    ) -> Result<(), IngestError> {
-        self.in_flight = false;
-        ledger.checkpointed(done?);
-        Ok(())
-    }
-}
-
-fn stopped() -> IngestError {
-    IngestError::Ledger("the checkpoint thread stopped".into())
 }
 
 fn sequence_loop(
@@ -232,14 +163,14 @@ fn sequence_loop(
     rejects: &mut RejectLog,
     rx: crossbeam_channel::Receiver<Ready>,
     every: Duration,
-    publisher: &mut Publisher,
+    durability: &mut Durability,
 ) -> Result<(), IngestError> {
     let mut last_cp = Instant::now();
     loop {
         let first = match rx.recv_timeout(every) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
-                tick(ledger, stage.as_deref_mut(), rejects, publisher)?;
+                tick(ledger, stage.as_deref_mut(), rejects, durability)?;
                 last_cp = Instant::now();
                 continue;
             }
@@ -307,9 +238,9 @@ fn sequence_loop(
             tracing::error!(error = %e, "the detectors failed; the ingest service stops");
             return Err(e);
         }
-        publisher.poll(ledger)?;
+        durability.poll(ledger)?;
         if last_cp.elapsed() >= every {
-            tick(ledger, stage.as_deref_mut(), rejects, publisher)?;
+            tick(ledger, stage.as_deref_mut(), rejects, durability)?;
             last_cp = Instant::now();
         }
     }
@@ -322,23 +253,16 @@ fn tick(
     ledger: &mut Ledger,
     mut stage: Option<&mut Stage<'_>>,
     rejects: &mut RejectLog,
-    publisher: &mut Publisher,
+    durability: &mut Durability,
 ) -> Result<(), IngestError> {
     if let Err(e) = drain_spool(ledger, stage.as_deref_mut(), rejects) {
         tracing::error!(error = %e, "could not drain the own-use spool");
     }
-    publisher.poll(ledger)?;
-    if publisher.in_flight || ledger.checkpoint_size() >= ledger.size() {
+    durability.poll(ledger)?;
+    if durability.busy() || ledger.checkpoint_size() >= ledger.size() {
         return Ok(());
     }
-    if let Some(c) = ledger.begin_checkpoint()? {
-        // Its records are durable now and the stage has had exactly these.
-        if let Some(st) = stage {
-            st.send(ToDetect::Flush(c.size()))?;
-        }
-        publisher.start(c)?;
-    }
-    Ok(())
+    durability.start_checkpoint(ledger, stage)
 }
 
 fn drain_spool(

@@ -7,9 +7,10 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
-use suho_ledger::{Appended, Ledger, LedgerError, PendingCheckpoint, PendingSync};
+use suho_ledger::{Appended, Ledger};
 
 use crate::detection::{Stage, ToDetect};
+use crate::durable::Durability;
 use crate::prepare::{prepare_chunk, Item, PreparedChunk};
 use crate::{Detection, IngestError, RejectLog};
 
@@ -73,14 +74,6 @@ struct Chunk {
     too_long: Option<u64>,
 }
 
-/// A job of the sync thread, and (with the size) what it reports back.
-enum Durable<S = PendingSync, C = PendingCheckpoint> {
-    /// A group commit: make the records durable.
-    Synced(S),
-    /// Publish a checkpoint.
-    Checkpointed(C),
-}
-
 struct Done {
     seq: u64,
     chunk: PreparedChunk,
@@ -132,23 +125,9 @@ pub fn ingest_stream(
         drop(chunk_rx);
         drop(done_tx);
         let mut stage = detection.map(|d| Stage::spawn(s, d));
-        // Group commits run their fsync here, and checkpoints their publication, so that
-        // sequencing goes on meanwhile; one job at a time.
-        let (sync_tx, sync_rx) = bounded::<Durable>(1);
-        let (synced_tx, synced_rx) = bounded::<Result<Durable<u64, u64>, LedgerError>>(1);
-        s.spawn(move || {
-            for job in sync_rx {
-                let done = match job {
-                    Durable::Synced(p) => p.wait_all().map(Durable::Synced),
-                    Durable::Checkpointed(c) => c.publish().map(Durable::Checkpointed),
-                };
-                if synced_tx.send(done).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut in_flight = false;
-        let stopped = || IngestError::Ledger("the sync thread stopped".into());
+        // Group commits run their fsync there, and checkpoints their publication, so that
+        // sequencing goes on meanwhile.
+        let mut durability = Durability::spawn(s);
 
         let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
         let mut next = 0u64;
@@ -166,34 +145,16 @@ pub fn ingest_stream(
                         None => Ok(()),
                     })
                     .and_then(|()| {
-                        if in_flight {
-                            if let Ok(done) = synced_rx.try_recv() {
-                                in_flight = false;
-                                landed(ledger, done)?;
-                            }
-                        }
+                        durability.poll(ledger)?;
                         // Alerts are stored at checkpoints (Flush), which begin with a full
                         // sync: an alert is never stored for a record a crash could still lose.
-                        if !in_flight && last_cp.elapsed() >= opts.checkpoint_every {
-                            if let Some(c) = ledger.begin_checkpoint()? {
-                                // Its records are durable now, and the stage has been sent
-                                // exactly these: it may save state and alerts for them.
-                                if let Some(st) = stage.as_mut() {
-                                    st.send(ToDetect::Flush(c.size()))?;
-                                }
-                                sync_tx
-                                    .send(Durable::Checkpointed(c))
-                                    .map_err(|_| stopped())?;
-                                in_flight = true;
-                            }
+                        if !durability.busy() && last_cp.elapsed() >= opts.checkpoint_every {
+                            durability.start_checkpoint(ledger, stage.as_mut())?;
                             last_cp = Instant::now();
                             last_sync = Instant::now();
                         }
-                        if !in_flight && last_sync.elapsed() >= opts.sync_every {
-                            sync_tx
-                                .send(Durable::Synced(ledger.begin_sync()?))
-                                .map_err(|_| stopped())?;
-                            in_flight = true;
+                        if !durability.busy() && last_sync.elapsed() >= opts.sync_every {
+                            durability.start_sync(ledger)?;
                             last_sync = Instant::now();
                             progress(Progress {
                                 bytes: summary.bytes,
@@ -211,12 +172,8 @@ pub fn ingest_stream(
         }
         // Dropping the receiver stops the workers and then the reader on error.
         drop(done_rx);
-        drop(sync_tx);
-        if in_flight {
-            if let Ok(done) = synced_rx.recv() {
-                landed(ledger, done)?;
-            }
-        }
+        durability.wait(ledger)?;
+        drop(durability);
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the reader thread panicked")));
@@ -239,18 +196,6 @@ pub fn ingest_stream(
         stored: summary.stored,
     });
     Ok(summary)
-}
-
-/// Take note of a finished job of the sync thread: durable records, or a published checkpoint.
-fn landed(
-    ledger: &mut Ledger,
-    done: Result<Durable<u64, u64>, LedgerError>,
-) -> Result<(), LedgerError> {
-    match done? {
-        Durable::Synced(size) => ledger.synced(size),
-        Durable::Checkpointed(size) => ledger.checkpointed(size),
-    }
-    Ok(())
 }
 
 /// Sequence one prepared chunk and count what happened to its lines; the per-item results

@@ -191,7 +191,7 @@ impl Dedup {
                 .filter(|&(_, ix)| ix >= durable)
                 .collect();
         }
-        while self.resident_rows > self.budget_rows {
+        while self.resident_rows > self.budget_rows && self.buckets.len() > 1 {
             // Only buckets whose rows are all in their file can be read back later.
             let Some((&oldest, _)) = self
                 .buckets
@@ -201,9 +201,6 @@ impl Dedup {
             else {
                 break;
             };
-            if self.buckets.len() <= 1 {
-                break;
-            }
             if let Some(b) = self.buckets.remove(&oldest) {
                 self.resident_rows -= b.rows.len();
             }

@@ -484,8 +484,7 @@ impl Ledger {
         Ok(Some(PendingCheckpoint {
             size,
             note,
-            data: self.layout.data.clone(),
-            path: self.layout.checkpoint(),
+            layout: self.layout.clone(),
         }))
     }
 
@@ -503,8 +502,7 @@ impl Ledger {
 pub struct PendingCheckpoint {
     size: u64,
     note: String,
-    data: PathBuf,
-    path: PathBuf,
+    layout: Layout,
 }
 
 impl PendingCheckpoint {
@@ -518,8 +516,8 @@ impl PendingCheckpoint {
     /// an fsync per tile file, though it also writes back whatever else is dirty on that
     /// filesystem, which is why this runs off the sequencing thread.
     pub fn publish(self) -> Result<u64, LedgerError> {
-        syncfs(&self.data)?;
-        write_atomic(&self.path, self.note.as_bytes())?;
+        syncfs(&self.layout.data)?;
+        write_atomic(&self.layout.checkpoint(), self.note.as_bytes())?;
         Ok(self.size)
     }
 }

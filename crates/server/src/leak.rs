@@ -573,6 +573,12 @@ mod tests {
         let f = Fixture::new(Some(LEAKED));
         let log = Arc::new(Mutex::new(String::new()));
         let _guard = tracing::subscriber::set_default(Capture(log.clone()));
+        // tracing caches each callsite's interest process-wide. With one dispatcher registered
+        // it asks only the registering thread's default, so a sibling test thread without a
+        // subscriber could cache the request log line as "never" and this capture would miss
+        // it. A second registered dispatcher, made after ours is this thread's default, makes
+        // tracing rebuild every interest from all registered dispatchers, now and later.
+        let _anchor = tracing::Dispatch::new(Capture(Arc::new(Mutex::new(String::new()))));
         let prefix = "C0FFE";
         let path = format!("/v1/leak-check/range/{prefix}");
         let bad = "bad-token";

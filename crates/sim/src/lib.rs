@@ -352,19 +352,13 @@ pub fn generate_to_dir(cfg: &SimConfig, dir: &Path) -> Result<SimStats, SimError
     Ok(stats)
 }
 
-/// Writes exactly `n` normal-traffic records (no registry, no truth) as fast as the generator
-/// goes: for benchmarks of the ingest path. Returns the number written.
-pub fn bench_records(n: u64, seed: u64, out: impl Write) -> Result<u64, SimError> {
-    bench_traffic(n, seed, out, io::sink(), io::sink())
-}
-
-/// Like [`bench_records`], also writing the registry and the geo CSV that match the records
-/// (what `suho simulate` writes beside them), so that a benchmark can run every detector the
-/// way a company would: with its registry loaded and a geo database configured
-/// ([`suho_toml`]).
+/// Writes exactly `n` normal-traffic records as fast as the generator goes, with the registry
+/// and the geo CSV that match them (what `suho simulate` writes beside them; no truth): for
+/// benchmarks of the ingest path, which can then run every detector the way a company would,
+/// with its registry loaded and a geo database configured ([`suho_toml`]). Returns the number
+/// of records written.
 pub fn bench_traffic(
     n: u64,
-    seed: u64,
     mut out: impl Write,
     mut registry: impl Write,
     mut geo_csv: impl Write,
@@ -372,14 +366,8 @@ pub fn bench_traffic(
     const PER_DAY: u64 = 500_000;
     let days = (n.div_ceil(PER_DAY) + 1).min(u64::from(MAX_DAYS)) as u32;
     let defaults = SimConfig::default();
-    // Each seed continues where the previous one ended, so two files are consecutive traffic
-    // with distinct record ids (ids carry the day), not the same days replayed.
-    let start = Timestamp::from_unix_ms(
-        defaults.start.unix_ms() + (seed.saturating_sub(1) as i64) * i64::from(days) * 86_400_000,
-    );
     let cfg = SimConfig {
-        seed,
-        start,
+        seed: 1,
         days,
         customers: BENCH_CUSTOMERS,
         employees: 1_000,

@@ -284,22 +284,9 @@ mod records {
     }
 
     #[test]
-    fn bench_records_writes_exactly_n_valid_lines() {
-        let mut out = Vec::new();
-        let n = suho_sim::bench_records(20_000, 5, &mut out).unwrap();
-        assert_eq!(n, 20_000);
-        let mut count = 0;
-        for line in lines(&out) {
-            suho_record::parse_record(line).unwrap();
-            count += 1;
-        }
-        assert_eq!(count, 20_000);
-    }
-
-    #[test]
-    fn bench_traffic_writes_the_registry_of_its_own_staff_and_credentials() {
+    fn bench_traffic_writes_exactly_n_valid_lines_and_the_registry_of_their_staff() {
         let (mut out, mut reg, mut geo) = (Vec::new(), Vec::new(), Vec::new());
-        let n = suho_sim::bench_traffic(20_000, 1, &mut out, &mut reg, &mut geo).unwrap();
+        let n = suho_sim::bench_traffic(20_000, &mut out, &mut reg, &mut geo).unwrap();
         assert_eq!(n, 20_000);
         assert!(!geo.is_empty(), "a geo database comes with the traffic");
         let reg = json_lines(&reg);
@@ -310,9 +297,10 @@ mod records {
                 .collect()
         };
         let (principals, credentials) = (ids("principal"), ids("credential"));
-        let (mut staff, mut creds) = (0, 0);
+        let (mut count, mut staff, mut creds) = (0, 0, 0);
         for line in lines(&out) {
             let r = suho_record::parse_record(line).unwrap();
+            count += 1;
             // Customers act on their own data and are not registered (contract section 1).
             if !r.actor.starts_with("c-") {
                 staff += 1;
@@ -327,6 +315,7 @@ mod records {
                 assert!(credentials.contains(c), "credential {c} is registered");
             }
         }
+        assert_eq!(count, 20_000);
         assert!(
             staff > 1_000 && creds > 0,
             "staff {staff}, credentials {creds}"
