@@ -74,7 +74,7 @@ fn bench_sync(n: u64, days: i64, p: &Pools) {
                     suho_ledger::Prepared::new(l.as_bytes(), rec.time_ms, rec.id.as_deref(), now)
                 })
                 .collect();
-            ledger.append_batch(&prepared, None).expect("append");
+            ledger.append_batch(&prepared, Vec::new()).expect("append");
         }
         ledger.checkpoint().expect("checkpoint");
     }

@@ -27,7 +27,8 @@ pub(crate) enum Item {
     },
 }
 
-/// A prepared chunk: its bytes, one item per non-blank line, and the block of its valid records.
+/// A prepared chunk: its bytes, one item per non-blank line, and the blocks of its valid records
+/// (one for a 1 MiB file chunk, several for a large HTTP body).
 pub(crate) struct PreparedChunk {
     pub(crate) buf: Vec<u8>,
     pub(crate) items: Vec<Item>,
@@ -35,7 +36,7 @@ pub(crate) struct PreparedChunk {
     /// allocation per chunk instead of one per record.
     pub(crate) features: Vec<Features>,
     pub(crate) sequenced_ms: i64,
-    pub(crate) block: Option<EncodedBlock>,
+    pub(crate) blocks: Vec<EncodedBlock>,
 }
 
 /// Prepare every line of `buf`, whose first line is line number `first_line`; `detecting`
@@ -49,6 +50,7 @@ pub(crate) fn prepare_chunk(
     let mut items = Vec::with_capacity(buf.len() / 200 + 1);
     let base = buf.as_ptr() as usize;
     let mut block = BlockBuilder::new(now_ms);
+    let mut blocks = Vec::new();
     let mut features = Vec::new();
     if detecting {
         features.reserve(buf.len() / 200 + 1);
@@ -69,6 +71,10 @@ pub(crate) fn prepare_chunk(
             Ok(rec) => {
                 let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), now_ms);
                 let start = bytes.as_ptr() as usize - base;
+                if !block.fits(bytes.len()) {
+                    let full = std::mem::replace(&mut block, BlockBuilder::new(now_ms));
+                    blocks.push(full.finish());
+                }
                 block.push(rec.time_ms, bytes);
                 if detecting {
                     features.push(Features::from_record(&rec));
@@ -88,13 +94,15 @@ pub(crate) fn prepare_chunk(
             }),
         }
     }
-    let block = (block.count() > 0).then(|| block.finish());
+    if block.count() > 0 {
+        blocks.push(block.finish());
+    }
     PreparedChunk {
         buf,
         items,
         features,
         sequenced_ms: now_ms,
-        block,
+        blocks,
     }
 }
 
@@ -129,7 +137,7 @@ impl PreparedChunk {
         let mut appended = if prepared.is_empty() {
             Vec::new()
         } else {
-            ledger.append_batch(&prepared, self.block.take())?
+            ledger.append_batch(&prepared, std::mem::take(&mut self.blocks))?
         }
         .into_iter();
         Ok(self
@@ -159,6 +167,35 @@ impl PreparedChunk {
             if let Some(Appended::Stored(index)) = res {
                 d.observe(*index, features, &self.buf[span.clone()]);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_body_is_prepared_as_several_blocks_within_the_target() {
+        // 9 MiB of small records, as one HTTP body may carry (up to 64 MiB).
+        let mut buf = Vec::new();
+        let mut n = 0u32;
+        while buf.len() < 9 << 20 {
+            buf.extend_from_slice(
+                format!(r#"{{"time":{n},"actor":"a","action":"read","resource":"r"}}"#).as_bytes(),
+            );
+            buf.push(b'\n');
+            n += 1;
+        }
+        let chunk = prepare_chunk(buf, 1, 0, false);
+        assert!(chunk.blocks.len() >= 3, "{} blocks", chunk.blocks.len());
+        assert_eq!(
+            chunk.blocks.iter().map(|b| b.count()).sum::<u32>(),
+            n,
+            "every record is in exactly one block"
+        );
+        for b in &chunk.blocks {
+            assert!(b.raw_len() <= suho_ledger::BLOCK_TARGET_RAW);
         }
     }
 }

@@ -112,7 +112,7 @@ pub fn ingest_stream(
                             }],
                             features: Vec::new(),
                             sequenced_ms: 0,
-                            block: None,
+                            blocks: Vec::new(),
                         },
                         None => prepare_chunk(c.buf, c.first_line, suho_ledger::now_ms(), detecting),
                     };

@@ -38,7 +38,7 @@ pub use prune::{read_mark, PruneMark, PrunePlan};
 pub use tilepath::{bundle_path, tile_path, TILE_WIDTH};
 pub use tiles::{tile_width, TileReader};
 pub use verify::{verify, VerifyProblem, VerifyReport};
-pub use wal::{BlockBuilder, EncodedBlock, Frame, WalReader};
+pub use wal::{BlockBuilder, EncodedBlock, Frame, WalReader, BLOCK_TARGET_RAW};
 
 /// Errors of the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -333,19 +333,22 @@ impl Ledger {
 
     /// Sequence one prepared record (see [`Ledger::append_batch`]).
     pub fn append(&mut self, p: &Prepared<'_>) -> Result<Appended, LedgerError> {
-        let mut out = self.append_batch(std::slice::from_ref(p), None)?;
+        let mut out = self.append_batch(std::slice::from_ref(p), Vec::new())?;
         out.pop()
             .ok_or_else(|| LedgerError::Proof("append_batch returned nothing".into()))
     }
 
     /// Sequence prepared records in order: deduplicate by id, append them to the write-ahead
-    /// log as one block, add their leaves to the tree and the tiles. `block`, when given, must
-    /// be the encoding of exactly `records` (built on a worker thread); it is used as is unless
-    /// some records turn out to be duplicates. Durable only after [`Ledger::sync`].
+    /// log in blocks of at most [`BLOCK_TARGET_RAW`] raw bytes (or one record), add their
+    /// leaves to the tree and the tiles. `blocks`, when not empty, must encode exactly
+    /// `records` in order (built on worker threads with [`BlockBuilder::fits`]); they are used
+    /// as they are unless some records turn out to be duplicates, and rebuilt otherwise. So
+    /// no batch, however large, makes a block a reader would refuse. Durable only after
+    /// [`Ledger::sync`].
     pub fn append_batch(
         &mut self,
         records: &[Prepared<'_>],
-        block: Option<EncodedBlock>,
+        blocks: Vec<EncodedBlock>,
     ) -> Result<Vec<Appended>, LedgerError> {
         let mut out = Vec::with_capacity(records.len());
         let mut next = self.tree.size();
@@ -366,23 +369,34 @@ impl Ledger {
         if stored == 0 {
             return Ok(out);
         }
-        let block = match block {
-            Some(b) if u64::from(b.count()) == stored && stored == records.len() as u64 => b,
-            _ => {
-                let mut b = BlockBuilder::new(records[0].sequenced_ms);
-                for (p, a) in records.iter().zip(&out) {
-                    if matches!(a, Appended::Stored(_)) {
-                        debug_assert_eq!(
-                            p.sequenced_ms, records[0].sequenced_ms,
-                            "one block, one sequenced time"
+        let prebuilt = stored == records.len() as u64
+            && blocks.iter().map(|b| u64::from(b.count())).sum::<u64>() == stored
+            && blocks.iter().all(|b| b.raw_len() <= wal::MAX_BLOCK_RAW);
+        let blocks = if prebuilt {
+            blocks
+        } else {
+            let mut built = Vec::new();
+            let mut b = BlockBuilder::new(records[0].sequenced_ms);
+            for (p, a) in records.iter().zip(&out) {
+                if matches!(a, Appended::Stored(_)) {
+                    debug_assert_eq!(
+                        p.sequenced_ms, records[0].sequenced_ms,
+                        "one batch, one sequenced time"
+                    );
+                    if !b.fits(p.body.len()) {
+                        built.push(
+                            std::mem::replace(&mut b, BlockBuilder::new(p.sequenced_ms)).finish(),
                         );
-                        b.push(p.event_time_ms, p.body);
                     }
+                    b.push(p.event_time_ms, p.body);
                 }
-                b.finish()
             }
+            built.push(b.finish());
+            built
         };
-        self.wal.append(&block)?;
+        for block in &blocks {
+            self.wal.append(block)?;
+        }
         for (p, a) in records.iter().zip(&out) {
             if let Appended::Stored(index) = a {
                 self.integrate(*index, &p.entry, &p.leaf)?;

@@ -28,8 +28,14 @@ const SEG_HEADER: u64 = 16;
 const BLOCK_MAGIC: &[u8; 4] = b"SBLK";
 /// Bytes of a block header.
 pub const BLOCK_HEADER: usize = 36;
-/// Largest raw (uncompressed) block.
+/// Largest raw (uncompressed) block a reader accepts; a larger size in a header is damage.
 pub const MAX_BLOCK_RAW: usize = 64 << 20;
+/// Blocks are cut before they pass this many raw bytes (a record larger than that gets a block
+/// of its own), so a writer stays far inside [`MAX_BLOCK_RAW`] whatever the batch size, and a
+/// reader that wants one record decompresses a few MiB, not a whole HTTP body.
+pub const BLOCK_TARGET_RAW: usize = 4 << 20;
+/// Bytes before each body in a raw block: its length (u32) and event time (i64).
+const FRAME_HEADER: usize = 12;
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
     move |source| LedgerError::Io {
@@ -53,6 +59,10 @@ impl EncodedBlock {
     /// Records in the block.
     pub fn count(&self) -> u32 {
         self.count
+    }
+    /// Raw (uncompressed) bytes.
+    pub fn raw_len(&self) -> usize {
+        self.raw_len as usize
     }
     /// Time the records were sequenced (the same for the whole block).
     pub fn sequenced_ms(&self) -> i64 {
@@ -103,7 +113,13 @@ impl BlockBuilder {
         self.count
     }
 
-    /// Add a record.
+    /// Whether a record of `body_len` bytes still belongs in this block: it does while the
+    /// block stays within [`BLOCK_TARGET_RAW`], and always in an empty block.
+    pub fn fits(&self, body_len: usize) -> bool {
+        self.count == 0 || self.raw.len() + FRAME_HEADER + body_len <= BLOCK_TARGET_RAW
+    }
+
+    /// Add a record (see [`BlockBuilder::fits`]).
     pub fn push(&mut self, event_time_ms: i64, body: &[u8]) {
         // Bodies are at most 16 MiB (suho_record::MAX_LINE_BYTES).
         self.raw
@@ -383,18 +399,20 @@ pub(crate) struct Block {
 impl Block {
     /// The records `(index, event time, body)`; an error names the first record that cannot be decoded.
     pub(crate) fn records(&self) -> Result<Vec<BlockRecord<'_>>, String> {
-        let mut out = Vec::with_capacity(self.count as usize);
-        let mut at = 0usize;
         let raw = &self.raw;
+        // The header's count is only a hint here (it is checked below): a damaged one must not
+        // size an allocation.
+        let mut out = Vec::with_capacity((self.count as usize).min(raw.len() / FRAME_HEADER));
+        let mut at = 0usize;
         while at < raw.len() {
             let index = self.first_index + out.len() as u64;
-            if raw.len() - at < 12 {
+            if raw.len() - at < FRAME_HEADER {
                 return Err(format!("record {index}: frame header cut short"));
             }
             let len = u32::from_be_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]) as usize;
             let mut t = [0u8; 8];
-            t.copy_from_slice(&raw[at + 4..at + 12]);
-            at += 12;
+            t.copy_from_slice(&raw[at + 4..at + FRAME_HEADER]);
+            at += FRAME_HEADER;
             if raw.len() - at < len {
                 return Err(format!(
                     "record {index}: body length {len} runs past the block"
@@ -517,6 +535,11 @@ impl SegmentReader {
         if raw_len > MAX_BLOCK_RAW || payload_len > MAX_BLOCK_RAW as u64 {
             return Ok(Err(BlockProblem::Corrupt(format!(
                 "impossible block sizes (raw {raw_len}, payload {payload_len})"
+            ))));
+        }
+        if count as usize > raw_len / FRAME_HEADER {
+            return Ok(Err(BlockProblem::Corrupt(format!(
+                "impossible record count: {count} records cannot fit in {raw_len} raw bytes"
             ))));
         }
         if self.len - self.offset - (BLOCK_HEADER as u64) < payload_len {

@@ -37,7 +37,7 @@ fn build(dir: &Path) -> Layout {
                 )
             })
             .collect();
-        l.append_batch(&batch, None).expect("append");
+        l.append_batch(&batch, Vec::new()).expect("append");
     }
     l.checkpoint().expect("checkpoint");
     drop(l);
@@ -255,6 +255,21 @@ fn a_truncated_log_is_caught_where_it_ends() {
     fs::write(&seg, &b[..keep + 10]).expect("write");
     let p = fails(&layout);
     assert_eq!(p.index, Some(900), "{p}");
+}
+
+#[test]
+fn a_block_header_claiming_billions_of_records_is_named_not_an_abort() {
+    // The header's record count is outside the checksum (which covers the payload); a reader
+    // that sized memory by it would try to allocate about 100 GB and abort.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build(dir.path());
+    let seg = segment(&layout);
+    let mut b = fs::read(&seg).expect("read");
+    b[16 + 12..16 + 16].copy_from_slice(&u32::MAX.to_be_bytes());
+    fs::write(&seg, b).expect("write");
+    let p = fails(&layout);
+    assert_eq!(p.index, Some(0), "{p}");
+    assert!(p.what.contains("impossible record count"), "{p}");
 }
 
 #[test]

@@ -160,7 +160,7 @@ pub fn append(data: &Path, lines: &[String]) {
         })
         .collect();
     for chunk in prepared.chunks(1000) {
-        ledger.append_batch(chunk, None).expect("append");
+        ledger.append_batch(chunk, Vec::new()).expect("append");
     }
     ledger.checkpoint().expect("checkpoint");
 }
