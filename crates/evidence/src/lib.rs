@@ -472,9 +472,36 @@ pub struct BundleCheck {
     pub about: serde_json::Value,
 }
 
+/// Open the bundle file `name` (a relative path with no `..`) if it is a plain file: a bundle
+/// comes from elsewhere, and a name such as `/dev/zero`, a symbolic link to it or a path out of
+/// the bundle must not make the check read forever or read outside the bundle.
+fn open_plain(dir: &Path, name: &str) -> Result<File, EvidenceError> {
+    let rel = Path::new(name);
+    if name.is_empty()
+        || !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(invalid(
+            name,
+            "not a path inside the bundle (absolute, or with `..` or `.`)",
+        ));
+    }
+    let p = dir.join(rel);
+    let meta = fs::symlink_metadata(&p).map_err(io_err(&p))?;
+    if !meta.is_file() {
+        return Err(invalid(
+            name,
+            "not a plain file (a bundle holds no links, devices or pipes)",
+        ));
+    }
+    File::open(&p).map_err(io_err(&p))
+}
+
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>, EvidenceError> {
-    let p = dir.join(name);
-    fs::read(&p).map_err(io_err(&p))
+    let mut b = Vec::new();
+    io::Read::read_to_end(&mut open_plain(dir, name)?, &mut b).map_err(io_err(&dir.join(name)))?;
+    Ok(b)
 }
 
 /// Check the bundle in `dir`. With `pinned`, signatures must verify with that key (obtained
@@ -542,7 +569,9 @@ pub fn verify_bundle(dir: &Path, pinned: Option<&Verifier>) -> Result<BundleChec
             if name == MANIFEST {
                 continue;
             }
-            let got = hex::encode(Sha256::digest(read(dir, name)?));
+            let mut sha = Sha256::new();
+            io::copy(&mut open_plain(dir, name)?, &mut sha).map_err(io_err(&dir.join(name)))?;
+            let got = hex::encode(sha.finalize());
             if Some(got.as_str()) != digest.as_str() {
                 return Err(invalid(
                     name.clone(),
@@ -554,8 +583,7 @@ pub fn verify_bundle(dir: &Path, pinned: Option<&Verifier>) -> Result<BundleChec
 
     let reader = TileReader::new(dir);
     let tiles = Cached::new(&reader, cp.size);
-    let bodies =
-        File::open(dir.join("records.ndjson")).map_err(io_err(&dir.join("records.ndjson")))?;
+    let bodies = open_plain(dir, "records.ndjson")?;
     let idx_text = String::from_utf8(read(dir, "records.index")?)
         .map_err(|_| invalid("records.index", "not UTF-8"))?;
     let mut indexes = idx_text.lines();

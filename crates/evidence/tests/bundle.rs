@@ -286,3 +286,52 @@ fn any_alteration_is_named() {
         Err(EvidenceError::Request(_))
     ));
 }
+
+#[test]
+fn a_hostile_bundle_cannot_make_the_check_read_forever_or_outside_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    ledger(&data, 300);
+    let pristine = tmp.path().join("pristine");
+    bundle(&data, &[10, 20, 30], &pristine);
+    let k = key(&data);
+    let copy = |name: &str| {
+        let to = tmp.path().join(name);
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&pristine)
+            .arg(&to)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        to
+    };
+    // The manifest is not signed: a name in it could point anywhere.
+    for (case, name) in [("absolute", "/dev/zero"), ("parent", "../data/keys/x")] {
+        let b = copy(case);
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&fs::read(b.join("manifest.json")).expect("m")).expect("json");
+        m["files"][name] = "00".into();
+        fs::write(b.join("manifest.json"), m.to_string()).expect("write");
+        let e = expect_invalid(&b, &k, case);
+        assert!(
+            e.contains(name) && e.contains("not a path inside the bundle"),
+            "{e}"
+        );
+    }
+    // A bundle file replaced by a link to an endless device.
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(pristine.join("manifest.json")).expect("m"))
+            .expect("json");
+    let tile = m["files"]
+        .as_object()
+        .and_then(|f| f.keys().find(|k| k.starts_with("tile/")).cloned())
+        .expect("the bundle holds tiles");
+    for file in ["records.index", tile.as_str()] {
+        let b = copy(&file.replace('/', "-"));
+        fs::remove_file(b.join(file)).expect("remove");
+        std::os::unix::fs::symlink("/dev/zero", b.join(file)).expect("symlink");
+        let e = expect_invalid(&b, &k, file);
+        assert!(e.contains(file) && e.contains("not a plain file"), "{e}");
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use suho_merkle::{Hash, NodeSource};
@@ -308,7 +308,7 @@ impl TileReader {
         item: usize,
     ) -> Result<Vec<u8>, LedgerError> {
         let path = self.root.join(full);
-        match fs::read(&path) {
+        match read_capped(&path) {
             Ok(b) => return check_len(&path, b, TILE_WIDTH, item),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(LedgerError::Io { path, source }),
@@ -319,6 +319,7 @@ impl TileReader {
         let mut widths: Vec<u64> = match fs::read_dir(&pdir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|w| (1..=TILE_WIDTH).contains(w)) // anything else is not a partial
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -326,7 +327,7 @@ impl TileReader {
         match widths.into_iter().find(|w| *w >= min_width) {
             Some(w) => {
                 let p = pdir.join(w.to_string());
-                let b = fs::read(&p).map_err(|source| LedgerError::Io {
+                let b = read_capped(&p).map_err(|source| LedgerError::Io {
                     path: p.clone(),
                     source,
                 })?;
@@ -342,7 +343,27 @@ impl TileReader {
     }
 }
 
+/// No tile or bundle suho writes comes near this; a longer file (or a device such as
+/// `/dev/zero` in its place) is read only this far, and then fails its length check.
+const MAX_TILE_BYTES: u64 = 1 << 20;
+
+/// The file at `path`, read at most [`MAX_TILE_BYTES`] + 1 bytes far: tiles may come from a
+/// bundle or a directory someone else prepared.
+fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    let mut b = Vec::new();
+    File::open(path)?
+        .take(MAX_TILE_BYTES + 1)
+        .read_to_end(&mut b)?;
+    Ok(b)
+}
+
 fn check_len(path: &Path, b: Vec<u8>, width: u64, item: usize) -> Result<Vec<u8>, LedgerError> {
+    if b.len() as u64 > MAX_TILE_BYTES {
+        return Err(LedgerError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("over {MAX_TILE_BYTES} bytes: not a tile"),
+        });
+    }
     if item > 0 && b.len() as u64 != width * item as u64 {
         return Err(LedgerError::Corrupt {
             path: path.to_path_buf(),

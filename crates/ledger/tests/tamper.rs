@@ -206,6 +206,21 @@ fn a_flipped_byte_in_a_hash_tile_is_caught_at_its_index() {
 }
 
 #[test]
+fn a_tile_replaced_by_an_endless_device_is_named_not_read_forever() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build(dir.path());
+    let tile = layout.ledger().join("tile/0/001");
+    fs::remove_file(&tile).expect("remove");
+    std::os::unix::fs::symlink("/dev/zero", &tile).expect("symlink");
+    let p = fails(&layout);
+    assert!(p.what.contains("not a tile"), "{p}");
+    assert!(
+        p.path.as_ref().is_some_and(|p| p.ends_with("tile/0/001")),
+        "{p}"
+    );
+}
+
+#[test]
 fn a_flipped_byte_in_a_higher_tile_is_caught() {
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = build(dir.path());
