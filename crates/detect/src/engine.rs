@@ -315,6 +315,42 @@ struct State {
     swept_day: i64,
 }
 
+impl State {
+    /// What in a decoded state breaks an invariant the detectors index or count by, if
+    /// anything. The state file's checksum catches damage, not a consistent rewrite.
+    fn unsound(&self) -> Option<String> {
+        for (id, a) in &self.actors {
+            let Some(a) = a else { continue };
+            if usize::from(a.recent_len) > RECENT_SEQ {
+                return Some(format!(
+                    "actor {id:016x} remembers {} recent subjects, at most {RECENT_SEQ} fit",
+                    a.recent_len
+                ));
+            }
+            if ![&a.day_subj, &a.hour_subj, &a.ctx_subj]
+                .iter()
+                .all(|d| d.is_sound())
+            {
+                return Some(format!(
+                    "a distinct-subject sketch of actor {id:016x} is inconsistent"
+                ));
+            }
+            if a.reach.as_ref().is_some_and(|r| !r.is_sound()) {
+                return Some(format!("the 13-week reach of actor {id:016x} is malformed"));
+            }
+        }
+        if let Some((id, _)) = self.roles.iter().find(|(_, r)| r.hour_days.len() != 24) {
+            return Some(format!("role {id:016x} does not have 24 hours of the day"));
+        }
+        if self.sources.values().any(|s| !s.actors.is_sound())
+            || self.fails.values().any(|f| !f.actors.is_sound())
+        {
+            return Some("a per-source counter does not match its bits".into());
+        }
+        None
+    }
+}
+
 /// Counts of what the engine holds, for operators and the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct EngineStats {
@@ -810,6 +846,12 @@ impl Engine {
         }
         let mut st: State =
             postcard::from_bytes(payload).map_err(|e| bad(format!("cannot decode: {e}")))?;
+        if let Some(what) = st.unsound() {
+            return Err(bad(format!(
+                "decodes, but {what}: the file was rewritten by something other than suho \
+                 (remove it to rebuild the detectors from the ledger)"
+            )));
+        }
         let want = 1usize << self.cfg.customer_travel_slots_log2;
         if st.abroad.iter().any(|b| b.len() != ABROAD_WORDS) {
             st.abroad = [vec![0; ABROAD_WORDS], vec![0; ABROAD_WORDS]];
@@ -862,4 +904,54 @@ fn maintain(st: &mut State, cfg: &DetectConfig) {
         None => false,
     });
     st.unknown_actors = unknown;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::new(Arc::new(Registry::default()), None, DetectConfig::default())
+    }
+
+    /// A state file rewritten consistently (right checksum) but breaking an invariant the
+    /// detectors index by is refused with a reason, never loaded to panic later.
+    fn refused_after(tamper: impl FnOnce(&mut State)) -> String {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state");
+        let mut e = engine();
+        e.st.actors
+            .insert(7, Some(Box::new(ActorState::new(0, 0, 0, false))));
+        e.st.roles.insert(9, RoleStats::default());
+        e.save_state(&path).expect("save");
+        engine()
+            .load_state(&path)
+            .expect("a state suho wrote loads");
+        tamper(&mut e.st);
+        e.save_state(&path).expect("save");
+        let mut fresh = engine();
+        let err = fresh.load_state(&path).expect_err("refused").to_string();
+        assert!(
+            err.contains("rewritten by something other than suho"),
+            "{err}"
+        );
+        assert!(fresh.st.actors.is_empty(), "the engine is left unchanged");
+        err
+    }
+
+    #[test]
+    fn a_consistently_rewritten_state_that_breaks_an_invariant_is_refused() {
+        let err = refused_after(|st| {
+            if let Some(Some(a)) = st.actors.get_mut(&7) {
+                a.recent_len = 200;
+            }
+        });
+        assert!(err.contains("recent subjects"), "{err}");
+        let err = refused_after(|st| {
+            if let Some(r) = st.roles.get_mut(&9) {
+                r.hour_days.clear();
+            }
+        });
+        assert!(err.contains("24 hours"), "{err}");
+    }
 }

@@ -145,6 +145,24 @@ impl Distinct {
         }
     }
 
+    /// Whether a sketch read back from saved state keeps what [`Distinct::insert`] relies on
+    /// (the state file's checksum is not a key: someone can rewrite it consistently).
+    pub(crate) fn is_sound(&self) -> bool {
+        match &self.dense {
+            None => self.sparse.len() <= SPARSE_MAX,
+            Some(d) => {
+                d.regs.len() == M
+                    && d.regs.iter().all(|&r| r <= 64)
+                    && d.zeros as usize == d.regs.iter().filter(|&&r| r == 0).count()
+                    && d.sum
+                        == d.regs
+                            .iter()
+                            .map(|&r| 1u128 << (64 - u32::from(r)))
+                            .sum::<u128>()
+            }
+        }
+    }
+
     /// Forgets everything and releases the HyperLogLog's memory.
     pub(crate) fn clear(&mut self) {
         self.sparse.clear();
@@ -257,6 +275,11 @@ impl WeekReach {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.packed.capacity()
     }
+
+    /// Whether a window read back from saved state has the shape the methods index by.
+    pub(crate) fn is_sound(&self) -> bool {
+        self.newest < WEEKS && self.packed.len() == WEEKS * WEEK_BYTES
+    }
 }
 
 /// Bits in a [`LinearCounter`].
@@ -285,6 +308,11 @@ impl LinearCounter {
         } else {
             false
         }
+    }
+
+    /// Whether a counter read back from saved state counts exactly its set bits.
+    pub(crate) fn is_sound(&self) -> bool {
+        u32::from(self.set) == self.bits.iter().map(|w| w.count_ones()).sum::<u32>()
     }
 
     /// Estimated distinct items.
@@ -435,6 +463,44 @@ mod tests {
 
     fn err(est: u64, n: u64) -> f64 {
         (est as f64 - n as f64).abs() / n as f64
+    }
+
+    #[test]
+    fn sketches_as_inserted_are_sound_and_altered_ones_are_not() {
+        let mut d = Distinct::default();
+        for i in 0..1000 {
+            d.insert(hash_id(&format!("c-{i}")));
+        }
+        assert!(d.is_sound());
+        let mut bad = d.clone();
+        if let Some(dense) = bad.dense.as_mut() {
+            dense.zeros += 1; // one more empty register than there are
+        }
+        assert!(!bad.is_sound());
+        let mut bad = d.clone();
+        if let Some(dense) = bad.dense.as_mut() {
+            dense.regs.truncate(10);
+        }
+        assert!(!bad.is_sound());
+
+        let mut w = WeekReach::new(0);
+        w.insert(0, 42);
+        assert!(w.is_sound());
+        assert!(!WeekReach {
+            newest: WEEKS,
+            ..w.clone()
+        }
+        .is_sound());
+        assert!(!WeekReach {
+            packed: vec![0; 3],
+            ..w
+        }
+        .is_sound());
+
+        let mut c = LinearCounter::default();
+        c.insert(1 << 60);
+        assert!(c.is_sound());
+        assert!(!LinearCounter { set: 600, ..c }.is_sound());
     }
 
     #[test]
