@@ -271,7 +271,7 @@ pub fn write_bundle(
     }
     let verifier = load_verifier(&layout.keys())?;
     let (latest_text, latest) = read_checkpoint(layout, &verifier)?;
-    let size = last + 1;
+    let size = last.saturating_add(1);
     if size > latest.size {
         return Err(EvidenceError::Request(format!(
             "record {last} is not yet covered by a signed checkpoint (size {}): wait a second and retry",

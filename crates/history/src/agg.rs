@@ -208,7 +208,9 @@ impl Agg {
             }
             let listed = (s_off[i + 1] - s_off[i]) as u64;
             if subject_count.is_valid(i) {
-                self.unlisted += subject_count.value(i).saturating_sub(listed);
+                self.unlisted = self
+                    .unlisted
+                    .saturating_add(subject_count.value(i).saturating_sub(listed));
             }
             let ledger_index = index.value(i);
             if let Some(r) = &mut self.record_indexes {
@@ -249,7 +251,7 @@ impl Agg {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        self.unlisted += other.unlisted;
+        self.unlisted = self.unlisted.saturating_add(other.unlisted);
         let field_map: Vec<u16> = other.field_names.iter().map(|n| self.field_id(n)).collect();
         let remap_field = |f: u16| field_map.get(f as usize).copied().unwrap_or(f);
         let mut subject_map = Vec::with_capacity(other.subjects.len());

@@ -556,12 +556,27 @@ pub(crate) fn select_pages(
             return;
         };
         let locs = oi.page_locations();
+        // The page index comes from the file: one that does not describe the pages in order,
+        // one entry per page, narrows nothing (every row is read and filtered), rather than
+        // reach the parquet crate's indexing and ordering assertions.
+        let pages = locs.len();
+        if ci.num_pages() != pages as u64
+            || ci.min_values().len() != pages
+            || ci.max_values().len() != pages
+        {
+            return;
+        }
         let mut ranges: Vec<Range<usize>> = Vec::new();
+        let mut prev_start = 0;
         for (p, loc) in locs.iter().enumerate() {
-            let start = usize::try_from(loc.first_row_index).unwrap_or(0);
-            let end = locs
-                .get(p + 1)
-                .map_or(rows, |n| usize::try_from(n.first_row_index).unwrap_or(rows));
+            let start = usize::try_from(loc.first_row_index).unwrap_or(usize::MAX);
+            let end = locs.get(p + 1).map_or(rows, |n| {
+                usize::try_from(n.first_row_index).unwrap_or(usize::MAX)
+            });
+            if start < prev_start || start > end || end > rows {
+                return;
+            }
+            prev_start = start;
             let wanted = match (ci.min_value(p), ci.max_value(p)) {
                 (Some(&lo), Some(&hi)) => keep(lo, hi),
                 _ => true,

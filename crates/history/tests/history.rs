@@ -995,3 +995,22 @@ mod format {
         assert_eq!((s.records, s.subjects), (e.records, e.subjects));
     }
 }
+
+#[test]
+fn subject_counts_at_the_top_of_the_range_saturate_instead_of_wrapping() {
+    // The contract allows any u64 subject_count; two at the maximum must not add up to a
+    // small number of unlisted subjects.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = |i: u64| {
+        format!(
+            r#"{{"time":{},"actor":"emp-001","action":"export","resource":"r","subjects":["c-{i}"],"subject_count":18446744073709551615}}"#,
+            T0 + i as i64
+        )
+    };
+    append(dir.path(), &[line(1), line(2)]);
+    let layout = Layout::new(dir.path());
+    History::sync(&layout, |_| {}).expect("sync");
+    let s = scope(&layout, &Selector::default(), &ScopeOptions::default()).expect("scope");
+    assert_eq!(s.records, 2);
+    assert_eq!(s.unlisted_subjects, u64::MAX);
+}

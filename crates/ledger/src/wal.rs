@@ -507,7 +507,8 @@ impl SegmentReader {
         expect_first: u64,
         decode: bool,
     ) -> Result<Result<Block, BlockProblem>, LedgerError> {
-        if self.len - self.offset < BLOCK_HEADER as u64 {
+        // `offset` may come from an index file; past the end is simply no block.
+        if self.len.saturating_sub(self.offset) < BLOCK_HEADER as u64 {
             return Ok(Err(BlockProblem::Truncated));
         }
         let mut h = [0u8; BLOCK_HEADER];
@@ -525,6 +526,11 @@ impl SegmentReader {
         }
         let first = u64_at(4);
         let count = u32_at(12);
+        if first.checked_add(u64::from(count)).is_none() {
+            return Ok(Err(BlockProblem::Corrupt(format!(
+                "impossible block: {count} records from index {first} run past the largest index"
+            ))));
+        }
         let sequenced_ms = u64_at(16) as i64;
         let raw_len = u32_at(24) as usize;
         let payload_len = u32_at(28) as u64;
