@@ -721,3 +721,87 @@ fn predicates(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, Int64Array};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::ArrowReaderOptions;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::page_index::PageIndexBuilder;
+    use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataBuilder};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+    /// A two-column file (`ledger_index`, `time`) of 100 rows in pages of 10, read back with
+    /// its page index.
+    fn paged_file(dir: &std::path::Path) -> ArrowReaderMetadata {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ledger_index", DataType::Int64, false),
+            Field::new("time", DataType::Int64, false),
+        ]));
+        let col: ArrayRef = Arc::new(Int64Array::from_iter_values(0..100));
+        let batch = RecordBatch::try_new(schema.clone(), vec![col.clone(), col]).expect("batch");
+        let props = WriterProperties::builder()
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_data_page_row_count_limit(10)
+            .set_write_batch_size(10)
+            .build();
+        let path = dir.join("t.parquet");
+        let mut w = ArrowWriter::try_new(File::create(&path).expect("create"), schema, Some(props))
+            .expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        ArrowReaderMetadata::load(
+            &File::open(&path).expect("open"),
+            ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required),
+        )
+        .expect("metadata")
+    }
+
+    /// `meta` with the offset index of `col` in row group 0 changed by `f`.
+    fn with_offsets(
+        meta: &ArrowReaderMetadata,
+        col: usize,
+        f: impl FnOnce(&mut Vec<parquet::file::page_index::offset_index::PageLocation>),
+    ) -> ArrowReaderMetadata {
+        let md = meta.metadata();
+        let pi = md.page_index().expect("page index");
+        let mut b = PageIndexBuilder::new(1, 2);
+        let mut f = Some(f);
+        for c in 0..2 {
+            b.put_column_index(pi.column_index(0, c).expect("ci").clone(), 0, c);
+            let mut oi = pi.offset_index(0, c).expect("oi").clone();
+            if let Some(f) = f.take_if(|_| c == col) {
+                f(&mut oi.page_locations);
+            }
+            b.put_offset_index(oi, 0, c);
+        }
+        let md = ParquetMetaDataBuilder::new_from_metadata((**md).clone())
+            .set_page_index(Some(Arc::new(b.build())))
+            .build();
+        ArrowReaderMetadata::try_new(Arc::new(md), ArrowReaderOptions::new()).expect("metadata")
+    }
+
+    #[test]
+    fn a_page_index_out_of_order_or_short_narrows_nothing_and_does_not_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = paged_file(dir.path());
+        let keep_low = |lo: i64, _hi: i64| lo < 20;
+        // As written: only the first two pages (rows 0..20) are wanted.
+        let s = select_pages(&meta, 0, Some(&keep_low), None).expect("narrowed");
+        assert_eq!(s.row_count(), 20);
+        // Pages that go backwards (0, 10, ..., 80, 40, ...): nothing narrowed, no panic.
+        let bad = with_offsets(&meta, LEDGER_INDEX, |locs| {
+            assert!(locs.len() >= 10, "{} pages", locs.len());
+            locs[9].first_row_index = 40;
+        });
+        assert!(select_pages(&bad, 0, Some(&keep_low), None).is_none_or(|s| s.row_count() == 100));
+        // One page fewer in the offset index than in the column index.
+        let short = with_offsets(&meta, TIME, |locs| {
+            locs.pop();
+        });
+        let got = select_pages(&short, 0, None, Some(&keep_low));
+        assert!(got.as_ref().is_none_or(|s| s.row_count() == 100), "{got:?}");
+    }
+}
