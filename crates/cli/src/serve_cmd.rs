@@ -72,7 +72,10 @@ pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
     );
     let state = AppState::new(service.handle(), tokens, layout.ledger());
     let mut cfg = ServeConfig::new(a.listen);
-    cfg.body_limit = a.body_limit_mib << 20;
+    cfg.body_limit = a
+        .body_limit_mib
+        .checked_mul(1 << 20)
+        .with_context(|| format!("--body-limit-mib {} is too large", a.body_limit_mib))?;
     let scheme = if a.tls_cert.is_some() {
         "https"
     } else {
@@ -86,13 +89,35 @@ pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
         "suho serving {scheme}://{} (ledger size {size}, key {vkey})",
         a.listen
     );
-    rt.block_on(suho_server::serve(cfg, state, shutdown_signal()))?;
+    // The handle moves into the shutdown future and goes with it: the service's shutdown waits
+    // for every handle to be dropped.
+    rt.block_on(suho_server::serve(
+        cfg,
+        state,
+        shutdown_signal(service.handle()),
+    ))?;
+    if let Some(why) = service.failure().map(str::to_owned) {
+        // Exit non-zero, so that a supervisor restarts suho (recovery runs on open) instead of
+        // producers retrying against a server that can no longer store anything.
+        let _ = service.shutdown();
+        anyhow::bail!("the ingest service stopped on an error, so suho serve stopped: {why}");
+    }
     service.shutdown()?;
     eprintln!("stopped; final checkpoint written");
     Ok(0)
 }
 
-async fn shutdown_signal() {
+/// SIGINT, SIGTERM, or the ingest service stopping on an error.
+async fn shutdown_signal(ingest: suho_ingest::IngestHandle) {
+    let failed = async {
+        while ingest.failure().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! { _ = signal() => {}, _ = failed => {} }
+}
+
+async fn signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -198,3 +198,80 @@ fn sigkill_during_file_ingest_leaves_a_verifiable_ledger_and_retries_store_once(
     assert_eq!(ids.len() as u64, n);
     assert!(suho(&data, &["verify"]).status.success());
 }
+
+#[test]
+fn serve_exits_non_zero_when_its_ingest_service_fails_and_recovers_on_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    let out = suho(
+        data,
+        &["token", "create", "--role", "ingest", "--name", "t"],
+    );
+    assert!(out.status.success());
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = Command::new(SUHO)
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn suho serve");
+    let t = std::time::Instant::now();
+    while TcpStream::connect(&addr).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "suho serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The tile directory becomes a file: the first full tile cannot be written.
+    let tile = data.join("ledger/tile");
+    if tile.is_dir() {
+        std::fs::remove_dir_all(&tile).expect("remove tiles");
+    }
+    std::fs::write(&tile, b"not a directory").expect("write");
+    let body: String = (0..300).map(record).collect();
+    assert!(
+        post(&addr, &token, body.as_bytes()).is_none(),
+        "not acknowledged"
+    );
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = server.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "suho serve kept running with a dead ingest service"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("ingest service stopped on an error"),
+        "{stderr}"
+    );
+    // Fixed and restarted, suho recovers and the ledger verifies.
+    std::fs::remove_file(&tile).expect("remove the file");
+    let mut server = start(data, &addr);
+    let acked = post(&addr, &token, record(1000).as_bytes()).expect("acknowledged after restart");
+    assert_eq!(acked["stored"], 1);
+    server.kill().expect("kill");
+    server.wait().expect("reap");
+    let out = suho(data, &["verify"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -12,6 +12,8 @@ mod service;
 pub mod spool;
 mod stream;
 
+use std::sync::{Arc, OnceLock};
+
 use serde::Serialize;
 
 pub use detection::Detection;
@@ -77,9 +79,18 @@ pub type Done = Box<dyn FnOnce(Result<BatchReport, IngestError>) + Send + 'stati
 #[derive(Clone)]
 pub struct IngestHandle {
     pub(crate) tx: crossbeam_channel::Sender<(Vec<u8>, Done)>,
+    /// Why the writer thread stopped, once it has stopped on an error.
+    pub(crate) failure: Arc<OnceLock<String>>,
 }
 
 impl IngestHandle {
+    /// Why the service stopped taking records, if it stopped on an error (a failed write,
+    /// fsync or detector): every batch submitted since has been refused. Health checks report
+    /// it, so that a supervisor restarts the process rather than producers retrying forever.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
+
     /// Queue an NDJSON body. `done` gets one result per non-blank line once every stored line is durable.
     pub fn submit(&self, body: Vec<u8>, done: Done) {
         if let Err(e) = self.tx.send((body, done)) {

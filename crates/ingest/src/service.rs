@@ -4,6 +4,7 @@
 //! each batch's results. A signed checkpoint follows at a fixed interval, published on a
 //! thread of its own so that acknowledgements never wait for it.
 
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -79,10 +80,17 @@ impl IngestService {
             .collect();
         drop(ready_tx);
         let every = opts.checkpoint_every;
-        let writer =
-            std::thread::spawn(move || write_loop(ledger, detection, rejects, ready_rx, every));
+        let failure = Arc::new(OnceLock::new());
+        let failed = Arc::clone(&failure);
+        let writer = std::thread::spawn(move || {
+            let res = write_loop(ledger, detection, rejects, ready_rx, every);
+            if let Err(e) = &res {
+                let _ = failed.set(e.to_string());
+            }
+            res
+        });
         IngestService {
-            handle: IngestHandle { tx },
+            handle: IngestHandle { tx, failure },
             workers,
             writer: Some(writer),
         }
@@ -93,6 +101,12 @@ impl IngestService {
         self.handle.clone()
     }
 
+    /// Why the service stopped taking records, if it stopped on an error (see
+    /// [`IngestHandle::failure`]).
+    pub fn failure(&self) -> Option<&str> {
+        self.handle.failure()
+    }
+
     /// Stop taking work, finish what is queued, write a final checkpoint.
     pub fn shutdown(mut self) -> Result<(), IngestError> {
         self.stop()
@@ -101,9 +115,10 @@ impl IngestService {
     fn stop(&mut self) -> Result<(), IngestError> {
         // Replace our sender so the channel closes once every handle clone is gone.
         let (dead, _) = bounded(1);
+        let failure = Arc::clone(&self.handle.failure);
         drop(std::mem::replace(
             &mut self.handle,
-            IngestHandle { tx: dead },
+            IngestHandle { tx: dead, failure },
         ));
         for w in self.workers.drain(..) {
             let _ = w.join();

@@ -5,10 +5,10 @@
 //! |---|---|---|
 //! | `POST /v1/records` | ingest | append an NDJSON batch; answers once it is durable |
 //! | `GET /v1/checkpoint` | read | the ledger's latest signed checkpoint |
-//! | `GET /v1/health` | read | liveness plus the ledger size and checkpoint age |
+//! | `GET /v1/health` | read | liveness (503 and why, once ingest stopped on an error), ledger size, checkpoint age |
 //! | `GET /ledger/checkpoint`, `GET /ledger/tile/...` | read | C2SP tlog-tiles static files |
 //! | `GET /v1/leak-check/range/{prefix}` | lookup | leak-check hash range (see `leak.rs`) |
-//! | `GET /healthz` | none | liveness only |
+//! | `GET /healthz` | none | liveness only (503 once ingest stopped on an error) |
 //!
 //! `admin` tokens may use every route. Authentication runs before a request body is read, so an
 //! unauthenticated client cannot make the server read, buffer or store anything.
@@ -331,8 +331,17 @@ async fn access_log(req: Request, next: Next) -> Response {
     response
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /healthz`: 200 while the server takes records, 503 once the ingest service has stopped
+/// on an error (the reason is only given to authenticated callers, at `/v1/health`).
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.ingest.failure() {
+        None => Json(json!({ "status": "ok" })).into_response(),
+        Some(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "failing" })),
+        )
+            .into_response(),
+    }
 }
 
 async fn not_found() -> AppError {
@@ -484,8 +493,9 @@ async fn read_checkpoint(ledger_dir: &Path) -> Result<Checkpoint, AppError> {
     }
 }
 
-/// `GET /v1/health`: liveness plus what the latest checkpoint says.
-async fn get_health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+/// `GET /v1/health`: liveness plus what the latest checkpoint says; 503 with the reason once the
+/// ingest service has stopped on an error.
+async fn get_health(State(state): State<AppState>) -> Result<Response, Response> {
     let ledger = match read_checkpoint(&state.ledger_dir).await {
         Ok(Checkpoint(bytes, modified)) => {
             let text = String::from_utf8_lossy(&bytes);
@@ -498,9 +508,16 @@ async fn get_health(State(state): State<AppState>) -> Result<Json<serde_json::Va
             json!({ "origin": origin, "size": size, "checkpoint_age_seconds": age })
         }
         Err(AppError::NotFound(_)) => serde_json::Value::Null,
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into_response()),
     };
-    Ok(Json(json!({ "status": "ok", "ledger": ledger })))
+    Ok(match state.ingest.failure() {
+        None => Json(json!({ "status": "ok", "ledger": ledger })).into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "failing", "reason": why, "ledger": ledger })),
+        )
+            .into_response(),
+    })
 }
 
 /// Full tiles never change (C2SP tlog-tiles); partial tiles (`.p/`) do. Responses stay

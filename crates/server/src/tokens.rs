@@ -279,14 +279,21 @@ impl TokenStore {
             .collect()
     }
 
-    /// Revokes token `id`; from then on it authenticates nothing. Revoking a revoked token
-    /// keeps its first revocation time. Returns the token's description.
+    /// Revokes token `id` (or the token itself, pasted whole); from then on it authenticates
+    /// nothing. Revoking a revoked token keeps its first revocation time. Returns the token's
+    /// description. An error never repeats a token-shaped argument: it may hold a secret.
     pub fn revoke(&self, id: &str) -> Result<TokenInfo, ServerError> {
+        let id = claimed_id(id).unwrap_or(id);
         self.update(|records| {
-            let record = records
-                .iter_mut()
-                .find(|r| r.id == id)
-                .ok_or_else(|| ServerError::UnknownToken { id: id.to_owned() })?;
+            let record = records.iter_mut().find(|r| r.id == id).ok_or_else(|| {
+                ServerError::UnknownToken {
+                    id: if id.starts_with(TOKEN_PREFIX) {
+                        "(a token-shaped argument, not repeated)".to_owned()
+                    } else {
+                        id.to_owned()
+                    },
+                }
+            })?;
             if record.revoked_at.is_none() {
                 record.revoked_at = Some(rfc3339_utc(SystemTime::now()));
             }
@@ -611,6 +618,22 @@ mod tests {
         assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(at(1_750_734_765), "2025-06-24T03:12:45Z");
         assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
+    fn revoke_takes_the_whole_token_and_never_repeats_a_secret() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = TokenStore::open(dir.path()).expect("open");
+        let (info, token) = store.create(Role::Ingest, "ci").expect("create");
+        let revoked = store.revoke(&token).expect("revoke by the token itself");
+        assert_eq!(revoked.id, info.id);
+        assert!(store.authenticate(&token).is_none());
+        let unknown = format!("suho_{}_{}", "f".repeat(16), "e".repeat(64));
+        let err = store.revoke(&unknown).expect_err("unknown").to_string();
+        assert!(!err.contains(&"e".repeat(64)), "{err}");
+        let malformed = format!("suho_{}", "d".repeat(70));
+        let err = store.revoke(&malformed).expect_err("unknown").to_string();
+        assert!(!err.contains(&"d".repeat(70)), "{err}");
     }
 
     #[test]

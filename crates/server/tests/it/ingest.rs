@@ -111,3 +111,48 @@ async fn the_published_checkpoint_follows_ingested_records() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn once_ingest_stops_on_an_error_health_checks_fail_and_say_why() {
+    let f = Fixture::new();
+    let r = f.send(get("/healthz", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // The tile directory becomes a file: the first full tile cannot be written.
+    let tile = f.ledger().join("tile");
+    if tile.is_dir() {
+        std::fs::remove_dir_all(&tile).unwrap();
+    }
+    std::fs::write(&tile, b"not a directory").unwrap();
+    let body: String = (0..300)
+        .map(|i| {
+            format!(
+                "{{\"time\":\"2025-06-24T03:12:47Z\",\"actor\":\"emp-{i}\",\"action\":\"read\",\"resource\":\"r\"}}\n"
+            )
+        })
+        .collect();
+    let r = f.send(post("/v1/records", Some(&f.ingest), body)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    // The writer thread records why it stopped just after it answers; give it a moment.
+    let mut health = f.send(get("/healthz", None)).await;
+    for _ in 0..100 {
+        if health.status != StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        health = f.send(get("/healthz", None)).await;
+    }
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        health.json(),
+        json!({"status": "failing"}),
+        "no reason without a token"
+    );
+    let r = f.send(get("/v1/health", Some(&f.read))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let v = r.json();
+    assert_eq!(v["status"], "failing");
+    assert!(
+        v["reason"].as_str().is_some_and(|s| s.contains("tile")),
+        "{v}"
+    );
+}
