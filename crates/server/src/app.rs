@@ -30,6 +30,7 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde_json::json;
 use suho_ingest::{BatchReport, IngestHandle};
+use suho_ledger::{ENTRY_LEN, TILE_WIDTH};
 use tokio::sync::{oneshot, Semaphore};
 use tower_http::services::ServeDir;
 
@@ -522,12 +523,28 @@ async fn get_health(State(state): State<AppState>) -> Result<Response, Response>
 
 /// Full tiles never change (C2SP tlog-tiles); partial tiles (`.p/`) do. Responses stay
 /// `private`: they were fetched with a token.
+///
+/// A full tile is only marked immutable when it has a full tile's length: the ledger writes a
+/// tile file in place, so a request that races its writing (or a rewrite after recovery) can see
+/// it short, and a client must not keep that for a year.
 async fn tile_cache_control(req: Request, next: Next) -> Response {
-    let partial = req.uri().path().contains(".p/");
-    let is_tile = req.uri().path().starts_with("/ledger/tile/");
+    let path = req.uri().path();
+    let partial = path.contains(".p/");
+    let is_tile = path.starts_with("/ledger/tile/");
+    let full_len = if path.starts_with("/ledger/tile/entries/") {
+        // Every entry is 53 bytes, each bundled with a 2-byte length (FORMAT.md).
+        TILE_WIDTH * (2 + ENTRY_LEN as u64)
+    } else {
+        TILE_WIDTH * 32
+    };
     let mut response = next.run(req).await;
     if is_tile && response.status() == StatusCode::OK {
-        let value = if partial {
+        let complete = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            == Some(full_len);
+        let value = if partial || !complete {
             "private, no-cache"
         } else {
             "private, max-age=31536000, immutable"

@@ -15,7 +15,8 @@ fn publish(f: &Fixture) {
     fs::create_dir_all(ledger.join("tile/0")).unwrap();
     fs::create_dir_all(ledger.join("tile/entries/000.p")).unwrap();
     fs::write(ledger.join("checkpoint"), CHECKPOINT).unwrap();
-    fs::write(ledger.join("tile/0/000"), [0xabu8; 64]).unwrap();
+    fs::write(ledger.join("tile/0/000"), [0xabu8; 256 * 32]).unwrap();
+    fs::write(ledger.join("tile/0/007"), [0xabu8; 64]).unwrap();
     fs::write(ledger.join("tile/entries/000.p/3"), b"three entries").unwrap();
     fs::write(ledger.join("private-notes"), b"not for clients").unwrap();
 }
@@ -68,11 +69,16 @@ async fn tiles_are_served_with_cache_rules() {
     publish(&f);
     let r = f.send(get("/ledger/tile/0/000", Some(&f.read))).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body, vec![0xabu8; 64]);
+    assert_eq!(r.body, vec![0xabu8; 256 * 32]);
     assert_eq!(
         r.header("cache-control"),
         Some("private, max-age=31536000, immutable")
     );
+    // A full tile's path but not a full tile's length (seen while it is being written): not
+    // to be kept.
+    let r = f.send(get("/ledger/tile/0/007", Some(&f.read))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("cache-control"), Some("private, no-cache"));
 
     let r = f
         .send(get("/ledger/tile/entries/000.p/3", Some(&f.admin)))
@@ -90,7 +96,7 @@ async fn tiles_are_served_with_cache_rules() {
         ))
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.header("content-length"), Some("64"));
+    assert_eq!(r.header("content-length"), Some("8192"));
     assert!(r.body.is_empty());
 }
 
@@ -171,6 +177,6 @@ async fn ledger_files_are_read_only() {
     }
     assert_eq!(
         fs::read(f.ledger().join("tile/0/000")).unwrap(),
-        vec![0xabu8; 64]
+        vec![0xabu8; 256 * 32]
     );
 }
