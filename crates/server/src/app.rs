@@ -16,7 +16,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -41,6 +41,11 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 << 20;
 /// Default number of `POST /v1/records` bodies read or waiting for durability at once; further
 /// requests wait their turn (this bounds the memory that bodies can take).
 pub const DEFAULT_MAX_CONCURRENT_INGESTS: usize = 16;
+/// Default time a `POST /v1/records` body may take to arrive in full (64 MiB at 4.5 Mbit/s):
+/// a producer that trickles its body, or a half-open connection, must not hold an ingest slot.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default time a `POST /v1/records` request waits for an ingest slot before it gets 503.
+pub const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(60);
 /// Batch reports with more results than this are serialised off the async runtime threads.
 const INLINE_REPORT_RESULTS: usize = 4096;
 
@@ -51,6 +56,8 @@ pub struct AppState {
     tokens: TokenStore,
     ledger_dir: Arc<Path>,
     body_limit: usize,
+    body_timeout: Duration,
+    slot_wait: Duration,
     ingest_slots: Arc<Semaphore>,
 }
 
@@ -74,8 +81,18 @@ impl AppState {
             tokens,
             ledger_dir: Arc::from(ledger_dir.into()),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            slot_wait: DEFAULT_SLOT_WAIT,
             ingest_slots: Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT_INGESTS)),
         }
+    }
+
+    /// Sets how long a `POST /v1/records` body may take to arrive in full (408 after that), and
+    /// how long a request waits for an ingest slot (503 after that).
+    pub fn with_timeouts(mut self, body: Duration, slot_wait: Duration) -> Self {
+        self.body_timeout = body;
+        self.slot_wait = slot_wait;
+        self
     }
 
     /// Sets the largest `POST /v1/records` body, in bytes; larger ones get 413.
@@ -168,6 +185,10 @@ pub enum AppError {
     UnsupportedEncoding,
     /// The request could not be read (400).
     BadRequest(&'static str),
+    /// The body did not arrive in full in time (408).
+    BodyTimeout,
+    /// Every ingest slot stayed busy while the request waited (503).
+    Busy,
     /// The ingest service could not make the batch durable (503).
     Unavailable,
     /// Anything else (500); the cause has been logged.
@@ -184,7 +205,8 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::Unavailable | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -207,6 +229,13 @@ impl AppError {
                 "Content-Encoding is not supported; send the NDJSON uncompressed".to_owned()
             }
             AppError::BadRequest(what) => (*what).to_owned(),
+            AppError::BodyTimeout => {
+                "the request body did not arrive in time; nothing of it was stored".to_owned()
+            }
+            AppError::Busy => {
+                "every ingest slot is busy; retry later (nothing of this request was stored)"
+                    .to_owned()
+            }
             AppError::Unavailable => {
                 "the ledger could not store the batch right now; retry later (records with an `id` are stored once)"
                     .to_owned()
@@ -240,7 +269,7 @@ impl IntoResponse for AppError {
                     HeaderValue::from_static("Bearer realm=\"suho\", error=\"insufficient_scope\""),
                 );
             }
-            AppError::Unavailable => {
+            AppError::Unavailable | AppError::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}
@@ -367,12 +396,16 @@ async fn post_records(State(state): State<AppState>, req: Request) -> Result<Res
         return Err(AppError::PayloadTooLarge { limit });
     }
     // Semaphore::acquire fails only once the semaphore is closed, and this one never is.
-    let _slot = state
-        .ingest_slots
-        .acquire()
+    let _slot = tokio::time::timeout(state.slot_wait, state.ingest_slots.acquire())
         .await
+        .map_err(|_| AppError::Busy)?
         .map_err(|_| AppError::Internal)?;
-    let body = read_body(req.into_body(), limit, declared).await?;
+    let body = tokio::time::timeout(
+        state.body_timeout,
+        read_body(req.into_body(), limit, declared),
+    )
+    .await
+    .map_err(|_| AppError::BodyTimeout)??;
 
     let (tx, rx) = oneshot::channel();
     state.ingest.submit(

@@ -14,7 +14,10 @@ mod leak;
 mod serve;
 pub mod tokens;
 
-pub use app::{router, AppError, AppState, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONCURRENT_INGESTS};
+pub use app::{
+    router, AppError, AppState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_CONCURRENT_INGESTS, DEFAULT_SLOT_WAIT,
+};
 pub use error::ServerError;
 pub use serve::{load_tls, serve, serve_on, ServeConfig, SHUTDOWN_GRACE};
 pub use tokens::{Role, TokenInfo, TokenStore};

@@ -219,3 +219,69 @@ async fn responses_forbid_content_sniffing() {
     let r = f.send(get("/healthz", None)).await;
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
 }
+
+/// A body that sends one chunk and then nothing, like a stalled or half-open producer.
+struct StalledBody(bool);
+
+impl axum::body::HttpBody for StalledBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.0 {
+            return std::task::Poll::Pending;
+        }
+        self.0 = true;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(
+            axum::body::Bytes::from_static(b"{\"time\":"),
+        ))))
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_gets_408_and_cannot_hold_the_ingest_slots() {
+    use std::time::{Duration, Instant};
+    let f = Fixture::new();
+    let app = suho_server::router(
+        f.state
+            .clone()
+            .with_max_concurrent_ingests(1)
+            .with_timeouts(Duration::from_millis(300), Duration::from_millis(100)),
+    );
+    // The stalled request takes the only slot...
+    let stalled = {
+        let (app, token) = (app.clone(), f.ingest.clone());
+        tokio::spawn(async move {
+            crate::common::send(
+                &app,
+                request(
+                    "POST",
+                    "/v1/records",
+                    Some(&token),
+                    Body::new(StalledBody(false)),
+                ),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...so another waits for it, then gets 503 with Retry-After, having stored nothing.
+    let t = Instant::now();
+    let r = crate::common::send(&app, post("/v1/records", Some(&f.ingest), three_records())).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.error());
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // The stalled one is cut off with 408, and the slot is free again.
+    let r = stalled.await.expect("join");
+    assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT, "{}", r.error());
+    let r = crate::common::send(&app, post("/v1/records", Some(&f.ingest), three_records())).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json()["ledger_size"],
+        3,
+        "only the last request was stored"
+    );
+}
