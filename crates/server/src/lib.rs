@@ -19,5 +19,8 @@ pub use app::{
     DEFAULT_MAX_CONCURRENT_INGESTS, DEFAULT_SLOT_WAIT,
 };
 pub use error::ServerError;
-pub use serve::{load_tls, serve, serve_on, ServeConfig, SHUTDOWN_GRACE};
+pub use serve::{
+    load_tls, serve, serve_on, ServeConfig, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    SHUTDOWN_GRACE,
+};
 pub use tokens::{Role, TokenInfo, TokenStore};

@@ -1,17 +1,24 @@
 //! Running the API on a socket: plain HTTP or TLS (rustls), with graceful shutdown.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum_server::accept::Accept;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 
 use crate::{router, AppState, ServerError, DEFAULT_BODY_LIMIT};
 
@@ -20,6 +27,12 @@ use crate::{router, AppState, ServerError, DEFAULT_BODY_LIMIT};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once by default; more are closed as they arrive, so idle or
+/// half-open clients cannot take every file descriptor (the ledger needs some too).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// By default a connection on which nothing is read or written for this long is closed,
+/// whatever the protocol stage (before the first byte, between requests, HTTP/2 idle).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where and how to listen.
 #[derive(Debug, Clone)]
@@ -30,6 +43,10 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Largest `POST /v1/records` body, in bytes.
     pub body_limit: usize,
+    /// Connections served at once; more are closed on arrival.
+    pub max_connections: usize,
+    /// A connection idle (nothing read or written) this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -39,6 +56,8 @@ impl ServeConfig {
             addr,
             tls: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -57,9 +76,11 @@ pub async fn serve(
         addr: cfg.addr,
         source,
     })?;
+    let limits = Limits::new(&cfg);
     run(
         listener,
         tls,
+        limits,
         state.with_body_limit(cfg.body_limit),
         shutdown,
     )
@@ -75,9 +96,11 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let tls = load_tls_pair(cfg.tls.as_ref())?;
+    let limits = Limits::new(&cfg);
     run(
         listener,
         tls,
+        limits,
         state.with_body_limit(cfg.body_limit),
         shutdown,
     )
@@ -93,6 +116,7 @@ type ServerFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 async fn run(
     listener: std::net::TcpListener,
     tls: Option<RustlsConfig>,
+    limits: Limits,
     state: AppState,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
@@ -102,12 +126,16 @@ async fn run(
     let secure = tls.is_some();
     let server: ServerFuture = match tls {
         Some(config) => {
-            let mut server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
+            let mut server = axum_server::from_tcp_rustls(listener, config)
+                .map(|tls| tls.acceptor(limits))
+                .handle(handle.clone());
             limit_header_time(&mut server);
             Box::pin(server.serve(app))
         }
         None => {
-            let mut server = axum_server::from_tcp(listener).handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(limits)
+                .handle(handle.clone());
             limit_header_time(&mut server);
             Box::pin(server.serve(app))
         }
@@ -133,6 +161,118 @@ async fn run(
     server.await.map_err(ServerError::Serve)?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The connection limit and idle timeout, applied to each accepted TCP connection (under TLS,
+/// before the handshake).
+#[derive(Clone)]
+struct Limits {
+    slots: Arc<Semaphore>,
+    idle: Duration,
+}
+
+impl Limits {
+    fn new(cfg: &ServeConfig) -> Limits {
+        Limits {
+            slots: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
+            idle: cfg.idle_timeout,
+        }
+    }
+}
+
+impl<S> Accept<TcpStream, S> for Limits {
+    type Stream = Guarded<TcpStream>;
+    type Service = S;
+    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        std::future::ready(match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(permit) => Ok((Guarded::new(stream, permit, self.idle), service)),
+            Err(_) => {
+                // Dropping the stream closes it; the client may retry.
+                tracing::debug!("connection limit reached; a new connection was closed");
+                Err(io::Error::other("connection limit reached"))
+            }
+        })
+    }
+}
+
+/// A connection that holds one of the [`Limits`] slots while it lives, and fails once nothing
+/// has been read or written on it for the idle timeout.
+struct Guarded<S> {
+    inner: S,
+    _slot: OwnedSemaphorePermit,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<S> Guarded<S> {
+    fn new(inner: S, slot: OwnedSemaphorePermit, idle: Duration) -> Guarded<S> {
+        Guarded {
+            inner,
+            _slot: slot,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    fn touch(&mut self) {
+        let deadline = tokio::time::Instant::now() + self.idle;
+        self.timer.as_mut().reset(deadline);
+    }
+
+    /// What a pending read or write becomes: still pending, or an error once idle too long.
+    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Pending => this.pending(cx),
+            ready => {
+                this.touch();
+                ready
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => this.pending(cx),
+            ready => {
+                this.touch();
+                ready
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 fn limit_header_time<A>(server: &mut axum_server::Server<A>) {

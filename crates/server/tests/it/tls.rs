@@ -43,13 +43,15 @@ struct Running {
 
 impl Running {
     async fn start(f: &Fixture, tls: Option<(PathBuf, PathBuf)>) -> Running {
+        Running::start_with(f, |c| c.tls = tls).await
+    }
+
+    /// Serves `f` on a fresh port with the default configuration changed by `tune`.
+    async fn start_with(f: &Fixture, tune: impl FnOnce(&mut ServeConfig)) -> Running {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let cfg = ServeConfig {
-            addr,
-            tls,
-            body_limit: suho_server::DEFAULT_BODY_LIMIT,
-        };
+        let mut cfg = ServeConfig::new(addr);
+        tune(&mut cfg);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve_on(listener, cfg, f.state.clone(), async {
             let _ = stopped.await;
@@ -330,13 +332,59 @@ async fn bad_tls_material_fails_before_binding_with_the_file_named() {
         .local_addr()
         .unwrap();
     let cfg = ServeConfig {
-        addr,
         tls: Some((missing.clone(), key.clone())),
         body_limit: 1 << 20,
+        ..ServeConfig::new(addr)
     };
     let err = serve(cfg, f.state.clone(), std::future::pending())
         .await
         .unwrap_err();
     assert!(matches!(err, ServerError::TlsFile { .. }), "{err}");
     std::net::TcpListener::bind(addr).expect("nothing was bound");
+}
+
+/// Whether the server closes `conn` (end of stream or an error) within `within`.
+async fn closed_within(conn: &mut TcpStream, within: Duration) -> bool {
+    let mut b = [0u8; 64];
+    match tokio::time::timeout(within, conn.read(&mut b)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) => panic!("the server sent data unasked"),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_closed_and_a_freed_slot_serves_again() {
+    let f = Fixture::new();
+    let server = Running::start_with(&f, |c| c.max_connections = 2).await;
+    let addr = server.addr;
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let b = TcpStream::connect(addr).await.unwrap();
+    let mut over = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_within(&mut over, Duration::from_secs(5)).await,
+        "a third connection is closed at once"
+    );
+    assert!(
+        !closed_within(&mut a, Duration::from_millis(200)).await,
+        "the first two stay open"
+    );
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = call(addr, None, "GET", "/healthz", None, "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    drop(b);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
+    let f = Fixture::new();
+    let server = Running::start_with(&f, |c| c.idle_timeout = Duration::from_millis(300)).await;
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(5)).await);
+    // A request inside the timeout is served as always.
+    let r = call(server.addr, None, "GET", "/healthz", None, "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    server.stop().await.unwrap();
 }
