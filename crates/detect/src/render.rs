@@ -333,7 +333,15 @@ pub(crate) fn render(
             registered_key,
         } => {
             let k = key_name(key);
-            if registered_key == 0 {
+            if registered_key == 0 && rec.credential().is_none() {
+                ev.insert(
+                    "registry".into(),
+                    json!({"credential": null, "registered": false, "signing_key": k, "issuance": "registered"}),
+                );
+                format!(
+                    "A token signed by {k}, whose credentials are all registered, named no credential id, so it cannot be one {k} issued: treat it as forged, revoke {k} and find who holds the key ({actor} used it to {what}{from} at {when})."
+                )
+            } else if registered_key == 0 {
                 ev.insert(
                     "registry".into(),
                     json!({"credential": cred, "registered": false, "signing_key": k, "issuance": "registered"}),

@@ -119,6 +119,36 @@ mod registry_facts {
         );
     }
 
+    /// A token signed by a registered-issuance key that names no credential at all cannot be
+    /// one the key issued: the same forgery, whether the id is absent, empty or null.
+    #[test]
+    fn a_registered_key_token_naming_no_credential_is_forged_from_the_first_record() {
+        for credential in [None, Some(""), Some("null")] {
+            let mut rec = r(at(2, 3, 0), "svc-order")
+                .ip("10.100.1.5")
+                .key("kid-staff")
+                .subject("c-0000009");
+            match credential {
+                Some("null") => {
+                    rec.v.insert("credential".into(), serde_json::Value::Null);
+                }
+                Some(c) => rec = rec.cred(c),
+                None => {}
+            }
+            let a = reg().run(&[rec.line()]);
+            assert_fires(&a, "forged_credential", Critical, "svc-order", 0);
+            let forged = a
+                .iter()
+                .find(|x| x.rule == "forged_credential")
+                .expect("forged");
+            assert!(
+                forged.summary.contains("named no credential id"),
+                "{credential:?}: {}",
+                forged.summary
+            );
+        }
+    }
+
     /// The Coupang story: a departed engineer's never-revoked, registered-issuance key mints
     /// tokens naming customers themselves, from abroad.
     #[test]

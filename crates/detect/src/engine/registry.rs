@@ -191,7 +191,9 @@ pub(super) fn registry_checks(
                 ),
             );
         }
-    } else if f.credential != 0 && f.signing_key != 0 {
+    } else if f.signing_key != 0 {
+        // A credential the key's issuer never registered, or none named at all (absent, empty
+        // or null): either way not one that a `registered`-issuance key issued.
         if let Some(k) = ix.keys.get(&f.signing_key) {
             if k.k.issuance == Issuance::Registered {
                 em.raise(

@@ -124,7 +124,7 @@ pub fn feed(e: &mut Engine, lines: &[String], first: u64) -> Vec<Alert> {
 /// Builds one access record.
 #[derive(Clone)]
 pub struct R {
-    v: serde_json::Map<String, serde_json::Value>,
+    pub v: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A `read` of nothing by `actor` at `time` (epoch ms).
