@@ -79,6 +79,15 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
             for (line, reason) in report.rejected.iter().take(20) {
                 println!("  {name}:{line}: {reason}");
             }
+            if report.rejected.len() > 20 {
+                println!(
+                    "  ... and {} more rejected lines",
+                    report.rejected.len() - 20
+                );
+            }
+            for (line, what) in &report.kept_ends {
+                eprintln!("warning: {name}:{line}: {what}");
+            }
         }
         RegistryCmd::Offboard {
             principal,

@@ -114,6 +114,10 @@ pub struct LoadReport {
     pub updated: u64,
     /// Records identical to what the registry already held.
     pub unchanged: u64,
+    /// Lines that would have undone or postponed a departure or revocation the registry
+    /// already held (an older export loaded after an offboarding): the rest of the line was
+    /// applied, the departure or revocation kept. 1-based line number and what was kept.
+    pub kept_ends: Vec<(u64, String)>,
     /// Lines that were not loaded: 1-based line number and a reason a person can act on.
     pub rejected: Vec<(u64, String)>,
 }
@@ -899,10 +903,11 @@ impl<'c> Statements<'c> {
         order.sort_by(|&a, &b| batch[a].1.key().cmp(&batch[b].1.key()));
         for i in order {
             let (number, rec) = &batch[i];
+            let mut kept = None;
             let upsert = match rec {
-                RegistryRecord::Principal(p) => self.upsert(p),
-                RegistryRecord::SigningKey(k) => self.upsert(k),
-                RegistryRecord::Credential(c) => self.upsert(c),
+                RegistryRecord::Principal(p) => self.upsert(p, &mut kept),
+                RegistryRecord::SigningKey(k) => self.upsert(k, &mut kept),
+                RegistryRecord::Credential(c) => self.upsert(c, &mut kept),
             }
             .map_err(|e| {
                 let (type_, id) = rec.key();
@@ -913,19 +918,37 @@ impl<'c> Statements<'c> {
                 Upsert::Updated => report.updated += 1,
                 Upsert::Unchanged => report.unchanged += 1,
             }
+            if let Some(what) = kept {
+                report.kept_ends.push((*number, what));
+            }
         }
         batch.clear();
         Ok(())
     }
 
-    /// Upserts `new`, with a history row unless it is unchanged.
-    fn upsert<T: Stored>(&mut self, new: &T) -> rusqlite::Result<Upsert> {
+    /// Upserts `new`, with a history row unless it is unchanged. A departure or revocation
+    /// already held is kept (see [`Stored::keep_ends`]); `kept` then says what.
+    fn upsert<T: Stored + Clone>(
+        &mut self,
+        new: &T,
+        kept: &mut Option<String>,
+    ) -> rusqlite::Result<Upsert> {
         let table = T::table(self);
         let surely_new = table.was_empty && table.inserted.insert(id_hash(new.id()));
         let old = if surely_new {
             None
         } else {
             T::get(self, new.id())?
+        };
+        let merged;
+        let new = match &old {
+            Some(old) => {
+                let mut m = new.clone();
+                *kept = m.keep_ends(&old.rec);
+                merged = m;
+                &merged
+            }
+            None => new,
         };
         match old {
             Some(old) if &old.rec == new => Ok(Upsert::Unchanged),
@@ -975,6 +998,23 @@ impl<'c> Statements<'c> {
 }
 
 /// A record type kept in its own table.
+/// The earlier of two ends (a departure, retirement or revocation): `None` is no end,
+/// `Some(None)` an end at every time (a status given without a time), `Some(Some(t))` an end
+/// from `t` on.
+fn earliest_end(a: Option<Option<Millis>>, b: Option<Option<Millis>>) -> Option<Option<Millis>> {
+    match (a, b) {
+        (None, e) | (e, None) => e,
+        (Some(None), _) | (_, Some(None)) => Some(None),
+        (Some(Some(x)), Some(Some(y))) => Some(Some(x.min(y))),
+    }
+}
+
+fn since_text(at: Option<Millis>) -> String {
+    at.map_or_else(String::new, |t| {
+        format!(" since {}", suho_record::format_rfc3339_ms(t))
+    })
+}
+
 trait Stored: PartialEq + Sized {
     /// The `type` of its registry lines, also its table's name.
     const TYPE: &'static str;
@@ -994,6 +1034,10 @@ trait Stored: PartialEq + Sized {
     fn line(&self) -> Self::Line<'_>;
     /// What replacing `before` with `self` amounts to.
     fn change_from(&self, before: &Self) -> ChangeKind;
+    /// Keeps in `self` (about to replace `before`) every departure or revocation `before`
+    /// holds, at the earlier time: a load cannot undo or postpone one, so an older export
+    /// loaded after an offboarding cannot reopen the door. Says what it kept, if anything.
+    fn keep_ends(&mut self, before: &Self) -> Option<String>;
     /// Decodes a row selected with [`Stored::SELECT`] (columns 1 on).
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c>;
@@ -1077,6 +1121,20 @@ impl Stored for Principal {
             countries,
             networks,
         }
+    }
+    fn keep_ends(&mut self, before: &Self) -> Option<String> {
+        let end = |p: &Principal| {
+            (p.status == PrincipalStatus::Departed || p.departed_at.is_some())
+                .then_some(p.departed_at)
+        };
+        let kept = earliest_end(end(before), end(self)).filter(|e| Some(*e) != end(self))?;
+        self.status = PrincipalStatus::Departed;
+        self.departed_at = kept;
+        Some(format!(
+            "principal {:?} stays departed{}: a load cannot undo or postpone an offboarding (give a rehire a new id)",
+            self.id,
+            since_text(kept)
+        ))
     }
     fn change_from(&self, before: &Self) -> ChangeKind {
         let departed =
@@ -1178,6 +1236,38 @@ impl Stored for SigningKey {
             revoked_at: *revoked_at,
         }
     }
+    fn keep_ends(&mut self, before: &Self) -> Option<String> {
+        let retired = |k: &SigningKey| {
+            (k.status == KeyStatus::Retired || k.retired_at.is_some()).then_some(k.retired_at)
+        };
+        let revoked = |k: &SigningKey| {
+            (k.status == KeyStatus::Revoked || k.revoked_at.is_some()).then_some(k.revoked_at)
+        };
+        let mut what = Vec::new();
+        if let Some(at) =
+            earliest_end(retired(before), retired(self)).filter(|e| Some(*e) != retired(self))
+        {
+            self.retired_at = at;
+            if self.status == KeyStatus::Active {
+                self.status = KeyStatus::Retired;
+            }
+            what.push(format!("retired{}", since_text(at)));
+        }
+        if let Some(at) =
+            earliest_end(revoked(before), revoked(self)).filter(|e| Some(*e) != revoked(self))
+        {
+            self.revoked_at = at;
+            self.status = KeyStatus::Revoked;
+            what.push(format!("revoked{}", since_text(at)));
+        }
+        (!what.is_empty()).then(|| {
+            format!(
+                "signing key {:?} stays {}: a load cannot undo or postpone a retirement or revocation",
+                self.id,
+                what.join(" and ")
+            )
+        })
+    }
     fn change_from(&self, before: &Self) -> ChangeKind {
         let revoked = |k: &SigningKey| k.status == KeyStatus::Revoked || k.revoked_at.is_some();
         if revoked(self) && !revoked(before) {
@@ -1272,6 +1362,16 @@ impl Stored for Credential {
             expires_at: *expires_at,
             revoked_at: *revoked_at,
         }
+    }
+    fn keep_ends(&mut self, before: &Self) -> Option<String> {
+        let end = |c: &Credential| c.revoked_at.map(Some);
+        let kept = earliest_end(end(before), end(self)).filter(|e| Some(*e) != end(self))?;
+        self.revoked_at = kept;
+        Some(format!(
+            "credential {:?} stays revoked{}: a load cannot undo or postpone a revocation",
+            self.id,
+            since_text(kept)
+        ))
     }
     fn change_from(&self, before: &Self) -> ChangeKind {
         if self.revoked_at.is_some() && before.revoked_at.is_none() {

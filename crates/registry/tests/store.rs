@@ -71,7 +71,8 @@ mod load_and_history {
                 inserted: 3,
                 updated: 0,
                 unchanged: 0,
-                rejected: vec![]
+                rejected: vec![],
+                kept_ends: vec![],
             }
         );
 
@@ -563,6 +564,63 @@ mod offboard {
             "2025-12-31T00:00:00.000Z"
         );
         assert_eq!(key_ci.after["revoked_at"], "2025-05-31T09:00:00.000Z");
+    }
+
+    #[test]
+    fn an_older_export_loaded_after_offboarding_cannot_reopen_the_door() {
+        let (_dir, mut store) = open();
+        load(&mut store, "registry.ndjson", DAY1, COUPANG);
+        store
+            .offboard("emp-0131", ms(LEFT), "kim.security", ms(DAY2))
+            .expect("offboard");
+        // Yesterday's HR export, loaded again: he is active, his token and key are live, and
+        // his role changed.
+        let report = load(
+            &mut store,
+            "hr-export-old.ndjson",
+            "2025-07-03T09:00:00Z",
+            &COUPANG.replace(r#""role":"backend-engineer""#, r#""role":"platform""#),
+        );
+        assert_eq!(report.rejected, Vec::<(u64, String)>::new());
+        let kept: Vec<&str> = report.kept_ends.iter().map(|(_, w)| w.as_str()).collect();
+        assert!(
+            kept.iter()
+                .any(|w| w.contains("emp-0131") && w.contains("stays departed")),
+            "{kept:#?}"
+        );
+        assert!(kept.iter().any(|w| w.contains("tok-live")), "{kept:#?}");
+        assert!(kept.iter().any(|w| w.contains("kid-2024-02")), "{kept:#?}");
+        let reg = store.snapshot().expect("snapshot");
+        let after = ms(LEFT) + 1;
+        let emp = reg.principal("emp-0131").expect("emp-0131");
+        assert_eq!(emp.status, PrincipalStatus::Departed);
+        assert_eq!(emp.departed_at, Some(ms(LEFT)));
+        assert_eq!(
+            emp.role.as_deref(),
+            Some("platform"),
+            "the rest of the line applies"
+        );
+        assert_eq!(
+            reg.credential("tok-live")
+                .expect("tok-live")
+                .validity_at(after),
+            Validity::Revoked
+        );
+        assert_eq!(
+            reg.key("kid-2024-02").expect("key").status_at(after),
+            KeyStatus::Revoked
+        );
+        // A later departure time is a postponement, kept at the earlier one too.
+        let later = COUPANG.replace(
+            r#""status":"active","role":"backend-engineer""#,
+            r#""status":"departed","role":"backend-engineer","departed_at":"2025-09-01T00:00:00Z""#,
+        );
+        load(&mut store, "later.ndjson", "2025-07-04T09:00:00Z", &later);
+        let reg = store.snapshot().expect("snapshot");
+        assert_eq!(
+            reg.principal("emp-0131").expect("emp").departed_at,
+            Some(ms(LEFT))
+        );
     }
 
     #[test]
