@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 use suho_detect::{AlertFilter, AlertStore, Severity};
-use suho_ledger::{Ledger, Options, Prepared};
 use suho_registry::{HistoryFilter, RegistryStore};
 
 use crate::ui::thousands;
@@ -114,8 +113,8 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
             for x in &r.already_revoked {
                 println!("  already revoked     {x}");
             }
-            let index = record_offboarding(data, &operator, at_ms, &r)?;
-            println!("recorded in the ledger at index {index}");
+            let recorded = record_offboarding(data, &operator, at_ms, &r)?;
+            println!("{recorded}");
         }
         RegistryCmd::Orphans { ndjson } => {
             let orphans = store.orphans(now())?;
@@ -159,39 +158,32 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
     Ok(0)
 }
 
-/// Record an offboarding in the ledger as an access record of the registry itself.
+/// Record an offboarding in the ledger as an access record of the registry itself (through
+/// the spool when `suho serve` holds the ledger, which appends it within a second).
 fn record_offboarding(
     data: &Path,
     operator: &str,
     at_ms: i64,
     r: &suho_registry::OffboardReport,
-) -> Result<u64> {
-    let body = serde_json::json!({
-        "time": suho_record::format_rfc3339_ms(now()),
-        "actor": operator,
-        "action": "update",
-        "resource": format!("suho registry offboard {}", r.principal),
-        "purpose": "offboarding: revoke everything the principal held",
-        "attrs": {
-            "suho_event": "registry.offboard",
-            "principal": r.principal,
-            "departed_at": suho_record::format_rfc3339_ms(at_ms),
-            "credentials_revoked": r.credentials_revoked,
-            "keys_revoked": r.keys_revoked,
-        }
-    })
-    .to_string();
-    let rec = suho_record::parse_record(body.as_bytes())
-        .map_err(|e| anyhow::anyhow!("the offboarding record is invalid: {e}"))?;
-    let mut ledger = Ledger::open(data, Options::default()).context(
-        "recording the offboarding in the ledger (is `suho serve` running on this data directory?)",
-    )?;
-    let p = Prepared::new(body.as_bytes(), rec.time_ms, None, now());
-    let index = match ledger.append(&p)? {
-        suho_ledger::Appended::Stored(i) | suho_ledger::Appended::Duplicate(i) => i,
-    };
-    ledger.checkpoint()?;
-    Ok(index)
+) -> Result<crate::own_use::Recorded> {
+    crate::own_use::record(
+        data,
+        crate::own_use::OwnUse {
+            actor: operator,
+            action: "update",
+            resource: format!("suho registry offboard {}", r.principal),
+            purpose: "offboarding: revoke everything the principal held",
+            subject_count: None,
+            fields: Vec::new(),
+            attrs: serde_json::json!({
+                "suho_event": "registry.offboard",
+                "principal": r.principal,
+                "departed_at": suho_record::format_rfc3339_ms(at_ms),
+                "credentials_revoked": r.credentials_revoked,
+                "keys_revoked": r.keys_revoked,
+            }),
+        },
+    )
 }
 
 pub fn alerts(

@@ -275,3 +275,98 @@ fn serve_exits_non_zero_when_its_ingest_service_fails_and_recovers_on_restart() 
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn an_offboarding_while_serve_runs_applies_to_the_next_records_and_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    let registry = data.join("registry.ndjson");
+    std::fs::write(
+        &registry,
+        concat!(
+            r#"{"type":"principal","id":"emp-0131","kind":"employee","status":"active","role":"backend-engineer"}"#,
+            "\n",
+            r#"{"type":"signing_key","id":"kid-staff","owner":"svc-auth","status":"active","issuance":"registered"}"#,
+            "\n",
+            r#"{"type":"credential","id":"tok-131","principal":"emp-0131","kind":"session","signing_key":"kid-staff"}"#,
+            "\n"
+        ),
+    )
+    .expect("write registry");
+    let out = suho(
+        data,
+        &["registry", "load", registry.to_str().expect("utf-8")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = suho(
+        data,
+        &["token", "create", "--role", "ingest", "--name", "t"],
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = start(data, &addr);
+    let access = |id: &str, at_ms: u64| {
+        format!(
+            "{{\"time\":{at_ms},\"actor\":\"emp-0131\",\"credential\":\"tok-131\",\"signing_key\":\"kid-staff\",\"action\":\"read\",\"resource\":\"r\",\"subjects\":[\"c-1\"],\"id\":\"{id}\"}}\n"
+        )
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    assert!(post(&addr, &token, access("before", now_ms - 60_000).as_bytes()).is_some());
+
+    // Offboarded by another process while serve holds the ledger.
+    let out = suho(
+        data,
+        &[
+            "registry",
+            "offboard",
+            "emp-0131",
+            "--operator",
+            "kim.security",
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("revoked credential  tok-131"), "{said}");
+    assert!(said.contains("spool"), "recorded through the spool: {said}");
+
+    // His next access is caught by the running server.
+    assert!(post(&addr, &token, access("after", now_ms + 60_000).as_bytes()).is_some());
+    let t = std::time::Instant::now();
+    let alerts = loop {
+        let out = suho(data, &["alerts", "--format", "ndjson"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.contains("departed_principal") || t.elapsed() > Duration::from_secs(20) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(alerts.contains("departed_principal"), "{alerts}");
+    assert!(alerts.contains("revoked_credential"), "{alerts}");
+    // serve appends the spooled offboarding record within its checkpoint interval.
+    let t = std::time::Instant::now();
+    let recorded = loop {
+        let out = suho(data, &["records", "--from", "0"]);
+        if String::from_utf8_lossy(&out.stdout).contains("suho registry offboard emp-0131") {
+            break true;
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    server.kill().expect("kill");
+    server.wait().expect("reap");
+    assert!(recorded, "the offboarding never reached the ledger");
+    assert!(suho(data, &["verify"]).status.success());
+}

@@ -23,6 +23,9 @@ use crate::IngestError;
 /// The detector engine with its alert store and persisted state.
 pub struct Detection {
     engine: Engine,
+    /// The registry, kept open to notice another process's load or offboarding.
+    registry: suho_registry::RegistryStore,
+    registry_version: i64,
     store: AlertStore,
     dir: PathBuf,
     pending: Vec<Alert>,
@@ -40,10 +43,10 @@ impl Detection {
     /// `ledger_size` records.
     pub fn open(layout: &Layout, ledger_size: u64) -> Result<Detection, IngestError> {
         let (cfg, geo) = DetectConfig::load(&layout.data).map_err(err)?;
-        let registry = suho_registry::RegistryStore::open(&layout.data)
-            .and_then(|s| s.snapshot())
-            .map_err(err)?;
-        let mut engine = Engine::new(Arc::new(registry), geo, cfg);
+        let registry = suho_registry::RegistryStore::open(&layout.data).map_err(err)?;
+        let registry_version = registry.data_version().map_err(err)?;
+        let snapshot = registry.snapshot().map_err(err)?;
+        let mut engine = Engine::new(Arc::new(snapshot), geo, cfg);
         let dir = layout.data.join("detect");
         fs::create_dir_all(&dir)
             .map_err(|e| IngestError::Detect(format!("{}: {e}", dir.display())))?;
@@ -55,6 +58,8 @@ impl Detection {
         let store = AlertStore::open(&layout.data.join("alerts.db")).map_err(err)?;
         let mut d = Detection {
             engine,
+            registry,
+            registry_version,
             store,
             dir,
             pending: Vec::new(),
@@ -108,6 +113,20 @@ impl Detection {
                 self.raised[a.severity.rank() as usize] += 1;
             }
         }
+    }
+
+    /// Take a fresh registry snapshot if another process changed the registry (a load, an
+    /// offboarding) since the last one, so a running `suho serve` checks the next records
+    /// against it. Cheap when nothing changed: one `PRAGMA data_version`.
+    pub fn refresh_registry(&mut self) -> Result<(), IngestError> {
+        let version = self.registry.data_version().map_err(err)?;
+        if version != self.registry_version {
+            let snapshot = self.registry.snapshot().map_err(err)?;
+            self.engine.set_registry(Arc::new(snapshot));
+            self.registry_version = version;
+            tracing::info!("the registry changed; the detectors now check against the new one");
+        }
+        Ok(())
     }
 
     /// Store the alerts raised since the last call (cheap: called at every group commit).
@@ -193,7 +212,14 @@ impl<'scope> Stage<'scope> {
         let thread = s.spawn(move || {
             for m in rx {
                 match m {
-                    ToDetect::Chunk(chunk, results) => chunk.observe(d, &results),
+                    ToDetect::Chunk(chunk, results) => {
+                        // A load or an offboarding by another process applies from the next
+                        // chunk on; if the registry cannot be read, the last snapshot stays.
+                        if let Err(e) = d.refresh_registry() {
+                            tracing::error!(error = %e, "could not re-read the registry; will retry");
+                        }
+                        chunk.observe(d, &results)
+                    }
                     // Alerts that fail to store stay pending; the next flush retries them
                     // and fails the stage if storing still fails.
                     ToDetect::StoreAlerts => {

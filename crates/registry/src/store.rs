@@ -253,6 +253,17 @@ impl RegistryStore {
         &self.path
     }
 
+    /// A number that changes whenever another connection (another `suho` process: a load, an
+    /// offboarding) commits to the registry: SQLite's `PRAGMA data_version`, one cheap query.
+    /// A long-running reader compares it to decide when to take a fresh [`snapshot`].
+    ///
+    /// [`snapshot`]: RegistryStore::snapshot
+    pub fn data_version(&self) -> Result<i64, RegistryError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(db_err(&self.path, "read the data version"))
+    }
+
     fn configure(&self) -> Result<(), RegistryError> {
         let (conn, path) = (&self.conn, self.path.as_path());
         conn.busy_timeout(std::time::Duration::from_secs(10))
