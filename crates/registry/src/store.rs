@@ -503,12 +503,19 @@ impl RegistryStore {
         }
         let keys: HashMap<String, SigningKey> = read_map(&tx, path)?;
         for k in keys.values() {
-            if k.status_at(now_ms) != KeyStatus::Active {
+            // A retired key signs nothing new but still verifies the tokens it signed, so it
+            // is an open door until revoked, like an active one.
+            let now_status = k.status_at(now_ms);
+            if now_status == KeyStatus::Revoked {
                 continue;
             }
             if let Some((status, p)) = judge(k.owner.as_deref()) {
-                // Active now, so any retirement or revocation recorded is still ahead.
-                let until = [k.retired_at, k.revoked_at].into_iter().flatten().min();
+                // Not revoked now, so any revocation recorded is still ahead (and a retirement
+                // still ahead for an active key).
+                let until = match now_status {
+                    KeyStatus::Active => [k.retired_at, k.revoked_at].into_iter().flatten().min(),
+                    _ => k.revoked_at,
+                };
                 out.push(orphan(
                     "signing_key",
                     &k.id,

@@ -849,6 +849,13 @@ mod orphans {
                     Some("emp-ghost"),
                     OwnerStatus::NotRegistered
                 ),
+                // Retired, not revoked: it still verifies the tokens it signed.
+                (
+                    "signing_key",
+                    "kid-retired",
+                    Some("emp-ghost"),
+                    OwnerStatus::NotRegistered
+                ),
             ]
         );
         let sess = &found[1];
