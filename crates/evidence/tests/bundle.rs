@@ -187,6 +187,18 @@ fn a_third_party_checks_the_tiles_with_rfc6962_alone() {
     }
 }
 
+/// A copy of the bundle `pristine` at `to`, to alter.
+fn copy_of(pristine: &Path, to: &Path) -> std::path::PathBuf {
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(pristine)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    to.to_path_buf()
+}
+
 fn expect_invalid(out: &Path, key: &Verifier, what: &str) -> String {
     match verify_bundle(out, Some(key)) {
         Err(e @ (EvidenceError::Invalid { .. } | EvidenceError::Note { .. })) => e.to_string(),
@@ -206,17 +218,7 @@ fn any_alteration_is_named() {
     let k = key(&data);
     verify_bundle(&pristine, Some(&k)).expect("pristine verifies");
 
-    let copy = |name: &str| {
-        let to = tmp.path().join(name);
-        let status = std::process::Command::new("cp")
-            .arg("-r")
-            .arg(&pristine)
-            .arg(&to)
-            .status()
-            .expect("cp");
-        assert!(status.success());
-        to
-    };
+    let copy = |name: &str| copy_of(&pristine, &tmp.path().join(name));
     // A record rewritten (and the manifest's digest updated to match: the entry still catches it).
     let b = copy("record");
     let text = fs::read_to_string(b.join("records.ndjson")).expect("read");
@@ -295,17 +297,7 @@ fn a_hostile_bundle_cannot_make_the_check_read_forever_or_outside_it() {
     let pristine = tmp.path().join("pristine");
     bundle(&data, &[10, 20, 30], &pristine);
     let k = key(&data);
-    let copy = |name: &str| {
-        let to = tmp.path().join(name);
-        let status = std::process::Command::new("cp")
-            .arg("-r")
-            .arg(&pristine)
-            .arg(&to)
-            .status()
-            .expect("cp");
-        assert!(status.success());
-        to
-    };
+    let copy = |name: &str| copy_of(&pristine, &tmp.path().join(name));
     // The manifest is not signed: a name in it could point anywhere.
     for (case, name) in [("absolute", "/dev/zero"), ("parent", "../data/keys/x")] {
         let b = copy(case);
