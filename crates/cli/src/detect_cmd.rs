@@ -33,7 +33,7 @@ pub enum RegistryCmd {
         #[arg(long)]
         ndjson: bool,
     },
-    /// Every grant, change and revocation, newest last.
+    /// Every grant, change and revocation, newest first.
     History {
         /// Only this id.
         #[arg(long)]
