@@ -84,7 +84,7 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
                     report.rejected.len() - 20
                 );
             }
-            for (line, what) in &report.kept_ends {
+            for (line, what) in report.kept_ends.iter().chain(&report.warnings) {
                 eprintln!("warning: {name}:{line}: {what}");
             }
         }

@@ -220,6 +220,37 @@ pub enum RegistryRecord {
 }
 
 impl RegistryRecord {
+    /// A warning when the record gives an end status without its time (the contract asks
+    /// for both): it then holds at every time, so every record of the principal or key,
+    /// however old, is judged as if it had already ended.
+    pub fn timeless_end(&self) -> Option<String> {
+        let (what, id, field) = match self {
+            RegistryRecord::Principal(p) => match p.status {
+                PrincipalStatus::Departed if p.departed_at.is_none() => {
+                    ("principal", &p.id, "departed without departed_at")
+                }
+                PrincipalStatus::Suspended if p.suspended_at.is_none() => {
+                    ("principal", &p.id, "suspended without suspended_at")
+                }
+                _ => return None,
+            },
+            RegistryRecord::SigningKey(k) => match k.status {
+                KeyStatus::Revoked if k.revoked_at.is_none() => {
+                    ("signing key", &k.id, "revoked without revoked_at")
+                }
+                KeyStatus::Retired if k.retired_at.is_none() => {
+                    ("signing key", &k.id, "retired without retired_at")
+                }
+                _ => return None,
+            },
+            RegistryRecord::Credential(_) => return None,
+        };
+        Some(format!(
+            "{what} {id:?} is {field}: it counts as such at every time, so even its oldest \
+             records are judged that way; give the time"
+        ))
+    }
+
     /// `(type, id)`: the upsert key.
     pub fn key(&self) -> (&'static str, &str) {
         match self {

@@ -118,6 +118,9 @@ pub struct LoadReport {
     /// already held (an older export loaded after an offboarding): the rest of the line was
     /// applied, the departure or revocation kept. 1-based line number and what was kept.
     pub kept_ends: Vec<(u64, String)>,
+    /// Lines that loaded but deserve a look (see [`RegistryRecord::timeless_end`]): 1-based
+    /// line number and why.
+    pub warnings: Vec<(u64, String)>,
     /// Lines that were not loaded: 1-based line number and a reason a person can act on.
     pub rejected: Vec<(u64, String)>,
 }
@@ -938,6 +941,9 @@ impl<'c> Statements<'c> {
             }
             if let Some(what) = kept {
                 report.kept_ends.push((*number, what));
+            }
+            if let Some(why) = rec.timeless_end() {
+                report.warnings.push((*number, why));
             }
         }
         batch.clear();

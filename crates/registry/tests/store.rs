@@ -73,6 +73,7 @@ mod load_and_history {
                 unchanged: 0,
                 rejected: vec![],
                 kept_ends: vec![],
+                warnings: vec![],
             }
         );
 
@@ -621,6 +622,25 @@ mod offboard {
             reg.principal("emp-0131").expect("emp").departed_at,
             Some(ms(LEFT))
         );
+    }
+
+    #[test]
+    fn an_end_status_without_its_time_loads_with_a_warning() {
+        let (_dir, mut store) = open();
+        let report = load(
+            &mut store,
+            "registry.ndjson",
+            DAY1,
+            r#"{"type":"principal","id":"emp-7","kind":"employee","status":"departed"}
+{"type":"principal","id":"emp-8","kind":"employee","status":"departed","departed_at":"2025-05-31T18:00:00+09:00"}
+{"type":"signing_key","id":"kid-x","status":"revoked"}"#,
+        );
+        assert_eq!(report.inserted, 3);
+        let lines: Vec<u64> = report.warnings.iter().map(|(n, _)| *n).collect();
+        assert_eq!(lines, [1, 3], "{:#?}", report.warnings);
+        assert!(report.warnings[0]
+            .1
+            .contains("departed without departed_at"));
     }
 
     #[test]
