@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -182,12 +183,19 @@ impl Limits {
 
 impl<S> Accept<TcpStream, S> for Limits {
     type Stream = Guarded<TcpStream>;
-    type Service = S;
-    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
+    type Service = CountInFlight<S>;
+    type Future = std::future::Ready<io::Result<(Self::Stream, Self::Service)>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         std::future::ready(match Arc::clone(&self.slots).try_acquire_owned() {
-            Ok(permit) => Ok((Guarded::new(stream, permit, self.idle), service)),
+            Ok(permit) => {
+                let in_flight = Arc::new(AtomicUsize::new(0));
+                let service = CountInFlight {
+                    inner: service,
+                    in_flight: Arc::clone(&in_flight),
+                };
+                Ok((Guarded::new(stream, permit, self.idle, in_flight), service))
+            }
             Err(_) => {
                 // Dropping the stream closes it; the client may retry.
                 tracing::debug!("connection limit reached; a new connection was closed");
@@ -197,22 +205,72 @@ impl<S> Accept<TcpStream, S> for Limits {
     }
 }
 
+/// A connection's service, counting the requests it is working on, so that the connection's
+/// idle timer ([`Guarded`]) never runs while a handler waits (for an ingest slot, for
+/// durability): hyper still polls the socket then, and finds nothing to read.
+#[derive(Clone)]
+struct CountInFlight<S> {
+    inner: S,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl<S, R> tower_service::Service<R> for CountInFlight<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let done = InFlight(Arc::clone(&self.in_flight));
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let res = fut.await;
+            drop(done);
+            res
+        })
+    }
+}
+
+/// One request in flight; dropping it (answered, or cancelled) ends it.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A connection that holds one of the [`Limits`] slots while it lives, and fails once nothing
-/// has been read or written on it for the idle timeout.
+/// has been read or written on it, and no request has been in flight, for the idle timeout.
 struct Guarded<S> {
     inner: S,
     _slot: OwnedSemaphorePermit,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl<S> Guarded<S> {
-    fn new(inner: S, slot: OwnedSemaphorePermit, idle: Duration) -> Guarded<S> {
+    fn new(
+        inner: S,
+        slot: OwnedSemaphorePermit,
+        idle: Duration,
+        in_flight: Arc<AtomicUsize>,
+    ) -> Guarded<S> {
         Guarded {
             inner,
             _slot: slot,
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
+            in_flight,
         }
     }
 
@@ -222,7 +280,12 @@ impl<S> Guarded<S> {
     }
 
     /// What a pending read or write becomes: still pending, or an error once idle too long.
+    /// While a request is in flight the connection is not idle; the timer restarts from then.
     fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            self.touch();
+            return Poll::Pending;
+        }
         match self.timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -264,6 +327,25 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
                 ready
             }
         }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.pending(cx),
+            ready => {
+                this.touch();
+                ready
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

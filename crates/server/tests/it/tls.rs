@@ -388,3 +388,66 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
     assert_eq!(r.status, StatusCode::OK);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_request_waiting_longer_than_the_idle_timeout_is_still_answered() {
+    let f = Fixture::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cfg = ServeConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..ServeConfig::new(addr)
+    };
+    // One ingest slot; a stalled body holds it for a second before it gets 408.
+    let state = f
+        .state
+        .clone()
+        .with_max_concurrent_ingests(1)
+        .with_timeouts(Duration::from_secs(1), Duration::from_secs(10));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve_on(listener, cfg, state, async {
+        let _ = stopped.await;
+    }));
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /v1/records HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 100\r\n\r\n{{\"time\":",
+                f.ingest
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // This one waits about a second for the slot, past the 300 ms idle timeout, and is
+    // answered all the same.
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        call(
+            addr,
+            None,
+            "POST",
+            "/v1/records",
+            Some(&f.ingest),
+            &three_records(),
+        ),
+    )
+    .await
+    .expect("answered within 10 s");
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let mut head = vec![0u8; 64];
+    let n = stalled.read(&mut head).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
