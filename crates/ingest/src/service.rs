@@ -83,10 +83,13 @@ impl IngestService {
         let failure = Arc::new(OnceLock::new());
         let failed = Arc::clone(&failure);
         let writer = std::thread::spawn(move || {
+            // Set while unwinding too: a panic in the writer is a failure like any other.
+            let on_panic = FailOnPanic(Arc::clone(&failed));
             let res = write_loop(ledger, detection, rejects, ready_rx, every);
             if let Err(e) = &res {
                 let _ = failed.set(e.to_string());
             }
+            drop(on_panic);
             res
         });
         IngestService {
@@ -136,6 +139,17 @@ impl Drop for IngestService {
     fn drop(&mut self) {
         if self.writer.is_some() {
             let _ = self.stop();
+        }
+    }
+}
+
+/// Records "the writer thread panicked" as the service's failure if dropped while unwinding.
+struct FailOnPanic(Arc<OnceLock<String>>);
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.set("the writer thread panicked".into());
         }
     }
 }

@@ -350,6 +350,13 @@ const MAX_TILE_BYTES: u64 = 1 << 20;
 /// The file at `path`, read at most [`MAX_TILE_BYTES`] + 1 bytes far: tiles may come from a
 /// bundle or a directory someone else prepared.
 fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    // Opening a named pipe blocks until someone writes to it: look before opening.
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file, so not a tile",
+        ));
+    }
     let mut b = Vec::new();
     File::open(path)?
         .take(MAX_TILE_BYTES + 1)

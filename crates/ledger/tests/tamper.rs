@@ -218,6 +218,15 @@ fn a_tile_replaced_by_an_endless_device_is_named_not_read_forever() {
         p.path.as_ref().is_some_and(|p| p.ends_with("tile/0/001")),
         "{p}"
     );
+    // A named pipe would block the open itself until someone wrote to it.
+    fs::remove_file(&tile).expect("remove");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&tile)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let p = fails(&layout);
+    assert!(p.what.contains("not a tile"), "{p}");
 }
 
 #[test]

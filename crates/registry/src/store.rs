@@ -1022,14 +1022,19 @@ impl<'c> Statements<'c> {
 }
 
 /// A record type kept in its own table.
-/// The earlier of two ends (a departure, retirement or revocation): `None` is no end,
-/// `Some(None)` an end at every time (a status given without a time), `Some(Some(t))` an end
-/// from `t` on.
-fn earliest_end(a: Option<Option<Millis>>, b: Option<Option<Millis>>) -> Option<Option<Millis>> {
-    match (a, b) {
-        (None, e) | (e, None) => e,
-        (Some(None), _) | (_, Some(None)) => Some(None),
-        (Some(Some(x)), Some(Some(y))) => Some(Some(x.min(y))),
+/// The end (a departure, retirement or revocation) to keep when a line with end `new`
+/// replaces a record with end `before`: `None` is no end, `Some(None)` an end at every time (a
+/// status given without its time), `Some(Some(t))` an end from `t` on. An end cannot be
+/// removed, nor moved later; a time given to a timeless end (the fix the load's warning asks
+/// for), or an end made timeless, stands.
+fn earliest_end(
+    before: Option<Option<Millis>>,
+    new: Option<Option<Millis>>,
+) -> Option<Option<Millis>> {
+    match (before, new) {
+        (b, None) => b,
+        (Some(Some(b)), Some(Some(n))) => Some(Some(b.min(n))),
+        (_, n) => n,
     }
 }
 
@@ -1272,8 +1277,14 @@ impl Stored for SigningKey {
             earliest_end(retired(before), retired(self)).filter(|e| Some(*e) != retired(self))
         {
             self.retired_at = at;
-            if self.status == KeyStatus::Active {
-                self.status = KeyStatus::Retired;
+            match self.status {
+                KeyStatus::Active => self.status = KeyStatus::Retired,
+                // Retired at every time, and revoked from some time on: the status field
+                // holds the revocation, so the retirement needs a time, the earliest there is.
+                KeyStatus::Revoked if at.is_none() => {
+                    self.retired_at = Some(suho_record::MIN_TIME_MS);
+                }
+                _ => {}
             }
             what.push(format!("retired{}", since_text(at)));
         }

@@ -625,6 +625,47 @@ mod offboard {
     }
 
     #[test]
+    fn a_timeless_end_can_be_given_its_time_but_not_undone() {
+        let (_dir, mut store) = open();
+        load(
+            &mut store,
+            "a.ndjson",
+            DAY1,
+            r#"{"type":"principal","id":"emp-7","kind":"employee","status":"departed"}
+{"type":"signing_key","id":"kid-x","status":"retired"}"#,
+        );
+        // The fix the load's warning asks for: the times. The key is also revoked later.
+        let report = load(
+            &mut store,
+            "b.ndjson",
+            DAY2,
+            r#"{"type":"principal","id":"emp-7","kind":"employee","status":"departed","departed_at":"2025-05-31T18:00:00+09:00"}
+{"type":"signing_key","id":"kid-x","status":"revoked","revoked_at":"2025-06-10T00:00:00Z"}"#,
+        );
+        let kept: Vec<u64> = report.kept_ends.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            kept,
+            [2],
+            "only the key's retirement was kept: {:#?}",
+            report.kept_ends
+        );
+        let reg = store.snapshot().expect("snapshot");
+        assert_eq!(
+            reg.principal("emp-7").expect("emp-7").departed_at,
+            Some(ms("2025-05-31T18:00:00+09:00"))
+        );
+        let key = reg.key("kid-x").expect("kid-x");
+        assert_eq!(
+            key.status_at(ms("2025-06-01T00:00:00Z")),
+            KeyStatus::Retired
+        );
+        assert_eq!(
+            key.status_at(ms("2025-06-10T00:00:00Z")),
+            KeyStatus::Revoked
+        );
+    }
+
+    #[test]
     fn an_end_status_without_its_time_loads_with_a_warning() {
         let (_dir, mut store) = open();
         let report = load(
