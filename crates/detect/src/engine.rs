@@ -940,6 +940,43 @@ mod tests {
     }
 
     #[test]
+    fn a_credential_id_crafted_to_collide_with_a_registered_ones_hash_is_not_that_credential() {
+        let mut reg = Registry::default();
+        for line in [
+            r#"{"type":"principal","id":"svc-order","kind":"service","status":"active"}"#,
+            r#"{"type":"signing_key","id":"kid-staff","owner":"svc-auth","status":"active","issuance":"registered"}"#,
+            r#"{"type":"credential","id":"tok-42","principal":"svc-order","kind":"access_token","signing_key":"kid-staff"}"#,
+        ] {
+            reg.upsert(suho_registry::parse_registry_line(line.as_bytes()).expect("line"));
+        }
+        let mut e = Engine::new(Arc::new(reg), None, DetectConfig::default());
+        let line = |cred: &str| {
+            format!(
+                r#"{{"time":1750000000000,"actor":"svc-order","credential":"{cred}","signing_key":"kid-staff","action":"read","resource":"r","subjects":["c-1"]}}"#
+            )
+        };
+        let run = |e: &mut Engine, body: &str, collide: bool| {
+            let rec = suho_record::parse_record(body.as_bytes()).expect("record");
+            let mut f = Features::from_record(&rec);
+            if collide {
+                // As if "tok-evil" had been crafted to share tok-42's stable hash.
+                f.credential = crate::hash::hash_id("tok-42");
+            }
+            let mut out = Vec::new();
+            e.observe(0, &f, body.as_bytes(), &mut out);
+            out.iter().any(|a| a.rule == "forged_credential")
+        };
+        assert!(
+            !run(&mut e, &line("tok-42"), false),
+            "the registered token is fine"
+        );
+        assert!(
+            run(&mut e, &line("tok-evil"), true),
+            "a colliding id is still forged"
+        );
+    }
+
+    #[test]
     fn a_consistently_rewritten_state_that_breaks_an_invariant_is_refused() {
         let err = refused_after(|st| {
             if let Some(Some(a)) = st.actors.get_mut(&7) {

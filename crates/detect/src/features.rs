@@ -64,6 +64,8 @@ pub struct Features {
     pub(crate) src_ip: Option<IpAddr>,
     /// Hash of `credential`, 0 when absent.
     pub(crate) credential: u64,
+    /// [`crate::hash::id_check`] of `credential`, 0 when absent.
+    pub(crate) credential_check: u64,
     /// Hash of `signing_key`, 0 when absent.
     pub(crate) signing_key: u64,
     pub(crate) has_purpose: bool,
@@ -124,6 +126,7 @@ impl Features {
             failed: r.outcome == Outcome::Failure || r.action == Action::LoginFailed,
             src_ip: r.src_ip.map(crate::geo::canonical),
             credential: r.credential.as_deref().map_or(0, hash_id),
+            credential_check: r.credential.as_deref().map_or(0, crate::hash::id_check),
             signing_key: r.signing_key.as_deref().map_or(0, hash_id),
             has_purpose: r.purpose.as_deref().is_some_and(|p| !p.trim().is_empty()),
             self_access,

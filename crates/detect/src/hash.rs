@@ -7,8 +7,8 @@
 //! depends on every input bit, which the HyperLogLog sketches need.
 //!
 //! It is not keyed: someone who controls ids could craft collisions. The consequence is
-//! bounded (two ids share a baseline or count as one subject), never a missed registry fact,
-//! because registry checks compare hashes of ids that the registry itself holds.
+//! bounded (two ids share a baseline or count as one subject), never a missed registry fact:
+//! a credential found by its hash is confirmed with [`id_check`], a keyed hash.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -23,6 +23,17 @@ pub(crate) fn fmix64(mut h: u64) -> u64 {
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^= h >> 33;
     h
+}
+
+/// A second hash of an id, keyed with a secret drawn once per process (SipHash, as `std`'s
+/// `RandomState`). [`hash_id`] is stable and unkeyed, so someone who knows a registered
+/// credential's id could craft another id with the same [`hash_id`]; registry lookups by
+/// [`hash_id`] confirm the hit with this one, which nobody outside the process can predict.
+/// Never saved: it changes from one run to the next.
+pub(crate) fn id_check(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    KEY.get_or_init(std::hash::RandomState::new).hash_one(s)
 }
 
 /// Stable hash of an id. Never returns 0 (0 is free to mean "none" in packed state).

@@ -70,6 +70,8 @@ pub(crate) struct CInfo {
     pub owner_p: Option<Principal>,
     /// Hash of the registered signing key, 0 when none.
     pub key: u64,
+    /// [`crate::hash::id_check`] of the credential's id.
+    pub check: u64,
 }
 
 /// A one-hash Bloom filter over id hashes: "certainly absent" answers skip a hash-map probe
@@ -192,6 +194,7 @@ impl RegIndex {
                     owner: hash_id(&c.principal),
                     owner_p: reg.principals.get(&c.principal).cloned(),
                     key: c.signing_key.as_deref().map_or(0, hash_id),
+                    check: crate::hash::id_check(&c.id),
                 },
             );
         }

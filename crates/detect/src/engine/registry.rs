@@ -71,8 +71,12 @@ pub(super) fn registry_checks(
         None => {}
     }
 
+    // Found by its stable hash, confirmed by the keyed one: a crafted id that collides with a
+    // registered credential's hash is not that credential.
     let cred = if f.credential != 0 && ix.maybe_credential(f.credential) {
-        ix.creds.get(&f.credential)
+        ix.creds
+            .get(&f.credential)
+            .filter(|c| c.check == f.credential_check)
     } else {
         None
     };
