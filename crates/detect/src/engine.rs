@@ -974,6 +974,18 @@ mod tests {
             run(&mut e, &line("tok-evil"), true),
             "a colliding id is still forged"
         );
+        // The same for a signing key: a `kid` colliding with a registered key's hash is unknown.
+        let body = r#"{"time":1750000000000,"actor":"svc-order","signing_key":"kid-evil","action":"read","resource":"r","subjects":["c-1"]}"#;
+        let rec = suho_record::parse_record(body.as_bytes()).expect("record");
+        let mut f = Features::from_record(&rec);
+        f.signing_key = crate::hash::hash_id("kid-staff");
+        let mut out = Vec::new();
+        e.observe(1, &f, body.as_bytes(), &mut out);
+        assert!(
+            out.iter().any(|a| a.rule == "unknown_signing_key"),
+            "{:?}",
+            out.iter().map(|a| &a.rule).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct Features {
     pub(crate) credential_check: u64,
     /// Hash of `signing_key`, 0 when absent.
     pub(crate) signing_key: u64,
+    /// [`crate::hash::id_check`] of `signing_key`, 0 when absent.
+    pub(crate) signing_key_check: u64,
     pub(crate) has_purpose: bool,
     /// `subjects` is exactly `[actor]` (contract section 1: self-access).
     pub(crate) self_access: bool,
@@ -128,6 +130,7 @@ impl Features {
             credential: r.credential.as_deref().map_or(0, hash_id),
             credential_check: r.credential.as_deref().map_or(0, crate::hash::id_check),
             signing_key: r.signing_key.as_deref().map_or(0, hash_id),
+            signing_key_check: r.signing_key.as_deref().map_or(0, crate::hash::id_check),
             has_purpose: r.purpose.as_deref().is_some_and(|p| !p.trim().is_empty()),
             self_access,
             processed: r.subjects_processed(),

@@ -61,6 +61,8 @@ pub(crate) struct KInfo {
     pub owner: u64,
     /// The owner, when registered (copied here: every use of the key checks it).
     pub owner_p: Option<Principal>,
+    /// [`crate::hash::id_check`] of the key's id.
+    pub check: u64,
 }
 
 pub(crate) struct CInfo {
@@ -177,6 +179,7 @@ impl RegIndex {
                 hash_id(&k.id),
                 KInfo {
                     k: k.clone(),
+                    check: crate::hash::id_check(&k.id),
                     owner: k.owner.as_deref().map_or(0, hash_id),
                     owner_p: k
                         .owner

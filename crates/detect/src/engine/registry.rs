@@ -71,6 +71,15 @@ pub(super) fn registry_checks(
         None => {}
     }
 
+    // The key the record names, found by its stable hash and confirmed by the keyed one, as
+    // the credential below: a crafted `kid` colliding with a registered key's hash is unknown.
+    let presented_key = if f.signing_key != 0 {
+        ix.keys
+            .get(&f.signing_key)
+            .filter(|k| k.check == f.signing_key_check)
+    } else {
+        None
+    };
     // Found by its stable hash, confirmed by the keyed one: a crafted id that collides with a
     // registered credential's hash is not that credential.
     let cred = if f.credential != 0 && ix.maybe_credential(f.credential) {
@@ -198,7 +207,7 @@ pub(super) fn registry_checks(
     } else if f.signing_key != 0 {
         // A credential the key's issuer never registered, or none named at all (absent, empty
         // or null): either way not one that a `registered`-issuance key issued.
-        if let Some(k) = ix.keys.get(&f.signing_key) {
+        if let Some(k) = presented_key {
             if k.k.issuance == Issuance::Registered {
                 em.raise(
                     slots,
@@ -229,7 +238,12 @@ pub(super) fn registry_checks(
     if key == 0 {
         return;
     }
-    let Some(k) = ix.keys.get(&key) else {
+    let found = if f.signing_key != 0 {
+        presented_key
+    } else {
+        ix.keys.get(&key)
+    };
+    let Some(k) = found else {
         em.raise(
             slots,
             ix,
