@@ -8,7 +8,7 @@
 //!
 //! It is not keyed: someone who controls ids could craft collisions. The consequence is
 //! bounded (two ids share a baseline or count as one subject), never a missed registry fact:
-//! a credential found by its hash is confirmed with [`id_check`], a keyed hash.
+//! a credential or signing key found by its hash is confirmed with [`id_check`], a keyed hash.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
