@@ -262,31 +262,22 @@ fn floor(file: &Path) -> Result<Timed> {
         from = to;
     }
     let now = suho_ledger::now_ms();
-    let cpu = cpu_seconds();
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = shares
-            .iter()
-            .map(|share| s.spawn(move || floor_share(share, now)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a floor thread panicked"))?
-            })
-            .collect::<Result<Vec<()>>>()
-    })?;
-    Ok(Timed {
-        seconds: t.elapsed().as_secs_f64(),
-        cpu_seconds: own_cpu_since(cpu),
-        peak_rss_kib: None,
+    time_it(|| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = shares
+                .iter()
+                .map(|share| s.spawn(move || floor_share(share, now)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("a floor thread panicked"))?
+                })
+                .collect::<Result<Vec<()>>>()
+        })?;
+        Ok(())
     })
-}
-
-/// This process's CPU time since `before` (a [`cpu_seconds`] reading).
-fn own_cpu_since(before: Option<(f64, f64)>) -> Option<f64> {
-    Some(cpu_seconds()?.0 - before?.0)
 }
 
 fn floor_share(share: &[u8], now: i64) -> Result<()> {
@@ -323,13 +314,16 @@ fn distinct_actors(file: &Path) -> Result<u64> {
     Ok(actors.len() as u64)
 }
 
+/// Run `f`, timed, with the CPU time this process spent meanwhile (every thread).
 fn time_it(f: impl FnOnce() -> Result<()>) -> Result<Timed> {
     let cpu = cpu_seconds();
     let t = Instant::now();
     f()?;
     Ok(Timed {
         seconds: t.elapsed().as_secs_f64(),
-        cpu_seconds: own_cpu_since(cpu),
+        cpu_seconds: cpu_seconds()
+            .zip(cpu)
+            .map(|(after, before)| after.0 - before.0),
         peak_rss_kib: None,
     })
 }

@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 
 mod common;
 
-use common::{free_port, start_serve as start, suho, SUHO};
+use common::{free_port, ingest_token, start_serve as start, start_serve_with, suho, SUHO};
 
 fn record(n: u64) -> String {
     format!(
@@ -47,23 +47,7 @@ fn post(addr: &str, token: &str, body: &[u8]) -> Option<serde_json::Value> {
 fn sigkill_during_http_ingest_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path();
-    let out = suho(
-        data,
-        &[
-            "token",
-            "create",
-            "--role",
-            "ingest",
-            "--name",
-            "crash-test",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let token = ingest_token(data);
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5eed);
     let mut acked: HashMap<String, u64> = HashMap::new();
@@ -203,29 +187,9 @@ fn sigkill_during_file_ingest_leaves_a_verifiable_ledger_and_retries_store_once(
 fn serve_exits_non_zero_when_its_ingest_service_fails_and_recovers_on_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path();
-    let out = suho(
-        data,
-        &["token", "create", "--role", "ingest", "--name", "t"],
-    );
-    assert!(out.status.success());
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let token = ingest_token(data);
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut server = Command::new(SUHO)
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn suho serve");
-    let t = std::time::Instant::now();
-    while TcpStream::connect(&addr).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "suho serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut server = start_serve_with(data, &addr, Stdio::piped());
     // The tile directory becomes a file: the first full tile cannot be written.
     let tile = data.join("ledger/tile");
     if tile.is_dir() {
@@ -302,11 +266,7 @@ fn an_offboarding_while_serve_runs_applies_to_the_next_records_and_is_recorded()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = suho(
-        data,
-        &["token", "create", "--role", "ingest", "--name", "t"],
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let token = ingest_token(data);
     let addr = format!("127.0.0.1:{}", free_port());
     let mut server = start(data, &addr);
     let access = |id: &str, at_ms: u64| {

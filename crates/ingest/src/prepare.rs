@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use suho_detect::Features;
 use suho_ledger::{
-    Appended, BlockBuilder, EncodedBlock, IdKey, Ledger, LedgerError, Prepared, ENTRY_LEN,
+    Appended, BatchBlocks, EncodedBlock, IdKey, Ledger, LedgerError, Prepared, ENTRY_LEN,
 };
 use suho_merkle::Hash;
 
@@ -49,8 +49,7 @@ pub(crate) fn prepare_chunk(
 ) -> PreparedChunk {
     let mut items = Vec::with_capacity(buf.len() / 200 + 1);
     let base = buf.as_ptr() as usize;
-    let mut block = BlockBuilder::new(now_ms);
-    let mut blocks = Vec::new();
+    let mut blocks = BatchBlocks::new(now_ms);
     let mut features = Vec::new();
     if detecting {
         features.reserve(buf.len() / 200 + 1);
@@ -71,11 +70,7 @@ pub(crate) fn prepare_chunk(
             Ok(rec) => {
                 let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), now_ms);
                 let start = bytes.as_ptr() as usize - base;
-                if !block.fits(bytes.len()) {
-                    let full = std::mem::replace(&mut block, BlockBuilder::new(now_ms));
-                    blocks.push(full.finish());
-                }
-                block.push(rec.time_ms, bytes);
+                blocks.push(rec.time_ms, bytes);
                 if detecting {
                     features.push(Features::from_record(&rec));
                 }
@@ -94,15 +89,12 @@ pub(crate) fn prepare_chunk(
             }),
         }
     }
-    if block.count() > 0 {
-        blocks.push(block.finish());
-    }
     PreparedChunk {
         buf,
         items,
         features,
         sequenced_ms: now_ms,
-        blocks,
+        blocks: blocks.finish(),
     }
 }
 

@@ -38,7 +38,7 @@ pub use prune::{read_mark, PruneMark, PrunePlan};
 pub use tilepath::{bundle_path, tile_path, TILE_WIDTH};
 pub use tiles::{tile_width, TileReader};
 pub use verify::{verify, VerifyProblem, VerifyReport};
-pub use wal::{BlockBuilder, EncodedBlock, Frame, WalReader, BLOCK_TARGET_RAW};
+pub use wal::{BatchBlocks, BlockBuilder, EncodedBlock, Frame, WalReader, BLOCK_TARGET_RAW};
 
 /// Errors of the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -341,7 +341,7 @@ impl Ledger {
     /// Sequence prepared records in order: deduplicate by id, append them to the write-ahead
     /// log in blocks of at most [`BLOCK_TARGET_RAW`] raw bytes (or one record), add their
     /// leaves to the tree and the tiles. `blocks`, when not empty, must encode exactly
-    /// `records` in order (built on worker threads with [`BlockBuilder::fits`]); they are used
+    /// `records` in order (built on worker threads with [`BatchBlocks`]); they are used
     /// as they are unless some records turn out to be duplicates, and rebuilt otherwise. So
     /// no batch, however large, makes a block a reader would refuse. Durable only after
     /// [`Ledger::sync`].
@@ -375,24 +375,17 @@ impl Ledger {
         let blocks = if prebuilt {
             blocks
         } else {
-            let mut built = Vec::new();
-            let mut b = BlockBuilder::new(records[0].sequenced_ms);
+            let mut built = BatchBlocks::new(records[0].sequenced_ms);
             for (p, a) in records.iter().zip(&out) {
                 if matches!(a, Appended::Stored(_)) {
                     debug_assert_eq!(
                         p.sequenced_ms, records[0].sequenced_ms,
                         "one batch, one sequenced time"
                     );
-                    if !b.fits(p.body.len()) {
-                        built.push(
-                            std::mem::replace(&mut b, BlockBuilder::new(p.sequenced_ms)).finish(),
-                        );
-                    }
-                    b.push(p.event_time_ms, p.body);
+                    built.push(p.event_time_ms, p.body);
                 }
             }
-            built.push(b.finish());
-            built
+            built.finish()
         };
         for block in &blocks {
             self.wal.append(block)?;

@@ -115,11 +115,11 @@ impl BlockBuilder {
 
     /// Whether a record of `body_len` bytes still belongs in this block: it does while the
     /// block stays within [`BLOCK_TARGET_RAW`], and always in an empty block.
-    pub fn fits(&self, body_len: usize) -> bool {
+    fn fits(&self, body_len: usize) -> bool {
         self.count == 0 || self.raw.len() + FRAME_HEADER + body_len <= BLOCK_TARGET_RAW
     }
 
-    /// Add a record (see [`BlockBuilder::fits`]).
+    /// Add a record (one block, however large: see [`BatchBlocks`] for a batch).
     pub fn push(&mut self, event_time_ms: i64, body: &[u8]) {
         // Bodies are at most 16 MiB (suho_record::MAX_LINE_BYTES).
         self.raw
@@ -139,6 +139,42 @@ impl BlockBuilder {
             crc: crc32c::crc32c(&payload),
             payload,
         }
+    }
+}
+
+/// The blocks of one batch of records sequenced together, cut before a block passes
+/// [`BLOCK_TARGET_RAW`]: however many records a batch (an HTTP body) holds, no block is one a
+/// reader would refuse.
+pub struct BatchBlocks {
+    current: BlockBuilder,
+    done: Vec<EncodedBlock>,
+}
+
+impl BatchBlocks {
+    /// No blocks yet; every record is sequenced at `sequenced_ms`.
+    pub fn new(sequenced_ms: i64) -> BatchBlocks {
+        BatchBlocks {
+            current: BlockBuilder::new(sequenced_ms),
+            done: Vec::new(),
+        }
+    }
+
+    /// Add a record, starting a new block when it would pass the target.
+    pub fn push(&mut self, event_time_ms: i64, body: &[u8]) {
+        if !self.current.fits(body.len()) {
+            let next = BlockBuilder::new(self.current.sequenced_ms);
+            self.done
+                .push(std::mem::replace(&mut self.current, next).finish());
+        }
+        self.current.push(event_time_ms, body);
+    }
+
+    /// Compress the last block; the blocks in order (none for no records).
+    pub fn finish(mut self) -> Vec<EncodedBlock> {
+        if self.current.count > 0 {
+            self.done.push(self.current.finish());
+        }
+        self.done
     }
 }
 
@@ -400,9 +436,8 @@ impl Block {
     /// The records `(index, event time, body)`; an error names the first record that cannot be decoded.
     pub(crate) fn records(&self) -> Result<Vec<BlockRecord<'_>>, String> {
         let raw = &self.raw;
-        // The header's count is only a hint here (it is checked below): a damaged one must not
-        // size an allocation.
-        let mut out = Vec::with_capacity((self.count as usize).min(raw.len() / FRAME_HEADER));
+        // `next_block` refused a count that cannot fit in the raw length.
+        let mut out = Vec::with_capacity(self.count as usize);
         let mut at = 0usize;
         while at < raw.len() {
             let index = self.first_index + out.len() as u64;

@@ -951,8 +951,8 @@ impl<'c> Statements<'c> {
     }
 
     /// Upserts `new`, with a history row unless it is unchanged. A departure or revocation
-    /// already held is kept (see [`Stored::keep_ends`]); `kept` then says what.
-    fn upsert<T: Stored + Clone>(
+    /// already held is kept (see [`Stored::with_ends_kept`]); `kept` then says what.
+    fn upsert<T: Stored>(
         &mut self,
         new: &T,
         kept: &mut Option<String>,
@@ -964,13 +964,11 @@ impl<'c> Statements<'c> {
         } else {
             T::get(self, new.id())?
         };
-        let merged;
-        let new = match &old {
-            Some(old) => {
-                let mut m = new.clone();
-                *kept = m.keep_ends(&old.rec);
-                merged = m;
-                &merged
+        let merged = old.as_ref().and_then(|o| new.with_ends_kept(&o.rec));
+        let new = match merged {
+            Some((ref m, ref what)) => {
+                *kept = Some(what.clone());
+                m
             }
             None => new,
         };
@@ -1022,19 +1020,19 @@ impl<'c> Statements<'c> {
 }
 
 /// A record type kept in its own table.
-/// The end (a departure, retirement or revocation) to keep when a line with end `new`
-/// replaces a record with end `before`: `None` is no end, `Some(None)` an end at every time (a
-/// status given without its time), `Some(Some(t))` an end from `t` on. An end cannot be
-/// removed, nor moved later; a time given to a timeless end (the fix the load's warning asks
-/// for), or an end made timeless, stands.
-fn earliest_end(
+/// The end (a departure, retirement or revocation) to restore when a line with end `new`
+/// replaces a record with end `before`, if the line would remove or postpone it: `None` is no
+/// end, `Some(None)` an end at every time (a status given without its time), `Some(Some(t))`
+/// an end from `t` on. A time given to a timeless end (the fix the load's warning asks for),
+/// an earlier end, or an end made timeless, stands.
+fn restored_end(
     before: Option<Option<Millis>>,
     new: Option<Option<Millis>>,
 ) -> Option<Option<Millis>> {
     match (before, new) {
-        (b, None) => b,
-        (Some(Some(b)), Some(Some(n))) => Some(Some(b.min(n))),
-        (_, n) => n,
+        (Some(b), None) => Some(b),
+        (Some(Some(b)), Some(Some(n))) if b < n => Some(Some(b)),
+        _ => None,
     }
 }
 
@@ -1044,7 +1042,7 @@ fn since_text(at: Option<Millis>) -> String {
     })
 }
 
-trait Stored: PartialEq + Sized {
+trait Stored: PartialEq + Clone + Sized {
     /// The `type` of its registry lines, also its table's name.
     const TYPE: &'static str;
     /// `SELECT last_seq, id, <VALUE_COLUMNS> FROM <table>`.
@@ -1063,10 +1061,11 @@ trait Stored: PartialEq + Sized {
     fn line(&self) -> Self::Line<'_>;
     /// What replacing `before` with `self` amounts to.
     fn change_from(&self, before: &Self) -> ChangeKind;
-    /// Keeps in `self` (about to replace `before`) every departure or revocation `before`
-    /// holds, at the earlier time: a load cannot undo or postpone one, so an older export
-    /// loaded after an offboarding cannot reopen the door. Says what it kept, if anything.
-    fn keep_ends(&mut self, before: &Self) -> Option<String>;
+    /// `self` (about to replace `before`) with every departure or revocation `before` holds
+    /// kept at the earlier time, and what was kept; `None` when `self` stands as it is. A load
+    /// cannot undo or postpone an end, so an older export loaded after an offboarding cannot
+    /// reopen the door.
+    fn with_ends_kept(&self, before: &Self) -> Option<(Self, String)>;
     /// Decodes a row selected with [`Stored::SELECT`] (columns 1 on).
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c>;
@@ -1151,19 +1150,21 @@ impl Stored for Principal {
             networks,
         }
     }
-    fn keep_ends(&mut self, before: &Self) -> Option<String> {
+    fn with_ends_kept(&self, before: &Self) -> Option<(Self, String)> {
         let end = |p: &Principal| {
             (p.status == PrincipalStatus::Departed || p.departed_at.is_some())
                 .then_some(p.departed_at)
         };
-        let kept = earliest_end(end(before), end(self)).filter(|e| Some(*e) != end(self))?;
-        self.status = PrincipalStatus::Departed;
-        self.departed_at = kept;
-        Some(format!(
+        let at = restored_end(end(before), end(self))?;
+        let mut p = self.clone();
+        p.status = PrincipalStatus::Departed;
+        p.departed_at = at;
+        let what = format!(
             "principal {:?} stays departed{}: a load cannot undo or postpone an offboarding (give a rehire a new id)",
-            self.id,
-            since_text(kept)
-        ))
+            p.id,
+            since_text(at)
+        );
+        Some((p, what))
     }
     fn change_from(&self, before: &Self) -> ChangeKind {
         let departed =
@@ -1265,43 +1266,46 @@ impl Stored for SigningKey {
             revoked_at: *revoked_at,
         }
     }
-    fn keep_ends(&mut self, before: &Self) -> Option<String> {
+    fn with_ends_kept(&self, before: &Self) -> Option<(Self, String)> {
         let retired = |k: &SigningKey| {
             (k.status == KeyStatus::Retired || k.retired_at.is_some()).then_some(k.retired_at)
         };
         let revoked = |k: &SigningKey| {
             (k.status == KeyStatus::Revoked || k.revoked_at.is_some()).then_some(k.revoked_at)
         };
+        let (keep_retired, keep_revoked) = (
+            restored_end(retired(before), retired(self)),
+            restored_end(revoked(before), revoked(self)),
+        );
+        if keep_retired.is_none() && keep_revoked.is_none() {
+            return None;
+        }
+        let mut k = self.clone();
         let mut what = Vec::new();
-        if let Some(at) =
-            earliest_end(retired(before), retired(self)).filter(|e| Some(*e) != retired(self))
-        {
-            self.retired_at = at;
-            match self.status {
-                KeyStatus::Active => self.status = KeyStatus::Retired,
+        if let Some(at) = keep_retired {
+            k.retired_at = at;
+            match k.status {
+                KeyStatus::Active => k.status = KeyStatus::Retired,
                 // Retired at every time, and revoked from some time on: the status field
                 // holds the revocation, so the retirement needs a time, the earliest there is.
                 KeyStatus::Revoked if at.is_none() => {
-                    self.retired_at = Some(suho_record::MIN_TIME_MS);
+                    k.retired_at = Some(suho_record::MIN_TIME_MS);
                 }
                 _ => {}
             }
             what.push(format!("retired{}", since_text(at)));
         }
-        if let Some(at) =
-            earliest_end(revoked(before), revoked(self)).filter(|e| Some(*e) != revoked(self))
-        {
-            self.revoked_at = at;
-            self.status = KeyStatus::Revoked;
+        if let Some(at) = keep_revoked {
+            k.revoked_at = at;
+            k.status = KeyStatus::Revoked;
             what.push(format!("revoked{}", since_text(at)));
         }
-        (!what.is_empty()).then(|| {
-            format!(
-                "signing key {:?} stays {}: a load cannot undo or postpone a retirement or revocation",
-                self.id,
-                what.join(" and ")
-            )
-        })
+        let what = format!(
+            "signing key {:?} stays {}: a load cannot undo or postpone a retirement or revocation",
+            k.id,
+            what.join(" and ")
+        );
+        Some((k, what))
     }
     fn change_from(&self, before: &Self) -> ChangeKind {
         let revoked = |k: &SigningKey| k.status == KeyStatus::Revoked || k.revoked_at.is_some();
@@ -1398,15 +1402,17 @@ impl Stored for Credential {
             revoked_at: *revoked_at,
         }
     }
-    fn keep_ends(&mut self, before: &Self) -> Option<String> {
+    fn with_ends_kept(&self, before: &Self) -> Option<(Self, String)> {
         let end = |c: &Credential| c.revoked_at.map(Some);
-        let kept = earliest_end(end(before), end(self)).filter(|e| Some(*e) != end(self))?;
-        self.revoked_at = kept;
-        Some(format!(
+        let at = restored_end(end(before), end(self))?;
+        let mut c = self.clone();
+        c.revoked_at = at;
+        let what = format!(
             "credential {:?} stays revoked{}: a load cannot undo or postpone a revocation",
-            self.id,
-            since_text(kept)
-        ))
+            c.id,
+            since_text(at)
+        );
+        Some((c, what))
     }
     fn change_from(&self, before: &Self) -> ChangeKind {
         if self.revoked_at.is_some() && before.revoked_at.is_none() {

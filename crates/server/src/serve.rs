@@ -77,15 +77,7 @@ pub async fn serve(
         addr: cfg.addr,
         source,
     })?;
-    let limits = Limits::new(&cfg);
-    run(
-        listener,
-        tls,
-        limits,
-        state.with_body_limit(cfg.body_limit),
-        shutdown,
-    )
-    .await
+    run(listener, tls, &cfg, state, shutdown).await
 }
 
 /// Like [`serve`], on a socket that is already bound (`cfg.addr` is not used). Useful for tests
@@ -97,15 +89,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let tls = load_tls_pair(cfg.tls.as_ref())?;
-    let limits = Limits::new(&cfg);
-    run(
-        listener,
-        tls,
-        limits,
-        state.with_body_limit(cfg.body_limit),
-        shutdown,
-    )
-    .await
+    run(listener, tls, &cfg, state, shutdown).await
 }
 
 fn load_tls_pair(pair: Option<&(PathBuf, PathBuf)>) -> Result<Option<RustlsConfig>, ServerError> {
@@ -114,15 +98,19 @@ fn load_tls_pair(pair: Option<&(PathBuf, PathBuf)>) -> Result<Option<RustlsConfi
 
 type ServerFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
+/// Serves on a bound `listener` with the TLS material already loaded; everything else comes
+/// from `cfg`.
 async fn run(
     listener: std::net::TcpListener,
     tls: Option<RustlsConfig>,
-    limits: Limits,
+    cfg: &ServeConfig,
     state: AppState,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Serve)?;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = Limits::new(cfg);
+    let app = router(state.with_body_limit(cfg.body_limit))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
     let secure = tls.is_some();
     let server: ServerFuture = match tls {
@@ -279,12 +267,13 @@ impl<S> Guarded<S> {
         self.timer.as_mut().reset(deadline);
     }
 
-    /// What a pending read or write becomes: still pending, or an error once idle too long.
-    /// While a request is in flight the connection is not idle; the timer restarts from then.
-    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
+    /// What a read or write that returned `io` becomes: done restarts the idle timer; pending
+    /// stays pending, or becomes an error once the connection has been idle too long. While a
+    /// request is in flight the connection is not idle; the timer restarts from then.
+    fn timed<T>(&mut self, cx: &mut Context<'_>, io: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if io.is_ready() || self.in_flight.load(Ordering::SeqCst) > 0 {
             self.touch();
-            return Poll::Pending;
+            return io;
         }
         match self.timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
@@ -303,13 +292,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Pending => this.pending(cx),
-            ready => {
-                this.touch();
-                ready
-            }
-        }
+        let io = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.timed(cx, io)
     }
 }
 
@@ -320,13 +304,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Pending => this.pending(cx),
-            ready => {
-                this.touch();
-                ready
-            }
-        }
+        let io = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.timed(cx, io)
     }
 
     fn poll_write_vectored(
@@ -335,13 +314,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.pending(cx),
-            ready => {
-                this.touch();
-                ready
-            }
-        }
+        let io = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.timed(cx, io)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -29,14 +29,33 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A new ingest token for the data directory `data`.
+pub fn ingest_token(data: &Path) -> String {
+    let out = suho(
+        data,
+        &["token", "create", "--role", "ingest", "--name", "test"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// `suho serve` on `addr`, once it accepts connections.
 pub fn start_serve(data: &Path, addr: &str) -> Child {
+    start_serve_with(data, addr, Stdio::null())
+}
+
+/// [`start_serve`], its standard error going to `stderr`.
+pub fn start_serve_with(data: &Path, addr: &str, stderr: Stdio) -> Child {
     let child = Command::new(SUHO)
         .arg("--data")
         .arg(data)
         .args(["serve", "--listen", addr])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn suho serve");
     let t = Instant::now();
