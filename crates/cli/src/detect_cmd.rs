@@ -186,6 +186,15 @@ fn record_offboarding(
     )
 }
 
+/// Alerts and incidents miss what a stopped process stored but never ran through the detectors:
+/// say so on standard error (standard output stays what scripts parse).
+fn warn_if_recovery_pending(data: &Path) -> Result<()> {
+    if let Some(w) = suho_ingest::lag(&suho_ledger::Layout::new(data))?.warning() {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
 pub fn alerts(
     data: &Path,
     format: Format,
@@ -194,6 +203,7 @@ pub fn alerts(
     actor: Option<String>,
     limit: Option<usize>,
 ) -> Result<i32> {
+    warn_if_recovery_pending(data)?;
     let store = AlertStore::open(&data.join("alerts.db"))?;
     let alerts = store.list(&AlertFilter {
         min_severity: min,
@@ -231,6 +241,7 @@ pub fn alerts(
 }
 
 pub fn incidents(data: &Path, format: Format, min: Option<Severity>) -> Result<i32> {
+    warn_if_recovery_pending(data)?;
     let store = AlertStore::open(&data.join("alerts.db"))?;
     let incidents = store.incidents(None, min)?;
     for i in &incidents {

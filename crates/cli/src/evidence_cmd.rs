@@ -30,6 +30,12 @@ pub struct EvidenceArgs {
 }
 
 #[derive(Args, Clone)]
+#[command(
+    after_help = "Exit status: 0 the bundle verifies and every claim given fits it; \
+1 the bundle does not verify (altered, incomplete, or not signed by --key); \
+2 the command could not run (bad arguments, unreadable files); \
+3 the bundle verifies but a claim given does not fit it."
+)]
 pub struct VerifyEvidenceArgs {
     /// The bundle directory.
     pub dir: PathBuf,

@@ -102,7 +102,14 @@ pub fn ingest_into(
         Some(Detection::open(ledger.layout(), ledger.size())?)
     };
     let mut rejects = RejectLog::new(data);
-    let opts = IngestOptions::default();
+    let mut opts = IngestOptions::default();
+    // How often a long ingest publishes a signed checkpoint (default 5 s).
+    if let Some(secs) = std::env::var("SUHO_CHECKPOINT_EVERY_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        opts.checkpoint_every = std::time::Duration::from_secs(secs);
+    }
     let mut totals = IngestTotals::default();
     let started = Instant::now();
     for f in files {
@@ -244,6 +251,33 @@ pub fn status(data: &Path) -> Result<i32> {
     println!("root             {}", hex::encode(cp.root));
     println!("public tiles     {}", layout.ledger().display());
     println!("records (WAL)    {}", layout.wal().display());
+    let lag = suho_ingest::lag(&layout)?;
+    match (&lag.writer, lag.logged) {
+        (Some(w), _) => println!("writer           {w} (it checkpoints and detects as it goes)"),
+        (None, Some(n)) => println!("records logged   {}", thousands(n)),
+        (None, None) => {}
+    }
+    println!("detectors seen   {}", thousands(lag.detected));
+    if let Some(w) = lag.warning() {
+        println!("{w}");
+    }
+    Ok(0)
+}
+
+pub fn recover(data: &Path) -> Result<i32> {
+    let layout = Layout::new(data);
+    let before = suho_ingest::lag(&layout)?;
+    if let Some(w) = &before.writer {
+        bail!("a running suho process ({w}) holds the ledger and keeps it up to date; nothing to recover");
+    }
+    let r = crate::scope_cmd::sync_history(data, false)?;
+    let lag = suho_ingest::lag(&layout)?;
+    println!(
+        "ledger size {}: checkpointed, seen by the detectors ({}), indexed in the history (< {})",
+        thousands(lag.checkpoint),
+        thousands(lag.detected),
+        thousands(r.to)
+    );
     Ok(0)
 }
 
@@ -330,6 +364,17 @@ fn write_out(out: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// A line as `suho records` prints it, `{"ledger_index":N,"record":<record verbatim>}`: the
+/// index and the record's exact bytes.
+fn records_line(line: &[u8]) -> Option<(u64, &[u8])> {
+    let rest = line.strip_prefix(br#"{"ledger_index":"#)?;
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    let index = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let body = rest[digits..].strip_prefix(br#","record":"#)?;
+    let body = body.strip_suffix(b"}")?;
+    Some((index, body))
+}
+
 pub fn verify_proof(file: &Path, key: &str, record: Option<&Path>) -> Result<i32> {
     let verifier = verifier_arg(key)?;
     let text =
@@ -347,7 +392,23 @@ pub fn verify_proof(file: &Path, key: &str, record: Option<&Path>) -> Result<i32
         }
         None => None,
     };
-    match suho_ledger::verify_proof_file(&text, &verifier, record.as_deref()) {
+    let mut checked = suho_ledger::verify_proof_file(&text, &verifier, record.as_deref());
+    // A line as `suho records` prints it wraps the stored record: check the record inside.
+    let mut unwrapped = None;
+    if let (Ok(c), Some((index, body))) = (&checked, record.as_deref().and_then(records_line)) {
+        if c.record_matches == Some(false) {
+            if index != c.index {
+                println!(
+                    "FAILED: the line given is the record at ledger index {index}, but the proof is for entry {}",
+                    c.index
+                );
+                return Ok(1);
+            }
+            unwrapped = Some(index);
+            checked = suho_ledger::verify_proof_file(&text, &verifier, Some(body));
+        }
+    }
+    match checked {
         Ok(c) => {
             println!(
                 "OK: entry {} is in the log {} of size {} (event time {}, record sha256 {})",
@@ -358,7 +419,12 @@ pub fn verify_proof(file: &Path, key: &str, record: Option<&Path>) -> Result<i32
                 hex::encode(c.entry.body_sha256)
             );
             match c.record_matches {
-                Some(true) => println!("OK: the record given is exactly the one logged"),
+                Some(true) => match unwrapped {
+                    Some(i) => println!(
+                        "OK: the record in the `suho records` line given (ledger index {i}) is exactly the one logged"
+                    ),
+                    None => println!("OK: the record given is exactly the one logged"),
+                },
                 Some(false) => {
                     println!("FAILED: the record given is NOT the one logged at this index");
                     return Ok(1);

@@ -29,8 +29,15 @@ use clap::{Parser, Subcommand};
     about = "suho (수호): a tamper-evident access ledger that catches insider exfiltration"
 )]
 struct Cli {
-    /// Data directory (created when missing).
-    #[arg(long, global = true, env = "SUHO_DATA", default_value = "./suho-data")]
+    /// Data directory: the ledger, registry, alerts, history and suho.toml (created when
+    /// missing).
+    #[arg(
+        long,
+        global = true,
+        env = "SUHO_DATA",
+        hide_env_values = true,
+        default_value = "./suho-data"
+    )]
     data: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -44,7 +51,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Write realistic sample access records, a registry and a geo database.
     Simulate(demo::SimulateArgs),
-    /// Append access records to the ledger (`-` reads standard input).
+    /// Append access records to the ledger (`-` reads standard input). A long ingest publishes
+    /// a signed checkpoint every 5 seconds (SUHO_CHECKPOINT_EVERY_SECS sets another interval).
     Ingest {
         /// NDJSON files of access records.
         #[arg(required = true)]
@@ -65,8 +73,11 @@ enum Command {
         #[arg(long)]
         key: Option<String>,
     },
-    /// Size, checkpoint and files of the ledger.
+    /// Size, checkpoint and files of the ledger, and whether recovery after a crash is pending.
     Status,
+    /// After a crash or kill: checkpoint, run through the detectors and index every record the
+    /// stopped process stored (scope, evidence, notify and sql do this first by themselves).
+    Recover,
     /// Print stored records as NDJSON, in ledger order, each with its ledger index.
     Records {
         /// First ledger index.
@@ -86,7 +97,8 @@ enum Command {
         /// Verifier key (or a file holding it).
         #[arg(long)]
         key: String,
-        /// The record (one NDJSON line) the proof should commit to.
+        /// A file holding the record the proof should commit to: the producer's NDJSON line as
+        /// sent, or that record's line as `suho records` prints it.
         #[arg(long)]
         record: Option<PathBuf>,
     },
@@ -219,6 +231,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Rejects { limit, ndjson } => ledger_cmd::rejects(&data, limit, ndjson),
         Command::Verify { key } => ledger_cmd::verify(&data, key.as_deref()),
         Command::Status => ledger_cmd::status(&data),
+        Command::Recover => ledger_cmd::recover(&data),
         Command::Records { from, limit } => ledger_cmd::records(&data, from, limit),
         Command::Ledger(c) => ledger_cmd::ledger(&data, c),
         Command::VerifyProof { file, key, record } => {

@@ -91,7 +91,8 @@ fn body_of(u: OwnUse<'_>) -> Result<(String, String, i64)> {
     Ok((body, id, time))
 }
 
-/// Append `u` to an open ledger and checkpoint it; returns its index.
+/// Append `u` to an open ledger, checkpoint it and run it through the detectors; returns its
+/// index.
 pub fn record_in(ledger: &mut Ledger, u: OwnUse<'_>) -> Result<u64> {
     let (body, id, time) = body_of(u)?;
     suho_ingest::spool::drain(ledger)?;
@@ -100,6 +101,12 @@ pub fn record_in(ledger: &mut Ledger, u: OwnUse<'_>) -> Result<u64> {
         Appended::Stored(i) | Appended::Duplicate(i) => i,
     };
     ledger.checkpoint()?;
+    // The detectors see suho's own use like any other access, now rather than at the next
+    // ingest, so that nothing stored waits unseen (`suho status` would call that pending).
+    if std::env::var_os("SUHO_NO_DETECT").is_none() {
+        suho_ingest::Detection::open(ledger.layout(), ledger.durable_size())
+            .context("running suho's own-use record through the detectors")?;
+    }
     Ok(index)
 }
 

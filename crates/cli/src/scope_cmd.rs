@@ -104,6 +104,13 @@ pub enum HistoryCmd {
         /// Who runs it.
         #[arg(long = "as")]
         operator: Option<String>,
+        /// Show what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete even when nothing would be left (every record is older than the retention
+        /// period, as with sample data from a past year).
+        #[arg(long)]
+        yes: bool,
     },
     /// What the history covers.
     Status,
@@ -117,9 +124,27 @@ pub fn sync_options(data: &Path) -> Result<suho_history::SyncOptions> {
     })
 }
 
-/// Catch the history up with the ledger, with a progress bar when there is much to do.
+/// Bring the ledger's checkpoint and the detectors up to every durable record (after a crash
+/// they lag behind until a writer opens the ledger), then catch the history up with the
+/// ledger, with a progress bar when there is much to do. An answer from the history that is
+/// called exact must cover every stored record; while another process holds the ledger, it
+/// covers what that process has checkpointed, and this says so.
 pub fn sync_history(data: &Path, quiet: bool) -> Result<suho_history::SyncReport> {
     let layout = Layout::new(data);
+    match suho_ingest::recover(&layout).context("recovering the ledger before answering")? {
+        suho_ingest::Recovered::UpToDate { size, caught_up } if caught_up > 0 => eprintln!(
+            "recovered: {} stored record(s) that a stopped process had not checkpointed or run \
+             through the detectors are now covered (ledger size {})",
+            thousands(caught_up),
+            thousands(size)
+        ),
+        suho_ingest::Recovered::UpToDate { .. } => {}
+        suho_ingest::Recovered::Live { writer, checkpoint } => eprintln!(
+            "note: a running suho process ({writer}) holds the ledger; this answer covers the \
+             {} records of its newest checkpoint, not records it stored after it",
+            thousands(checkpoint)
+        ),
+    }
     let started = Instant::now();
     let mut bar = None;
     let report = History::sync_with(&layout, &sync_options(data)?, |p: &SyncProgress| {
@@ -181,6 +206,8 @@ pub fn history(data: &Path, cmd: HistoryCmd) -> Result<i32> {
             keep_days,
             large_system,
             operator,
+            dry_run,
+            yes,
         } => {
             let keep = keep_days.unwrap_or(if large_system {
                 LARGE_SYSTEM_KEEP_DAYS
@@ -188,6 +215,24 @@ pub fn history(data: &Path, cmd: HistoryCmd) -> Result<i32> {
                 DEFAULT_KEEP_DAYS
             });
             let now = suho_ledger::now_ms();
+            let preview = History::prune_preview(&layout, keep, now)?;
+            if dry_run {
+                println!(
+                    "would delete {} records in {} day partitions older than {} (keeping {keep} days from today); {} day partitions would remain",
+                    thousands(preview.records),
+                    preview.partitions.len(),
+                    preview.horizon,
+                    preview.kept_partitions
+                );
+                return Ok(0);
+            }
+            if !preview.partitions.is_empty() && preview.kept_partitions == 0 && !yes {
+                bail!(
+                    "refusing to delete the whole history: all {} records are older than {} (the retention period of {keep} days counts back from today, and the newest record is older). Run with --dry-run to see the days, or --yes if that is what you want",
+                    thousands(preview.records),
+                    preview.horizon
+                );
+            }
             let r = History::prune(&layout, keep, now)?;
             for p in &r.partitions {
                 println!(
@@ -562,6 +607,8 @@ pub fn scope(data: &Path, a: ScopeArgs) -> Result<i32> {
     if a.format == ScopeFormat::Json {
         let mut v = serde_json::to_value(&summary)?;
         v["selector"] = selector_json(&sel);
+        // False when retention deleted days the selection reaches into (see scan.pruned_before).
+        v["complete"] = summary.scan.pruned_before.is_none().into();
         if let Some(c) = a.claim {
             v["claim"] = serde_json::json!({
                 "claimed": c, "subjects": summary.subjects,
@@ -603,7 +650,18 @@ pub fn print_summary(text: &str, s: &ScopeSummary, seconds: f64) {
             )
         })
         .unwrap_or_default();
-    println!("  subjects       {}{share}, exact", thousands(s.subjects));
+    match &s.scan.pruned_before {
+        None => println!("  subjects       {}{share}, exact", thousands(s.subjects)),
+        Some(day) => {
+            println!(
+                "  subjects       {}{share}, exact over the history kept",
+                thousands(s.subjects)
+            );
+            println!(
+                "  pruned         retention deleted every day before {day}: records from then are not counted"
+            );
+        }
+    }
     if s.unlisted_subjects > 0 {
         println!(
             "                 plus up to {} processed in bulk without being listed one by one",

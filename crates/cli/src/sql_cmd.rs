@@ -137,6 +137,14 @@ pub fn sql(data: &Path, a: SqlArgs) -> Result<i32> {
 
 /// Index what the ledger stored since the last sync; print nothing when nothing is new.
 fn catch_up(layout: &Layout) -> Result<()> {
+    if let suho_ingest::Recovered::Live { writer, checkpoint } =
+        suho_ingest::recover(layout).context("recovering the ledger before answering")?
+    {
+        eprintln!(
+            "note: a running suho process ({writer}) holds the ledger; the history covers the \
+             {checkpoint} records of its newest checkpoint"
+        );
+    }
     match History::sync_with(
         layout,
         &crate::scope_cmd::sync_options(&layout.data)?,

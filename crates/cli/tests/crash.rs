@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -130,32 +132,102 @@ fn sigkill_during_http_ingest_loses_no_acknowledged_record() {
     }
 }
 
-#[test]
-fn sigkill_during_file_ingest_leaves_a_verifiable_ledger_and_retries_store_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let file = dir.path().join("records.ndjson");
-    let n = 200_000u64;
+/// Bytes in the write-ahead log of `data` (its segment files and their indexes).
+fn wal_bytes(data: &Path) -> u64 {
+    std::fs::read_dir(data.join("wal"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A file of `n` records with ids.
+fn records_file(dir: &Path, n: u64) -> PathBuf {
+    let file = dir.join("records.ndjson");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&file).expect("create"));
     for i in 0..n {
         f.write_all(record(i).as_bytes()).expect("write");
     }
     f.flush().expect("flush");
-    drop(f);
+    file
+}
+
+/// Start `suho ingest FILE` (`n` records, of which `data` already holds `held`) on `data`,
+/// publishing a checkpoint every `checkpoint_secs`, and SIGKILL it `delay` after its
+/// write-ahead log first grew by a block of records (it grows many records at a time). Asserts that
+/// the kill interrupted it: it was still running (killed by the signal, not exited) and had
+/// not stored the whole file. Returns the records stored after the kill.
+fn kill_ingest_midway(
+    data: &Path,
+    file: &Path,
+    n: u64,
+    held: u64,
+    delay: Duration,
+    checkpoint_secs: u64,
+) -> u64 {
+    let start = wal_bytes(data);
+    let mut child = Command::new(SUHO)
+        .env("SUHO_CHECKPOINT_EVERY_SECS", checkpoint_secs.to_string())
+        .arg("--data")
+        .arg(data)
+        .arg("ingest")
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ingest");
+    // Re-sent records already stored are duplicates and add nothing: wait for new ones.
+    while wal_bytes(data) <= start + 4096 {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("the ingest ended ({status}) before it stored anything new");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(delay);
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("reap");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the ingest had finished ({status}) before the kill: nothing was interrupted"
+    );
+    let after = stored(data).len() as u64;
+    assert!(
+        after > held && after < n,
+        "the kill interrupted the ingest midway: {held} records before, {after} after, of {n}"
+    );
+    after
+}
+
+/// Every record `suho records` prints, as JSON.
+fn stored(data: &Path) -> Vec<serde_json::Value> {
+    let out = suho(data, &["records"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("records prints JSON"))
+        .collect()
+}
+
+#[test]
+fn sigkill_during_file_ingest_leaves_a_verifiable_ledger_and_retries_store_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let n = 400_000u64;
+    let file = records_file(dir.path(), n);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    for round in 0..8 {
-        let mut child = Command::new(SUHO)
-            .arg("--data")
-            .arg(&data)
-            .arg("ingest")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ingest");
-        std::thread::sleep(Duration::from_millis(rng.gen_range(30..700)));
-        let _ = child.kill();
-        child.wait().expect("reap");
+    let mut held = 0;
+    for round in 0..4 {
+        // Each round re-sends the whole file and is killed at a random moment of what it adds:
+        // mid-block, mid-fsync, around a checkpoint (published every second here).
+        let delay = Duration::from_millis(rng.gen_range(0..40));
+        held = kill_ingest_midway(&data, &file, n, held, delay, 1);
         let v = suho(&data, &["verify"]);
         assert!(
             v.status.success(),
@@ -170,10 +242,8 @@ fn sigkill_during_file_ingest_leaves_a_verifiable_ledger_and_retries_store_once(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = suho(&data, &["records"]);
     let mut ids = std::collections::HashSet::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+    for v in stored(&data) {
         assert!(
             ids.insert(v["record"]["id"].as_str().expect("id").to_string()),
             "a record is stored twice"
@@ -181,6 +251,66 @@ fn sigkill_during_file_ingest_leaves_a_verifiable_ledger_and_retries_store_once(
     }
     assert_eq!(ids.len() as u64, n);
     assert!(suho(&data, &["verify"]).status.success());
+}
+
+#[test]
+fn after_a_kill_scope_counts_every_durable_record_and_status_says_recovery_is_pending() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let n = 200_000;
+    let file = records_file(dir.path(), n);
+    // Killed halfway, with periodic checkpoints an hour apart: the records it stored are
+    // durable but neither checkpointed nor seen by the detectors.
+    kill_ingest_midway(&data, &file, n, 0, Duration::from_millis(20), 3600);
+
+    let status = suho(&data, &["status"]);
+    let said = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.status.success(), "{said}");
+    assert!(said.contains("recovery pending"), "{said}");
+    let alerts = suho(&data, &["alerts"]);
+    assert!(
+        String::from_utf8_lossy(&alerts.stderr).contains("recovery pending"),
+        "alerts must say they miss what the stopped process stored"
+    );
+
+    // Scope first brings the ledger and detectors up to the durable log, then counts.
+    let out = suho(&data, &["scope", "--format", "json", "--reason", "test"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("scope prints JSON");
+    let records = stored(&data);
+    let durable: Vec<_> = records
+        .iter()
+        .filter(|v| {
+            v["record"]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("k-"))
+        })
+        .collect();
+    assert!(
+        durable.len() > 1000 && durable.len() < 200_000,
+        "the kill left part of the file durable: {}",
+        durable.len()
+    );
+    let subjects: std::collections::HashSet<&str> = durable
+        .iter()
+        .flat_map(|v| v["record"]["subjects"].as_array().expect("subjects"))
+        .map(|s| s.as_str().expect("subject"))
+        .collect();
+    assert_eq!(
+        summary["subjects"].as_u64(),
+        Some(subjects.len() as u64),
+        "scope counts every durable record's subjects"
+    );
+    assert_eq!(summary["records"].as_u64(), Some(durable.len() as u64));
+
+    let status = suho(&data, &["status"]);
+    let said = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(!said.contains("recovery pending"), "{said}");
 }
 
 #[test]

@@ -172,18 +172,28 @@ fn consistency_proofs_show_the_log_only_grew() {
         stdout(&check)
     );
 
-    // A proof against a different key is refused.
-    let other = "suho.local/other+12345678+AcoyqMm0N6k8VcnfkjXoQ1ryV5fWEhTSBZ13RFUb9hgO";
+    // A proof checked with another ledger's well-formed key is refused because no signature
+    // verifies, not because the key is malformed.
+    let other = stdout(&suho(&dir.path().join("other"), &["ledger", "key"]))
+        .trim()
+        .to_string();
+    assert!(
+        suho_note::Verifier::parse(&other).is_ok(),
+        "a well-formed key: {other}"
+    );
+    assert_ne!(other, vkey);
     let bad = Command::new(SUHO)
         .args([
             "verify-consistency",
             proof.to_str().expect("utf-8"),
             "--key",
-            other,
+            &other,
         ])
         .output()
         .expect("run");
     assert!(!bad.status.success());
+    let said = stdout(&bad);
+    assert!(said.contains("none is by a trusted key"), "{said}");
 }
 
 #[test]

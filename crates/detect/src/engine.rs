@@ -759,11 +759,14 @@ impl Engine {
         }
     }
 
-    /// Writes the detector state to `path` atomically (temporary file, fsync, rename).
+    /// Writes the detector state to `path` atomically (temporary file, fsync, rename), together
+    /// with `observed`: the number of ledger records it has seen. One file holds both, so a
+    /// crash can never leave a state that counts records its position says it has not seen
+    /// (they would be replayed into it and counted twice), nor the reverse.
     ///
-    /// Format: `SUHODET1`, a little-endian u32 format version, a u64 payload length, the
-    /// payload (postcard), and the SHA-256 of the payload.
-    pub fn save_state(&self, path: &Path) -> Result<(), DetectError> {
+    /// Format 2: `SUHODET1`, a little-endian u32 format version (2), the u64 position, a u64
+    /// payload length, the payload (postcard), and the SHA-256 of position and payload.
+    pub fn save_state(&self, path: &Path, observed: u64) -> Result<(), DetectError> {
         let io = |what: &'static str| {
             move |e: std::io::Error| DetectError::Io {
                 path: path.to_path_buf(),
@@ -775,12 +778,17 @@ impl Engine {
             path: path.to_path_buf(),
             reason: format!("cannot encode the detector state: {e}"),
         })?;
-        let mut buf = Vec::with_capacity(payload.len() + 52);
+        let mut buf = Vec::with_capacity(payload.len() + STATE_OVERHEAD);
         buf.extend_from_slice(STATE_MAGIC);
         buf.extend_from_slice(&STATE_VERSION.to_le_bytes());
+        buf.extend_from_slice(&observed.to_le_bytes());
         buf.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         buf.extend_from_slice(&payload);
-        buf.extend_from_slice(&Sha256::digest(&payload));
+        let digest = Sha256::new()
+            .chain_update(observed.to_le_bytes())
+            .chain_update(&payload)
+            .finalize();
+        buf.extend_from_slice(&digest);
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = std::path::PathBuf::from(tmp);
@@ -800,12 +808,45 @@ impl Engine {
         Ok(())
     }
 
-    /// Restores state written by [`Engine::save_state`]. A missing file leaves the engine
-    /// fresh; a damaged one is an error (the engine is left unchanged).
-    pub fn load_state(&mut self, path: &Path) -> Result<(), DetectError> {
+    /// The ledger position of the state saved at `path`, read from its header alone (for a
+    /// status report; [`Engine::load_state`] checks the whole file).
+    pub fn saved_position(path: &Path) -> Result<SavedAt, DetectError> {
+        use std::io::Read;
+        let mut head = [0u8; 20];
+        let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+        match read {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SavedAt::Nothing),
+            Err(e) => {
+                return Err(DetectError::Io {
+                    path: path.to_path_buf(),
+                    what: "reading the state file",
+                    source: e,
+                })
+            }
+            Ok(()) => {}
+        }
+        if &head[..8] != STATE_MAGIC {
+            return Err(DetectError::State {
+                path: path.to_path_buf(),
+                reason: "not a suho detector state file (bad magic)".into(),
+            });
+        }
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&head[12..20]);
+        Ok(if head[8..12] == 1u32.to_le_bytes() {
+            SavedAt::Unrecorded
+        } else {
+            SavedAt::Position(u64::from_le_bytes(w))
+        })
+    }
+
+    /// Restores state written by [`Engine::save_state`] and says which ledger position it
+    /// holds. A missing file leaves the engine fresh ([`SavedAt::Nothing`]); a damaged one is
+    /// an error (the engine is left unchanged).
+    pub fn load_state(&mut self, path: &Path) -> Result<SavedAt, DetectError> {
         let buf = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SavedAt::Nothing),
             Err(e) => {
                 return Err(DetectError::Io {
                     path: path.to_path_buf(),
@@ -818,30 +859,47 @@ impl Engine {
             path: path.to_path_buf(),
             reason,
         };
-        if buf.len() < 52 || &buf[..8] != STATE_MAGIC {
+        if buf.len() < 12 || &buf[..8] != STATE_MAGIC {
             return Err(bad(
                 "not a suho detector state file (bad magic or too short)".into(),
             ));
         }
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&buf[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
         let mut v = [0u8; 4];
         v.copy_from_slice(&buf[8..12]);
         let version = u32::from_le_bytes(v);
-        if version != STATE_VERSION {
-            return Err(bad(format!(
-                "state format version {version}, this build reads {STATE_VERSION}"
-            )));
+        // Format 1 had no position (it lived in a file of its own); format 2 leads with it.
+        let (observed, head) = match version {
+            1 => (None, 20),
+            STATE_VERSION => (Some(0), 28),
+            _ => {
+                return Err(bad(format!(
+                    "state format version {version}, this build reads 1 and {STATE_VERSION}"
+                )))
+            }
+        };
+        if buf.len() < head + 32 {
+            return Err(bad("too short for its header and checksum".into()));
         }
-        let mut l = [0u8; 8];
-        l.copy_from_slice(&buf[12..20]);
-        let len = u64::from_le_bytes(l);
-        if len != (buf.len() - 52) as u64 {
+        let observed = observed.map(|_| word(12));
+        let len = word(head - 8);
+        if len != (buf.len() - head - 32) as u64 {
             return Err(bad(format!(
                 "payload length {len} does not match the file size {}",
                 buf.len()
             )));
         }
-        let payload = &buf[20..buf.len() - 32];
-        if Sha256::digest(payload).as_slice() != &buf[buf.len() - 32..] {
+        let payload = &buf[head..buf.len() - 32];
+        let mut digest = Sha256::new();
+        if let Some(n) = observed {
+            digest.update(n.to_le_bytes());
+        }
+        digest.update(payload);
+        if digest.finalize().as_slice() != &buf[buf.len() - 32..] {
             return Err(bad("checksum mismatch: the file is damaged".into()));
         }
         let mut st: State =
@@ -860,12 +918,28 @@ impl Engine {
             st.travel = vec![0; want];
         }
         self.st = st;
-        Ok(())
+        Ok(match observed {
+            Some(n) => SavedAt::Position(n),
+            None => SavedAt::Unrecorded,
+        })
     }
 }
 
+/// Which ledger position a loaded detector state holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavedAt {
+    /// There was no state file: the engine starts fresh, at position 0.
+    Nothing,
+    /// The state has seen the first this many ledger records.
+    Position(u64),
+    /// A state of format 1, whose position was kept in a file of its own (`detect/observed`).
+    Unrecorded,
+}
+
 const STATE_MAGIC: &[u8; 8] = b"SUHODET1";
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
+/// Header (magic, version, position, payload length) and checksum.
+const STATE_OVERHEAD: usize = 28 + 32;
 
 /// Drops state that event time has left behind. Runs once per event-time hour.
 fn maintain(st: &mut State, cfg: &DetectConfig) {
@@ -923,12 +997,12 @@ mod tests {
         e.st.actors
             .insert(7, Some(Box::new(ActorState::new(0, 0, 0, false))));
         e.st.roles.insert(9, RoleStats::default());
-        e.save_state(&path).expect("save");
+        e.save_state(&path, 1).expect("save");
         engine()
             .load_state(&path)
             .expect("a state suho wrote loads");
         tamper(&mut e.st);
-        e.save_state(&path).expect("save");
+        e.save_state(&path, 1).expect("save");
         let mut fresh = engine();
         let err = fresh.load_state(&path).expect_err("refused").to_string();
         assert!(

@@ -1096,10 +1096,14 @@ mod replay {
         for split in [lines.len() / 3, lines.len() - 2000] {
             let mut e1 = s.engine();
             let mut a: Vec<Alert> = feed(&mut e1, &lines[..split], 0);
-            e1.save_state(&path).expect("save");
+            e1.save_state(&path, split as u64).expect("save");
             drop(e1);
             let mut e2 = s.engine();
-            e2.load_state(&path).expect("load");
+            assert_eq!(
+                e2.load_state(&path).expect("load"),
+                suho_detect::SavedAt::Position(split as u64),
+                "the state names the position it was saved at"
+            );
             a.extend(feed(&mut e2, &lines[split..], split as u64));
             assert_eq!(
                 without_wall_clock(&one),
@@ -1114,13 +1118,16 @@ mod replay {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("detect.state");
         let mut e = reg().engine();
-        e.load_state(&path).expect("missing is fine");
+        assert_eq!(
+            e.load_state(&path).expect("missing is fine"),
+            suho_detect::SavedAt::Nothing
+        );
         feed(
             &mut e,
             &[r(at(0, 10, 0), "emp-0042").ip(OFFICE).subject("c-1").line()],
             0,
         );
-        e.save_state(&path).expect("save");
+        e.save_state(&path, 1).expect("save");
         let mut bytes = std::fs::read(&path).expect("read");
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;

@@ -140,7 +140,16 @@ impl History {
         keep_days: u32,
         now_ms: i64,
     ) -> Result<PruneReport, HistoryError> {
-        prune::prune(layout, keep_days, now_ms)
+        prune::prune(layout, keep_days, now_ms, false)
+    }
+
+    /// What [`History::prune`] would delete, deleting nothing.
+    pub fn prune_preview(
+        layout: &Layout,
+        keep_days: u32,
+        now_ms: i64,
+    ) -> Result<PruneReport, HistoryError> {
+        prune::prune(layout, keep_days, now_ms, true)
     }
 
     /// The next ledger index the history will index (every record below it is indexed, unless

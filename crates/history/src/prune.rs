@@ -7,7 +7,9 @@ use serde::Serialize;
 use suho_ledger::Layout;
 
 use crate::day::{date_of_day, day_of_ms};
-use crate::sync::{lock, partition_files, partitions, PartitionFiles};
+use crate::sync::{
+    lock, partition_files, partitions, read_state, write_state, PartitionFiles, State,
+};
 use crate::writer::sync_dir;
 use crate::{history_dir, io_err, pq_err, HistoryError};
 
@@ -37,12 +39,15 @@ pub struct PruneReport {
     pub partitions: Vec<PrunedPartition>,
     /// Records deleted in all.
     pub records: u64,
+    /// Day partitions the history still holds after the pruning.
+    pub kept_partitions: u64,
 }
 
 pub(crate) fn prune(
     layout: &Layout,
     keep_days: u32,
     now_ms: i64,
+    dry_run: bool,
 ) -> Result<PruneReport, HistoryError> {
     let history = history_dir(layout);
     let _lock = lock(&history)?;
@@ -52,8 +57,25 @@ pub(crate) fn prune(
         keep_days,
         partitions: Vec::new(),
         records: 0,
+        kept_partitions: 0,
     };
-    for (day, dir) in partitions(&history)? {
+    let parts = partitions(&history)?;
+    report.kept_partitions = parts.iter().filter(|(day, _)| *day >= horizon).count() as u64;
+    if !dry_run && parts.first().is_some_and(|(day, _)| *day < horizon) {
+        // Said before anything is deleted: a crash midway leaves answers marked incomplete
+        // over days that may still be there, never complete over days that are gone.
+        let state = read_state(&history)?;
+        if state.pruned_before.is_none_or(|p| p < horizon) {
+            write_state(
+                &history,
+                &State {
+                    pruned_before: Some(horizon),
+                    ..state
+                },
+            )?;
+        }
+    }
+    for (day, dir) in parts {
         if day >= horizon {
             break;
         }
@@ -72,6 +94,11 @@ pub(crate) fn prune(
             if let Some(last) = last {
                 part.last_index = Some(part.last_index.map_or(last, |l: u64| l.max(last)));
             }
+        }
+        if dry_run {
+            report.records += part.records;
+            report.partitions.push(part);
+            continue;
         }
         for path in files.iter().map(|(_, p)| p).chain(tmps.iter()) {
             fs::remove_file(path).map_err(io_err(path))?;

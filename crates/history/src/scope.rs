@@ -127,6 +127,10 @@ pub struct ScanStats {
     pub indexed_through: u64,
     /// The oldest day still in the history (`YYYY-MM-DD`), or None when it is empty.
     pub oldest_day: Option<String>,
+    /// Retention pruned every day before this one (`YYYY-MM-DD`) and the selection reaches
+    /// into them: the counts are exact over the history kept, not over everything ever
+    /// accessed. None when nothing the selection asks for was pruned.
+    pub pruned_before: Option<String>,
 }
 
 /// The scope summary (contract section 5), plus what investigators ask next.
@@ -343,8 +347,13 @@ fn run(
 ) -> Result<(Agg, ScanStats), HistoryError> {
     let c = Compiled::new(sel, opts)?;
     let history = history_dir(layout);
+    let state = read_state(&history)?;
     let mut scan = ScanStats {
-        indexed_through: read_state(&history)?.next_index,
+        indexed_through: state.next_index,
+        pruned_before: state
+            .pruned_before
+            .filter(|p| c.time_in(i64::MIN, day_start_ms(*p) - 1))
+            .map(date_of_day),
         ..ScanStats::default()
     };
     let parts = partitions(&history)?;

@@ -75,6 +75,10 @@ pub struct SyncReport {
 pub(crate) struct State {
     pub(crate) version: u32,
     pub(crate) next_index: u64,
+    /// Retention removed every day before this one (days since the epoch, UTC): an answer that
+    /// reaches before it is exact only over what was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pruned_before: Option<i64>,
 }
 
 fn state_path(history: &Path) -> PathBuf {
@@ -92,12 +96,13 @@ pub(crate) fn read_state(history: &Path) -> Result<State, HistoryError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State {
             version: 1,
             next_index: 0,
+            pruned_before: None,
         }),
         Err(source) => Err(HistoryError::Io { path, source }),
     }
 }
 
-fn write_state(history: &Path, state: &State) -> Result<(), HistoryError> {
+pub(crate) fn write_state(history: &Path, state: &State) -> Result<(), HistoryError> {
     let path = state_path(history);
     let tmp = history.join("state.json.tmp");
     let bytes = serde_json::to_vec(state)
@@ -306,6 +311,7 @@ pub(crate) fn sync(
         &State {
             version: 1,
             next_index: next,
+            ..state
         },
     )?;
     report.to = next;

@@ -2,10 +2,14 @@
 //! detector engine right after it is sequenced, alerts land in `<data>/alerts.db`, and the
 //! engine's state is saved beside the ledger so it survives restarts.
 //!
-//! `<data>/detect/observed` holds the ledger size the saved state has seen. On open, records
-//! the ledger holds beyond it (stored by a process that crashed before saving) are replayed
+//! `<data>/detect/state` holds the engine's state together with the ledger size it has seen, in
+//! one file written atomically, so a crash can never leave state that already counts records
+//! its position says are unseen (a replay would count them twice). On open, records the ledger
+//! holds beyond that position (stored by a process that crashed before saving) are replayed
 //! through the engine, so no stored record escapes detection. Alert ids are stable, so a
-//! replayed alert updates the stored one instead of duplicating it.
+//! replayed alert updates the stored one instead of duplicating it. A state of the previous
+//! format kept its position in `<data>/detect/observed`; it is read once and removed at the
+//! next save.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,11 +18,26 @@ use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use crossbeam_channel::{bounded, Sender};
-use suho_detect::{Alert, AlertStore, DetectConfig, Engine, Features, Severity};
+use suho_detect::{Alert, AlertStore, DetectConfig, Engine, Features, SavedAt, Severity};
 use suho_ledger::{Appended, Layout};
 
 use crate::prepare::PreparedChunk;
 use crate::IngestError;
+
+/// Where a detector state of format 1 kept the ledger size it had seen.
+const LEGACY_OBSERVED: &str = "observed";
+
+/// The ledger position of a saved state in `dir`.
+fn position(dir: &Path, saved: SavedAt) -> u64 {
+    match saved {
+        SavedAt::Nothing => 0,
+        SavedAt::Position(n) => n,
+        SavedAt::Unrecorded => fs::read_to_string(dir.join(LEGACY_OBSERVED))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0),
+    }
+}
 
 /// The detector engine with its alert store and persisted state.
 pub struct Detection {
@@ -50,11 +69,7 @@ impl Detection {
         let dir = layout.data.join("detect");
         fs::create_dir_all(&dir)
             .map_err(|e| IngestError::Detect(format!("{}: {e}", dir.display())))?;
-        engine.load_state(&dir.join("state")).map_err(err)?;
-        let observed = fs::read_to_string(dir.join("observed"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0u64);
+        let observed = position(&dir, engine.load_state(&dir.join("state")).map_err(err)?);
         let store = AlertStore::open(&layout.data.join("alerts.db")).map_err(err)?;
         let mut d = Detection {
             engine,
@@ -70,6 +85,16 @@ impl Detection {
             d.catch_up(layout, ledger_size)?;
         }
         Ok(d)
+    }
+
+    /// How many ledger records the saved detector state of `layout`'s data directory has seen,
+    /// without loading it.
+    pub fn saved_position(layout: &Layout) -> Result<u64, IngestError> {
+        let dir = layout.data.join("detect");
+        Ok(position(
+            &dir,
+            Engine::saved_position(&dir.join("state")).map_err(err)?,
+        ))
     }
 
     fn catch_up(&mut self, layout: &Layout, ledger_size: u64) -> Result<(), IngestError> {
@@ -146,13 +171,16 @@ impl Detection {
         self.store_alerts()?;
         if ledger_size > self.observed {
             self.engine
-                .save_state(&self.dir.join("state"))
+                .save_state(&self.dir.join("state"), ledger_size)
                 .map_err(err)?;
-            let tmp = self.dir.join("observed.tmp");
-            fs::write(&tmp, ledger_size.to_string())
-                .and_then(|_| fs::rename(&tmp, self.dir.join("observed")))
-                .map_err(|e| IngestError::Detect(format!("{}: {e}", self.dir.display())))?;
             self.observed = ledger_size;
+            // The position now lives in the state file; a format-1 leftover would mislead.
+            match fs::remove_file(self.dir.join(LEGACY_OBSERVED)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(IngestError::Detect(format!("{}: {e}", self.dir.display())))
+                }
+                _ => {}
+            }
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 mod detection;
 mod durable;
 mod prepare;
+mod recovery;
 mod rejects;
 mod service;
 pub mod spool;
@@ -17,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 pub use detection::Detection;
+pub use recovery::{lag, recover, Lag, Recovered};
 pub use rejects::RejectLog;
 pub use service::{IngestService, ServiceOptions};
 pub use stream::{ingest_stream, IngestOptions, Progress, StreamSummary};

@@ -607,3 +607,23 @@ fn lock_dir(data: &Path) -> Result<File, LedgerError> {
     })?;
     Ok(f)
 }
+
+/// Which process holds the data directory `data` as its ledger writer, if any (`pid N`), without
+/// taking it: the lock is tried and released at once. None also when no ledger was ever opened.
+pub fn lock_holder(data: &Path) -> Result<Option<String>, LedgerError> {
+    let path = data.join("LOCK");
+    let f = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(LedgerError::Io { path, source }),
+    };
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok() {
+        return Ok(None);
+    }
+    let holder = fs::read_to_string(&path).unwrap_or_default();
+    Ok(Some(if holder.trim().is_empty() {
+        "unknown process".to_string()
+    } else {
+        holder.trim().to_string()
+    }))
+}
