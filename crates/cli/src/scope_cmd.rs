@@ -107,8 +107,8 @@ pub enum HistoryCmd {
         /// Show what would be deleted, and delete nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Delete even when nothing would be left (every record is older than the retention
-        /// period, as with sample data from a past year).
+        /// Delete even when more records would go than stay (as with sample data from a past
+        /// year, or a clock set wrong).
         #[arg(long)]
         yes: bool,
     },
@@ -214,23 +214,29 @@ pub fn history(data: &Path, cmd: HistoryCmd) -> Result<i32> {
             } else {
                 DEFAULT_KEEP_DAYS
             });
+            // Judged on the whole history: index what the ledger holds first.
+            sync_history(data, false)?;
             let now = suho_ledger::now_ms();
             let preview = History::prune_preview(&layout, keep, now)?;
             if dry_run {
                 println!(
-                    "would delete {} records in {} day partitions older than {} (keeping {keep} days from today); {} day partitions would remain",
+                    "would delete {} records in {} day partitions older than {} (keeping {keep} days from today); {} records in {} day partitions would remain",
                     thousands(preview.records),
                     preview.partitions.len(),
                     preview.horizon,
+                    thousands(preview.kept_records),
                     preview.kept_partitions
                 );
                 return Ok(0);
             }
-            if !preview.partitions.is_empty() && preview.kept_partitions == 0 && !yes {
+            // Steady retention deletes a small part; deleting most of the history at once is
+            // what happens to sample data from a past year, or with a wrong clock.
+            if preview.records > preview.kept_records && !yes {
                 bail!(
-                    "refusing to delete the whole history: all {} records are older than {} (the retention period of {keep} days counts back from today, and the newest record is older). Run with --dry-run to see the days, or --yes if that is what you want",
+                    "refusing to delete most of the history: {} records are older than {} and only {} would remain (the retention period of {keep} days counts back from today). Run with --dry-run to see the days, or --yes if that is what you want",
                     thousands(preview.records),
-                    preview.horizon
+                    preview.horizon,
+                    thousands(preview.kept_records)
                 );
             }
             let r = History::prune(&layout, keep, now)?;

@@ -41,6 +41,8 @@ pub struct PruneReport {
     pub records: u64,
     /// Day partitions the history still holds after the pruning.
     pub kept_partitions: u64,
+    /// Records they hold.
+    pub kept_records: u64,
 }
 
 pub(crate) fn prune(
@@ -58,9 +60,15 @@ pub(crate) fn prune(
         partitions: Vec::new(),
         records: 0,
         kept_partitions: 0,
+        kept_records: 0,
     };
     let parts = partitions(&history)?;
-    report.kept_partitions = parts.iter().filter(|(day, _)| *day >= horizon).count() as u64;
+    for (_, dir) in parts.iter().filter(|(day, _)| *day >= horizon) {
+        report.kept_partitions += 1;
+        for (_, path) in partition_files(dir)?.files {
+            report.kept_records += rows_and_last_index(&path)?.0;
+        }
+    }
     if !dry_run && parts.first().is_some_and(|(day, _)| *day < horizon) {
         // Said before anything is deleted: a crash midway leaves answers marked incomplete
         // over days that may still be there, never complete over days that are gone.
