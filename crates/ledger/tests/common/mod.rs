@@ -94,3 +94,16 @@ pub fn edit_records(layout: &Layout, f: impl FnOnce(&mut Vec<(i64, Vec<u8>)>)) {
     write_blocks(&seg, &rebuilt);
 }
 
+/// A copy of the directory `from` at `to`, as a backup or a crash image would hold it.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
