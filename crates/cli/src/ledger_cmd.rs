@@ -249,7 +249,7 @@ pub fn status(data: &Path) -> Result<i32> {
     let layout = Layout::new(data);
     let vkey = suho_ledger::load_verifier(&layout.keys())?;
     let text = std::fs::read_to_string(layout.checkpoint())
-        .context("no checkpoint yet: ingest some records first")?;
+        .context("no checkpoint: the ledger was never opened, or its checkpoint was removed (`suho verify` says which)")?;
     let note = suho_note::open(&text, std::slice::from_ref(&vkey))?;
     let cp = suho_note::Checkpoint::parse(&note.body)?;
     println!("data directory   {}", data.display());

@@ -314,23 +314,16 @@ impl Ledger {
         let signed = seal::read_signed(&layout)?;
         let mut previous_key = None;
         let mut new_key = false;
-        let signer = match keys::load_signer(&layout.keys())? {
-            Some(s) => s,
-            None => match seal::key_missing(&layout)? {
-                None => {
-                    let s = keys::new_signer()?;
-                    keys::save_signer(&layout.keys(), &s)?;
-                    s
-                }
-                Some(p) if !reseal => return Err(LedgerError::Refused(p)),
-                Some(p) => {
-                    problems.push(p);
-                    // Saved only once the record of the reseal is in the log.
-                    previous_key = keys::load_verifier(&layout.keys()).ok();
-                    new_key = true;
-                    keys::new_signer()?
-                }
-            },
+        let signer = match load_or_create_signer(&layout) {
+            Ok(s) => s,
+            Err(LedgerError::Refused(p)) if reseal => {
+                problems.push(p);
+                // Saved only once the record of the reseal is in the log.
+                previous_key = keys::load_verifier(&layout.keys()).ok();
+                new_key = true;
+                keys::new_signer()?
+            }
+            Err(e) => return Err(e),
         };
         let key_changed = match &signed {
             Some(s) if !new_key && s.origin != signer.name() => {

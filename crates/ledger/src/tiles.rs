@@ -454,7 +454,7 @@ fn remove_after(
     };
     let edge = nodes / TILE_WIDTH;
     remove_partials(&path(edge), nodes % TILE_WIDTH)?;
-    if nodes % TILE_WIDTH == 0 {
+    if nodes.is_multiple_of(TILE_WIDTH) {
         remove(root.join(path(edge)))?;
     }
     for t in edge + 1..=bound / TILE_WIDTH {

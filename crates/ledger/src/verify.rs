@@ -71,7 +71,13 @@ pub fn verify(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<VerifyReport, VerifyProblem> {
     let cp_path = layout.checkpoint();
-    let seal = |p: SealProblem| problem(None, Some(layout.data.join(p.file())), p.to_string());
+    let seal = |p: SealProblem| {
+        problem(
+            None,
+            Some(layout.data.join(p.file())),
+            format!("{p}; writers refuse this ledger until an operator runs `suho ledger reseal`"),
+        )
+    };
     // The signer state before the checkpoint: a writer publishes them in the other order, so
     // a publication running meanwhile never looks like a rollback.
     let signed = crate::seal::read_signed(layout).map_err(|e| from_ledger(None, e))?;
