@@ -8,8 +8,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use suho_ingest::{ingest_stream, Detection, IngestOptions, RejectLog, StreamSummary};
-use suho_ledger::{Entry, Layout, Ledger, Options};
+use suho_ledger::{Entry, Layout, Ledger, Options, Resealed, SignedState};
 
+use crate::own_use::{self, OwnUse};
 use crate::ui::{bytes_bar, count_bar, thousands, verifier_arg};
 
 #[derive(Subcommand)]
@@ -37,6 +38,20 @@ pub enum LedgerCmd {
     Show {
         /// Ledger index.
         index: u64,
+    },
+    /// Let writers open a ledger they refuse, after you have looked at why (`suho verify`):
+    /// its checkpoint or signing key is gone, or its checkpoint is older than, or differs
+    /// from, what the key signed. Keeps the newest checkpoint that verifies, rebuilds the
+    /// rest of the tree from the write-ahead log, makes a new key if the old one is lost,
+    /// and records this decision (who, why, what was overridden, the roots before and after,
+    /// any new key) in the ledger before signing anything.
+    Reseal {
+        /// Why: recorded in the ledger.
+        #[arg(long)]
+        reason: String,
+        /// Who decided (default: SUHO_OPERATOR, else the login name): recorded in the ledger.
+        #[arg(long = "as")]
+        operator: Option<String>,
     },
 }
 
@@ -241,7 +256,7 @@ pub fn status(data: &Path) -> Result<i32> {
     let layout = Layout::new(data);
     let vkey = suho_ledger::load_verifier(&layout.keys())?;
     let text = std::fs::read_to_string(layout.checkpoint())
-        .context("no checkpoint yet: ingest some records first")?;
+        .context("no checkpoint: the ledger was never opened, or its checkpoint was removed (`suho verify` says which)")?;
     let note = suho_note::open(&text, std::slice::from_ref(&vkey))?;
     let cp = suho_note::Checkpoint::parse(&note.body)?;
     println!("data directory   {}", data.display());
@@ -317,10 +332,12 @@ pub fn ledger(data: &Path, cmd: LedgerCmd) -> Result<i32> {
     let layout = Layout::new(data);
     match cmd {
         LedgerCmd::Key => {
-            // Creates the key on first use, like every command that opens the ledger.
-            let signer = suho_ledger::load_or_create_signer(&layout.keys())?;
+            // Creates the key for a new data directory, like every command that opens the
+            // ledger; never for an existing ledger whose key is gone.
+            let signer = suho_ledger::load_or_create_signer(&layout)?;
             println!("{}", signer.verifier());
         }
+        LedgerCmd::Reseal { reason, operator } => return reseal(data, &reason, operator),
         LedgerCmd::Proof { index, out } => {
             let text = suho_ledger::inclusion_proof_file(&layout, index)?;
             let out = out.unwrap_or_else(|| PathBuf::from(format!("entry-{index}.tlog-proof")));
@@ -351,6 +368,96 @@ pub fn ledger(data: &Path, cmd: LedgerCmd) -> Result<i32> {
             println!("record       {}", String::from_utf8_lossy(&frame.body));
         }
     }
+    Ok(0)
+}
+
+/// `suho ledger reseal`: the record of the decision is made by `Ledger::reseal` from what it
+/// found, and appended before the resealed ledger is signed (not through `own_use::record_in`,
+/// which would sign first).
+fn reseal(data: &Path, reason: &str, operator: Option<String>) -> Result<i32> {
+    let who = own_use::operator(operator.as_deref());
+    let (ledger, r) = Ledger::reseal(data, Options::default(), |r: &Resealed| {
+        let state = |s: &SignedState| serde_json::json!({"origin": s.origin, "size": s.size, "root": hex::encode(s.root)});
+        let (body, _, _) = own_use::body_of(OwnUse {
+            actor: &who,
+            action: "update",
+            resource: "suho ledger reseal".into(),
+            purpose: reason,
+            subject_count: None,
+            fields: Vec::new(),
+            attrs: serde_json::json!({
+                "suho_event": "ledger.reseal",
+                "overridden": r.overridden.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                "signed_before": r.signed_before.as_ref().map(state),
+                "kept_checkpoint": r.kept_checkpoint.map(|(size, root)| serde_json::json!({"size": size, "root": hex::encode(root)})),
+                "root_at_signed_size": r.root_at_signed_size.map(hex::encode),
+                "history_kept": r.history_kept(),
+                "log_size": r.log_size,
+                "previous_key": r.previous_key,
+                "new_key": r.new_key,
+            }),
+        })?;
+        anyhow::Ok(body.into_bytes())
+    })?;
+    if r.overridden.is_empty() {
+        println!(
+            "nothing to reseal: writers open this ledger as it is (size {}); nothing was signed or recorded",
+            thousands(ledger.size())
+        );
+        return Ok(0);
+    }
+    println!(
+        "resealed the ledger in {} (as {who}: {reason:?})",
+        data.display()
+    );
+    for p in &r.overridden {
+        println!("  overridden: {p}");
+    }
+    match (&r.signed_before, r.history_kept()) {
+        (Some(s), Some(true)) => println!(
+            "  the key had signed {} records (root {}); the log rebuilt from the write-ahead log has that root at that size: that history is kept",
+            thousands(s.size),
+            hex::encode(s.root)
+        ),
+        (Some(s), Some(false)) => println!(
+            "  the key had signed {} records (root {}); the log rebuilt from the write-ahead log has another root at that size ({}): that history was REWRITTEN",
+            thousands(s.size),
+            hex::encode(s.root),
+            r.root_at_signed_size.map(hex::encode).unwrap_or_default()
+        ),
+        (Some(s), None) => println!(
+            "  the key had signed {} records (root {}); the write-ahead log now holds only {}: records were REMOVED",
+            thousands(s.size),
+            hex::encode(s.root),
+            thousands(r.log_size)
+        ),
+        (None, _) => println!("  what the key had signed is not known (keys/ledger.signed was gone)"),
+    }
+    match r.kept_checkpoint {
+        Some((size, _)) => println!(
+            "  kept the checkpoint of {} records; re-integrated the {} records after it from the write-ahead log",
+            thousands(size),
+            thousands(r.log_size - size)
+        ),
+        None => println!(
+            "  rebuilt the tree from the {} records of the write-ahead log",
+            thousands(r.log_size)
+        ),
+    }
+    if let Some(k) = &r.new_key {
+        println!("  the signing key was lost: made a new key; give auditors its verifier key:");
+        println!("    {k}");
+        if let Some(old) = &r.previous_key {
+            println!("  previous verifier key: {old}");
+        }
+    }
+    if let Some(i) = r.record {
+        println!("  this decision was {}", own_use::Recorded::Ledger(i));
+    }
+    println!(
+        "  signed a checkpoint of {} records; `suho verify` checks it all again",
+        thousands(ledger.checkpoint_size())
+    );
     Ok(0)
 }
 

@@ -64,8 +64,8 @@ pub fn operator(explicit: Option<&str>) -> String {
     format!("os:{user}")
 }
 
-/// The record body of `u`, with a fresh id.
-fn body_of(u: OwnUse<'_>) -> Result<(String, String, i64)> {
+/// The record body of `u`, with a fresh id; returns (body, id, event time).
+pub fn body_of(u: OwnUse<'_>) -> Result<(String, String, i64)> {
     let mut nonce = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut nonce);
     let id = format!("suho-own-{}", hex::encode(nonce));

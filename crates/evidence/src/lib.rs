@@ -284,7 +284,7 @@ pub fn write_bundle(
         latest_text.clone()
     } else {
         let root = root_of(&tiles, size).map_err(|e| EvidenceError::Request(e.to_string()))?;
-        let signer = load_or_create_signer(&layout.keys())?;
+        let signer = load_or_create_signer(layout)?;
         Checkpoint {
             origin: latest.origin.clone(),
             size,

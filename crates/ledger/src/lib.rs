@@ -14,6 +14,7 @@ pub mod fault;
 mod keys;
 mod proofs;
 mod prune;
+mod seal;
 mod tilepath;
 mod tiles;
 mod verify;
@@ -29,12 +30,13 @@ use suho_note::{Checkpoint, Signer};
 
 pub use dedup::IdKey;
 pub use entry::{Entry, ENTRY_LEN, ENTRY_VERSION};
-pub use keys::{load_or_create_signer, load_verifier};
+pub use keys::{load_or_create_signer, load_signer, load_verifier};
 pub use proofs::{
     consistency_proof_file, inclusion_proof_file, verify_consistency_file, verify_proof_file,
     ProofCheck,
 };
 pub use prune::{read_mark, PruneMark, PrunePlan};
+pub use seal::{read_signed, Resealed, SealProblem, SignedState};
 pub use tilepath::{bundle_path, tile_path, TILE_WIDTH};
 pub use tiles::{tile_width, TileReader};
 pub use verify::{verify, VerifyProblem, VerifyReport};
@@ -62,6 +64,13 @@ pub enum LedgerError {
     /// A Merkle proof could not be built or does not verify.
     #[error("{0}")]
     Proof(String),
+    /// The ledger is not as its key left it (checkpoint or key gone, checkpoint rolled back or
+    /// of another history): no writer opens it until an operator reseals it.
+    #[error("{0}. No writer opens this ledger until an operator has looked (`suho verify` names anything else that is wrong) and runs `suho ledger reseal --reason \"...\"`, which re-signs what the write-ahead log holds and records that decision in the ledger")]
+    Refused(SealProblem),
+    /// A record handed to the ledger is not a valid access record.
+    #[error("not a valid access record: {0}")]
+    InvalidRecord(String),
 }
 
 /// Tuning knobs of a ledger.
@@ -198,6 +207,10 @@ impl Layout {
     pub fn keys(&self) -> PathBuf {
         self.data.join("keys")
     }
+    /// The signer state: the newest checkpoint the key published.
+    pub fn signed(&self) -> PathBuf {
+        self.keys().join("ledger.signed")
+    }
 }
 
 /// Milliseconds since the epoch, now.
@@ -218,13 +231,75 @@ pub struct Ledger {
     signer: Signer,
     checkpoint_size: u64,
     durable_size: u64,
+    /// A reseal in progress: nothing is signed until the record of it is in the log.
+    holding: bool,
     _lock: File,
+}
+
+/// What [`Ledger::open_as`] opened: a ledger, and the report of a reseal still to be recorded
+/// (its checkpoints held until then).
+struct Opened {
+    ledger: Ledger,
+    resealing: Option<Resealed>,
 }
 
 impl Ledger {
     /// Open (creating on first use) the ledger in `data`, recovering from a crash: a torn tail
     /// of the write-ahead log is cut off and records past the last checkpoint are re-integrated.
+    ///
+    /// A ledger that is not as its key left it is refused ([`LedgerError::Refused`]): records
+    /// or tiles without a checkpoint, a checkpoint older than the newest one the key signed or
+    /// with another root at that size, records without the signer state, a missing key. Only
+    /// [`Ledger::reseal`] opens those. Nothing on disk is changed before that decision.
     pub fn open(data: &Path, opts: Options) -> Result<Ledger, LedgerError> {
+        Ok(Ledger::open_as(data, opts, false)?.ledger)
+    }
+
+    /// Open the ledger in `data` past the refusals of [`Ledger::open`], as an operator decided:
+    /// keep the newest checkpoint that verifies (none: rebuild the tree from the first record
+    /// of the write-ahead log), re-integrate every record the write-ahead log holds past it,
+    /// make a new key when the key is lost, and append the record `record` makes of the
+    /// decision before anything is signed, so no checkpoint of the resealed ledger lacks it.
+    /// When nothing is refused, this is [`Ledger::open`]: `record` is not called and
+    /// [`Resealed::overridden`] is empty.
+    pub fn reseal<E: From<LedgerError>>(
+        data: &Path,
+        opts: Options,
+        record: impl FnOnce(&Resealed) -> Result<Vec<u8>, E>,
+    ) -> Result<(Ledger, Resealed), E> {
+        let opened = Ledger::open_as(data, opts, true)?;
+        let mut ledger = opened.ledger;
+        let Some(mut report) = opened.resealing else {
+            let report = Resealed {
+                overridden: Vec::new(),
+                signed_before: None,
+                kept_checkpoint: None,
+                root_at_signed_size: None,
+                previous_key: None,
+                new_key: None,
+                log_size: ledger.size(),
+                record: None,
+            };
+            return Ok((ledger, report));
+        };
+        let body = record(&report)?;
+        let rec = suho_record::parse_record(&body)
+            .map_err(|e| LedgerError::InvalidRecord(e.to_string()))?;
+        let p = Prepared::new(&body, rec.time_ms, rec.id.as_deref(), now_ms());
+        let index = match ledger.append(&p)? {
+            Appended::Stored(i) | Appended::Duplicate(i) => i,
+        };
+        ledger.sync()?;
+        if report.new_key.is_some() {
+            keys::save_signer(&ledger.layout.keys(), &ledger.signer)?;
+        }
+        ledger.holding = false;
+        ledger.checkpoint()?;
+        report.record = Some(index);
+        Ok((ledger, report))
+    }
+
+    fn open_as(data: &Path, opts: Options, reseal: bool) -> Result<Opened, LedgerError> {
         let layout = Layout::new(data);
         for d in [layout.data.clone(), layout.ledger(), layout.wal()] {
             fs::create_dir_all(&d).map_err(|source| LedgerError::Io {
@@ -233,16 +308,51 @@ impl Ledger {
             })?;
         }
         let lock = lock_dir(&layout.data)?;
-        let signer = load_or_create_signer(&layout.keys())?;
-        let verifier = signer.verifier();
 
-        let (checkpoint_size, checkpoint_root) = match fs::read_to_string(layout.checkpoint()) {
-            Ok(text) => {
-                let note = suho_note::open(&text, &[verifier])?;
-                let cp = Checkpoint::parse(&note.body)?;
-                (cp.size, cp.root)
+        // Everything a writer may refuse is looked at before anything on disk changes.
+        let mut problems = Vec::new();
+        let signed = seal::read_signed(&layout)?;
+        let mut previous_key = None;
+        let mut new_key = false;
+        let signer = match load_or_create_signer(&layout) {
+            Ok(s) => s,
+            Err(LedgerError::Refused(p)) if reseal => {
+                problems.push(p);
+                // Saved only once the record of the reseal is in the log.
+                previous_key = keys::load_verifier(&layout.keys()).ok();
+                new_key = true;
+                keys::new_signer()?
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (0, suho_merkle::empty_root()),
+            Err(e) => return Err(e),
+        };
+        let key_changed = match &signed {
+            Some(s) if !new_key && s.origin != signer.name() => {
+                let p = SealProblem::KeyChanged {
+                    signed_by: s.origin.clone(),
+                    key: signer.name().to_string(),
+                };
+                if !reseal {
+                    return Err(LedgerError::Refused(p));
+                }
+                problems.push(p);
+                true
+            }
+            _ => false,
+        };
+
+        // The checkpoint, verified with the key that signed it: the signer, or for a lost key
+        // its public half when that is still there. A checkpoint no key at hand verifies is
+        // not kept by a reseal.
+        let trusted = if new_key {
+            previous_key.clone()
+        } else if key_changed {
+            None
+        } else {
+            Some(signer.verifier())
+        };
+        let text = match fs::read_to_string(layout.checkpoint()) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(LedgerError::Io {
                     path: layout.checkpoint(),
@@ -250,8 +360,42 @@ impl Ledger {
                 })
             }
         };
-
+        let checkpoint = match (&text, trusted) {
+            (Some(text), Some(v)) => {
+                let note = suho_note::open(text, &[v])?;
+                Some(Checkpoint::parse(&note.body)?)
+            }
+            _ => None,
+        };
+        if text.is_none() || checkpoint.is_some() {
+            problems.extend(seal::problems(
+                &layout,
+                checkpoint.as_ref(),
+                signed.as_ref(),
+            )?);
+        }
+        let (checkpoint_size, checkpoint_root) = checkpoint
+            .as_ref()
+            .map_or((0, suho_merkle::empty_root()), |c| (c.size, c.root));
         let reader = TileReader::new(&layout.ledger());
+        // A signer state behind the checkpoint (a crash between the two): the checkpoint
+        // must extend what the state says was signed.
+        if let Some(s) = signed.as_ref().filter(|s| s.size < checkpoint_size) {
+            problems.extend(seal::diverged(s, root_at(&reader, s.size)?));
+        }
+        if !reseal && !problems.is_empty() {
+            return Err(LedgerError::Refused(problems.remove(0)));
+        }
+        let resealing = !problems.is_empty();
+        if resealing {
+            if let Some(m) = prune::read_mark(&layout)?.filter(|m| m.min_index > checkpoint_size) {
+                return Err(LedgerError::Corrupt {
+                    path: layout.wal().join("PRUNED"),
+                    detail: format!("the records below index {} were pruned, so the tree cannot be rebuilt from the write-ahead log without a checkpoint at or past that index to start from (the kept one covers {checkpoint_size}); restore ledger/ from a backup (and keys/ledger.vkey, the public key, when the key was lost) and reseal again", m.min_index),
+                });
+            }
+        }
+
         let tree = rebuild_range(&reader, checkpoint_size)?;
         if tree.root() != checkpoint_root {
             return Err(LedgerError::Corrupt {
@@ -274,6 +418,23 @@ impl Ledger {
             Ok(())
         })?;
         writer.segment_bytes = opts.segment_bytes.max(1 << 16);
+        if resealing {
+            // Tiles past the kept checkpoint may be of another history: they go, and the
+            // records the write-ahead log holds write them again.
+            let bound = signed
+                .as_ref()
+                .map_or(0, |s| s.size)
+                .max(writer.size())
+                .max(checkpoint_size);
+            tiles::remove_past(&layout.ledger(), checkpoint_size, bound)?;
+        }
+        // The rebuilt log's root at the size the signer signed, for the record of a reseal.
+        let want = signed.as_ref().map(|s| s.size).filter(|_| resealing);
+        let mut root_at_signed = match want {
+            Some(w) if w < checkpoint_size => Some(root_at(&reader, w)?),
+            Some(w) if w == checkpoint_size => Some(tree.root()),
+            _ => None,
+        };
         let mut ledger = Ledger {
             wal: writer,
             layout,
@@ -283,6 +444,7 @@ impl Ledger {
             signer,
             checkpoint_size,
             durable_size: checkpoint_size,
+            holding: resealing,
             _lock: lock,
         };
         let recovered = replay.len();
@@ -290,6 +452,9 @@ impl Ledger {
             ledger.integrate(index, &entry, &suho_merkle::leaf_hash(&entry))?;
             if let Some(key) = id {
                 ledger.dedup.check_and_insert(key, index)?;
+            }
+            if want == Some(ledger.tree.size()) {
+                root_at_signed = Some(ledger.tree.root());
             }
         }
         ledger.durable_size = ledger.wal.size();
@@ -299,11 +464,41 @@ impl Ledger {
                 size = ledger.durable_size,
                 "re-integrated records sequenced after the last checkpoint"
             );
-            ledger.checkpoint()?;
-        } else if !ledger.layout.checkpoint().exists() {
-            ledger.checkpoint()?;
         }
-        Ok(ledger)
+        if resealing {
+            let resealing = Resealed {
+                overridden: problems,
+                signed_before: signed,
+                kept_checkpoint: checkpoint.map(|c| (c.size, c.root)),
+                root_at_signed_size: root_at_signed,
+                previous_key: previous_key.map(|k| k.to_string()),
+                new_key: new_key.then(|| ledger.signer.verifier().to_string()),
+                log_size: ledger.size(),
+                record: None,
+            };
+            return Ok(Opened {
+                ledger,
+                resealing: Some(resealing),
+            });
+        }
+        if recovered > 0 || text.is_none() {
+            ledger.checkpoint()?;
+        } else {
+            // The signer state catches up with the checkpoint: after a crash between the two,
+            // or for a ledger made before suho kept it (an empty one; see seal::problems).
+            let current = SignedState {
+                origin: ledger.signer.name().to_string(),
+                size: checkpoint_size,
+                root: checkpoint_root,
+            };
+            if signed.as_ref() != Some(&current) {
+                seal::write_signed(&ledger.layout, &current)?;
+            }
+        }
+        Ok(Opened {
+            ledger,
+            resealing: None,
+        })
     }
 
     /// Number of records sequenced (durable or not).
@@ -489,7 +684,11 @@ impl Ledger {
         };
         let note = suho_note::sign(&cp.to_body(), &[&self.signer])?;
         Ok(Some(PendingCheckpoint {
-            size,
+            signed: SignedState {
+                origin: cp.origin,
+                size,
+                root: cp.root,
+            },
             note,
             layout: self.layout.clone(),
         }))
@@ -507,7 +706,7 @@ impl Ledger {
 
 /// A signed checkpoint waiting for its files to be durable (see [`Ledger::begin_checkpoint`]).
 pub struct PendingCheckpoint {
-    size: u64,
+    signed: SignedState,
     note: String,
     layout: Layout,
 }
@@ -515,27 +714,39 @@ pub struct PendingCheckpoint {
 impl PendingCheckpoint {
     /// Number of records the checkpoint covers.
     pub fn size(&self) -> u64 {
-        self.size
+        self.signed.size
     }
 
     /// Make every tile, bundle, offset index and id row durable, then write the checkpoint
-    /// that covers them; returns its size. One `syncfs` does the first part: far cheaper than
-    /// an fsync per tile file, though it also writes back whatever else is dirty on that
-    /// filesystem, which is why this runs off the sequencing thread.
+    /// that covers them, then the signer state that remembers it; returns its size. One
+    /// `syncfs` does the first part: far cheaper than an fsync per tile file, though it also
+    /// writes back whatever else is dirty on that filesystem, which is why this runs off the
+    /// sequencing thread. A crash between the checkpoint and the state leaves the state one
+    /// checkpoint behind, which the next open catches up with (see `seal`).
     pub fn publish(self) -> Result<u64, LedgerError> {
         syncfs(&self.layout.data)?;
         write_atomic(&self.layout.checkpoint(), self.note.as_bytes())?;
-        Ok(self.size)
+        seal::write_signed(&self.layout, &self.signed)?;
+        Ok(self.signed.size)
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
+        // A reseal that failed before its record was in the log signs nothing.
+        if self.holding {
+            return;
+        }
         // Best effort: a clean shutdown leaves a checkpoint for everything sequenced.
         if let Err(e) = self.checkpoint() {
             tracing::error!(error = %e, "could not write the final checkpoint");
         }
     }
+}
+
+/// The root of the tree of `size` from the tiles.
+fn root_at(reader: &TileReader, size: u64) -> Result<Hash, LedgerError> {
+    suho_merkle::root_of(reader, size).map_err(|e| LedgerError::Proof(e.to_string()))
 }
 
 /// Rebuild the right edge of the tree of `size` from the tiles.

@@ -7,7 +7,7 @@
 use std::fs;
 
 use suho_merkle::{
-    consistency_proof, inclusion_proof, leaf_hash, verify_consistency, verify_inclusion,
+    consistency_proof, inclusion_proof, leaf_hash, root_of, verify_consistency, verify_inclusion,
 };
 use suho_note::{Checkpoint, ConsistencyProofFile, TlogProof, Verifier};
 
@@ -118,7 +118,8 @@ pub fn verify_proof_file(
     })
 }
 
-/// A consistency proof from an older signed checkpoint (text) to the latest one.
+/// A consistency proof from an older signed checkpoint (text) to the latest one; refused when
+/// the log does not extend the older checkpoint (its root at that size differs).
 pub fn consistency_proof_file(
     layout: &Layout,
     old_checkpoint: &str,
@@ -133,7 +134,24 @@ pub fn consistency_proof_file(
             old.size, new.size
         )));
     }
+    if old.origin != new.origin {
+        return Err(LedgerError::Proof(format!(
+            "the old checkpoint is of another log ({:?}, this log is {:?})",
+            old.origin, new.origin
+        )));
+    }
+    // The key signing it does not make it this log's past: a fork or a rewritten history is
+    // signed by the same key. The log's own root at that size must be the one it says.
     let reader = TileReader::new(&layout.ledger());
+    let root = root_of(&reader, old.size).map_err(|e| LedgerError::Proof(e.to_string()))?;
+    if root != old.root {
+        return Err(LedgerError::Proof(format!(
+            "the log does not extend the old checkpoint: at size {} its root is {}, the checkpoint says {} (a fork, or a rewritten history)",
+            old.size,
+            hex::encode(root),
+            hex::encode(old.root)
+        )));
+    }
     let hashes = consistency_proof(&reader, old.size, new.size)
         .map_err(|e| LedgerError::Proof(e.to_string()))?;
     Ok(ConsistencyProofFile {

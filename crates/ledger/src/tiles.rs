@@ -78,16 +78,11 @@ pub(crate) struct TileWriter {
 const BUNDLE_LEVEL: u8 = u8::MAX;
 
 impl TileWriter {
-    /// Resume at a checkpointed `size`, loading the partial tiles written for it.
+    /// Resume at a checkpointed `size`, loading the right edge of its tiles: from the partial
+    /// tiles written for it or, when those are gone, the full tiles that hold it (a reseal
+    /// can resume at an older checkpoint whose partial tiles were pruned).
     pub(crate) fn resume(root: &Path, size: u64) -> Result<TileWriter, LedgerError> {
         let reader = TileReader::new(root);
-        // Full tiles written past the checkpoint before a crash may hold hashes of records
-        // lost with the torn tail: remove them; re-integrated records write them again.
-        for level in 0..8u8 {
-            let full = (size >> (u32::from(level) * 8)) / TILE_WIDTH;
-            remove_from(root, full, |t| tile_path(level, t, TILE_WIDTH))?;
-        }
-        remove_from(root, size / TILE_WIDTH, |t| bundle_path(t, TILE_WIDTH))?;
         let mut edge = Vec::new();
         let mut partial = HashSet::new();
         let mut level = 0u8;
@@ -99,7 +94,15 @@ impl TileWriter {
                 Vec::new()
             } else {
                 partial.insert((level, t));
-                reader.read_tile(level, t, w)?
+                let bytes = reader.read_edge(&tile_path(level, t, TILE_WIDTH), w, 32)?;
+                bytes
+                    .chunks_exact(32)
+                    .map(|c| {
+                        let mut h = [0u8; 32];
+                        h.copy_from_slice(c);
+                        h
+                    })
+                    .collect()
             };
             hashes.truncate(w as usize);
             edge.push(hashes);
@@ -108,11 +111,32 @@ impl TileWriter {
         let w = size % TILE_WIDTH;
         let mut bundle = Vec::with_capacity(TILE_WIDTH as usize * (ENTRY_LEN + 2));
         if w > 0 {
-            partial.insert((BUNDLE_LEVEL, size / TILE_WIDTH));
-            let rel = bundle_path(size / TILE_WIDTH, w);
-            let path = root.join(&rel);
-            bundle = fs::read(&path).map_err(|source| LedgerError::Io { path, source })?;
+            let t = size / TILE_WIDTH;
+            partial.insert((BUNDLE_LEVEL, t));
+            let full = bundle_path(t, TILE_WIDTH);
+            let (entries, damage) = parse_bundle(&reader.read_edge(&full, w, 0)?);
+            if (entries.len() as u64) < w {
+                return Err(LedgerError::Corrupt {
+                    path: root.join(full),
+                    detail: format!(
+                        "holds {} whole entries, the checkpoint needs {w}: {}",
+                        entries.len(),
+                        damage.unwrap_or_else(|| "truncated".into())
+                    ),
+                });
+            }
+            for e in entries.iter().take(w as usize) {
+                bundle.extend_from_slice(&(ENTRY_LEN as u16).to_be_bytes());
+                bundle.extend_from_slice(e);
+            }
         }
+        // Full tiles written past the checkpoint before a crash may hold hashes of records
+        // lost with the torn tail: remove them; re-integrated records write them again.
+        for level in 0..8u8 {
+            let full = (size >> (u32::from(level) * 8)) / TILE_WIDTH;
+            remove_from(root, full, |t| tile_path(level, t, TILE_WIDTH))?;
+        }
+        remove_from(root, size / TILE_WIDTH, |t| bundle_path(t, TILE_WIDTH))?;
         Ok(TileWriter {
             root: root.to_path_buf(),
             edge,
@@ -219,10 +243,8 @@ impl TileWriter {
             } else {
                 tile_path(level, index, TILE_WIDTH)
             };
-            let mut p = self.root.join(full).into_os_string();
-            p.push(".p");
             // Best effort: a leftover partial tile is harmless, clients prefer the full one.
-            let _ = fs::remove_dir_all(PathBuf::from(p));
+            let _ = fs::remove_dir_all(partial_dir(&self.root.join(full)));
         }
     }
 }
@@ -313,9 +335,32 @@ impl TileReader {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(LedgerError::Io { path, source }),
         }
-        let mut pdir = path.clone().into_os_string();
-        pdir.push(".p");
-        let pdir = PathBuf::from(pdir);
+        self.read_partial(full, min_width, item)?
+            .ok_or_else(|| missing(&path, min_width))
+    }
+
+    /// Like [`TileReader::read_at_least`], but a partial tile first: the right edge of a
+    /// checkpoint's tree, where a full tile may be one a crash left half-written.
+    fn read_edge(&self, full: &Path, min_width: u64, item: usize) -> Result<Vec<u8>, LedgerError> {
+        if let Some(b) = self.read_partial(full, min_width, item)? {
+            return Ok(b);
+        }
+        let path = self.root.join(full);
+        match read_capped(&path) {
+            Ok(b) => check_len(&path, b, TILE_WIDTH, item),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(missing(&path, min_width)),
+            Err(source) => Err(LedgerError::Io { path, source }),
+        }
+    }
+
+    /// The narrowest partial version of the tile `full` at least `min_width` wide.
+    fn read_partial(
+        &self,
+        full: &Path,
+        min_width: u64,
+        item: usize,
+    ) -> Result<Option<Vec<u8>>, LedgerError> {
+        let pdir = partial_dir(&self.root.join(full));
         let mut widths: Vec<u64> = match fs::read_dir(&pdir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
@@ -331,16 +376,92 @@ impl TileReader {
                     path: p.clone(),
                     source,
                 })?;
-                check_len(&p, b, w, item)
+                check_len(&p, b, w, item).map(Some)
             }
-            None => Err(LedgerError::Corrupt {
-                path,
-                detail: format!(
-                    "missing (no full tile and no partial tile of width >= {min_width})"
-                ),
-            }),
+            None => Ok(None),
         }
     }
+}
+
+fn missing(path: &Path, min_width: u64) -> LedgerError {
+    LedgerError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("missing (no full tile and no partial tile of width >= {min_width})"),
+    }
+}
+
+/// The directory of the partial versions of the tile at `full`: `<full>.p`.
+fn partial_dir(full: &Path) -> PathBuf {
+    let mut p = full.as_os_str().to_owned();
+    p.push(".p");
+    PathBuf::from(p)
+}
+
+/// Remove what the tiles hold past a tree of `size` leaves, for trees of up to `bound` leaves:
+/// partial versions of its edge tiles wider than its edge, and every tile after them. A reseal
+/// rebuilds that part from the write-ahead log; tiles of another history left there would be
+/// read by proofs for the sizes in between (a reader takes the narrowest partial tile that is
+/// wide enough).
+pub(crate) fn remove_past(root: &Path, size: u64, bound: u64) -> Result<(), LedgerError> {
+    if size == 0 {
+        let dir = root.join("tile");
+        return match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(LedgerError::Io { path: dir, source }),
+        };
+    }
+    for level in 0..8u8 {
+        let shift = u32::from(level) * 8;
+        remove_after(root, size >> shift, bound >> shift, |t| {
+            tile_path(level, t, TILE_WIDTH)
+        })?;
+    }
+    remove_after(root, size, bound, |t| bundle_path(t, TILE_WIDTH))
+}
+
+/// [`remove_past`] for one tile level holding `nodes` of a tree (`bound` at most); `path`
+/// names full tile `t`.
+fn remove_after(
+    root: &Path,
+    nodes: u64,
+    bound: u64,
+    path: impl Fn(u64) -> PathBuf,
+) -> Result<(), LedgerError> {
+    let remove = |p: PathBuf| match fs::remove_file(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(LedgerError::Io { path: p, source }),
+    };
+    let remove_partials = |full: &Path, keep: u64| -> Result<(), LedgerError> {
+        let dir = partial_dir(&root.join(full));
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(LedgerError::Io { path: dir, source }),
+        };
+        for e in rd {
+            let e = e.map_err(|source| LedgerError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let width = e.file_name().to_str().and_then(|n| n.parse::<u64>().ok());
+            if width.is_none_or(|w| w > keep) {
+                remove(e.path())?;
+            }
+        }
+        Ok(())
+    };
+    let edge = nodes / TILE_WIDTH;
+    remove_partials(&path(edge), nodes % TILE_WIDTH)?;
+    if nodes.is_multiple_of(TILE_WIDTH) {
+        remove(root.join(path(edge)))?;
+    }
+    for t in edge + 1..=bound / TILE_WIDTH {
+        remove(root.join(path(t)))?;
+        remove_partials(&path(t), 0)?;
+    }
+    Ok(())
 }
 
 /// No tile or bundle suho writes comes near this; a longer file (or a device such as

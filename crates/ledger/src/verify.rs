@@ -5,7 +5,10 @@
 //! log is whole and its body matches the SHA-256 in its entry; that entry equals entry `i` of
 //! the published bundle; its leaf hash equals hash `i` of the level-0 tile; every completed
 //! subtree equals its hash in the higher tiles. Then the rebuilt root must equal the root of
-//! the signed checkpoint, whose signature must verify.
+//! the signed checkpoint, whose signature must verify. Before all that, the ledger must be as
+//! its key left it (see `seal`): a checkpoint where there are records, the key, and a
+//! checkpoint that is not older than the newest one the key signed and has, at that size, the
+//! root it signed.
 
 use std::fs;
 use std::path::PathBuf;
@@ -17,7 +20,7 @@ use crate::entry::{Entry, ENTRY_LEN};
 use crate::tilepath::{bundle_path, tile_path, TILE_WIDTH};
 use crate::tiles::{tile_width, TileReader};
 use crate::wal::{list_segments, segment_path, BlockProblem, SegmentReader};
-use crate::{Layout, LedgerError};
+use crate::{Layout, LedgerError, SealProblem};
 
 /// A ledger that verified.
 #[derive(Debug, Clone)]
@@ -68,6 +71,19 @@ pub fn verify(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<VerifyReport, VerifyProblem> {
     let cp_path = layout.checkpoint();
+    let seal = |p: SealProblem| {
+        problem(
+            None,
+            Some(layout.data.join(p.file())),
+            format!("{p}; writers refuse this ledger until an operator runs `suho ledger reseal`"),
+        )
+    };
+    // The signer state before the checkpoint: a writer publishes them in the other order, so
+    // a publication running meanwhile never looks like a rollback.
+    let signed = crate::seal::read_signed(layout).map_err(|e| from_ledger(None, e))?;
+    if let Some(p) = crate::seal::key_missing(layout).map_err(|e| from_ledger(None, e))? {
+        return Err(seal(p));
+    }
     let cp = match fs::read_to_string(&cp_path) {
         Ok(text) => {
             let own;
@@ -88,17 +104,12 @@ pub fn verify(
                     ),
                 )
             })?;
-            Checkpoint::parse(&note.body)
-                .map_err(|e| problem(None, Some(cp_path.clone()), e.to_string()))?
+            Some(
+                Checkpoint::parse(&note.body)
+                    .map_err(|e| problem(None, Some(cp_path.clone()), e.to_string()))?,
+            )
         }
-        // A ledger killed before its first checkpoint: nothing is signed yet; the records
-        // logged so far are still checked.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint {
-            origin: String::new(),
-            size: 0,
-            root: suho_merkle::empty_root(),
-            extensions: Vec::new(),
-        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(problem(
                 None,
@@ -107,7 +118,29 @@ pub fn verify(
             ))
         }
     };
+    if let Some(p) = crate::seal::problems(layout, cp.as_ref(), signed.as_ref())
+        .map_err(|e| from_ledger(None, e))?
+        .into_iter()
+        .next()
+    {
+        return Err(seal(p));
+    }
+    // No checkpoint and nothing that shows records: an empty ledger killed before its first
+    // checkpoint.
+    let cp = cp.unwrap_or_else(|| Checkpoint {
+        origin: String::new(),
+        size: 0,
+        root: suho_merkle::empty_root(),
+        extensions: Vec::new(),
+    });
     let n = cp.size;
+    // A signer state behind the checkpoint (a crash between the two): the records must give,
+    // at its size, the root it says was signed.
+    let signed_at = signed.filter(|s| s.size < n);
+    let mut root_at_signed = signed_at
+        .as_ref()
+        .filter(|s| s.size == 0)
+        .map(|_| suho_merkle::empty_root());
 
     let tiles_root = layout.ledger();
     let reader = TileReader::new(&tiles_root);
@@ -134,6 +167,9 @@ pub fn verify(
         }
         append_checked(&mut tree, &reader, &mut tile_cache, n, i, &entry)?;
         i += 1;
+        if signed_at.as_ref().is_some_and(|s| s.size == i) {
+            root_at_signed = Some(tree.root());
+        }
         if i.is_multiple_of(65536) {
             progress(i, n);
         }
@@ -186,6 +222,9 @@ pub fn verify(
                 })?;
                 append_checked(&mut tree, &reader, &mut tile_cache, n, i, &frame.entry)?;
                 i += 1;
+                if signed_at.as_ref().is_some_and(|s| s.size == i) {
+                    root_at_signed = Some(tree.root());
+                }
                 if i.is_multiple_of(65536) {
                     progress(i, n);
                 }
@@ -217,6 +256,11 @@ pub fn verify(
                 hex::encode(cp.root)
             ),
         ));
+    }
+    if let (Some(s), Some(root)) = (&signed_at, root_at_signed) {
+        if let Some(p) = crate::seal::diverged(s, root) {
+            return Err(seal(p));
+        }
     }
     Ok(VerifyReport {
         checkpoint_size: n,

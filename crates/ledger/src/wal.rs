@@ -247,6 +247,20 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>, LedgerError> {
     Ok(out)
 }
 
+/// Whether any segment in `dir` holds more than its header: a block, whole or torn.
+pub(crate) fn holds_records(dir: &Path) -> Result<bool, LedgerError> {
+    for first in list_segments(dir)? {
+        let path = segment_path(dir, first);
+        match fs::metadata(&path) {
+            Ok(m) if m.len() > SEG_HEADER => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(&path)(e)),
+        }
+    }
+    Ok(false)
+}
+
 /// Appends blocks; durable only after [`WalWriter::sync`].
 pub(crate) struct WalWriter {
     dir: PathBuf,

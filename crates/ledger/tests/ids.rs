@@ -7,6 +7,10 @@ use std::path::Path;
 
 use suho_ledger::{Appended, Ledger, Options, Prepared};
 
+mod common;
+
+use common::copy_dir;
+
 const T0: i64 = 1_700_000_000_000;
 
 fn record(l: &mut Ledger, i: i64) -> Appended {
@@ -17,19 +21,6 @@ fn record(l: &mut Ledger, i: i64) -> Appended {
     let id = format!("id-{i}");
     l.append(&Prepared::new(body.as_bytes(), T0 + i, Some(&id), T0))
         .expect("append")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for e in fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn segment(data: &Path) -> std::path::PathBuf {
