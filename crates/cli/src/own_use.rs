@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rand::RngCore;
-use suho_ledger::{Appended, Ledger, LedgerError, Options, Prepared};
+use suho_ledger::{Ledger, LedgerError, Options, Prepared};
 
 /// One use of suho's own powers over personal data.
 pub struct OwnUse<'a> {
@@ -96,9 +96,7 @@ pub fn record_in(ledger: &mut Ledger, u: OwnUse<'_>) -> Result<u64> {
     let (body, id, time) = body_of(u)?;
     suho_ingest::spool::drain(ledger)?;
     let p = Prepared::new(body.as_bytes(), time, Some(&id), suho_ledger::now_ms());
-    let index = match ledger.append(&p)? {
-        Appended::Stored(i) | Appended::Duplicate(i) => i,
-    };
+    let index = ledger.append(&p)?.index();
     ledger.checkpoint()?;
     Ok(index)
 }
