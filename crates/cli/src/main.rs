@@ -45,6 +45,10 @@ enum Command {
     /// Write realistic sample access records, a registry and a geo database.
     Simulate(demo::SimulateArgs),
     /// Append access records to the ledger (`-` reads standard input).
+    ///
+    /// A record repeated with the same `id` and content is a duplicate, stored once; a record
+    /// whose `id` an earlier record of the same hour carries with other content is a conflict:
+    /// stored, counted, and raised as an `id_conflict` alert.
     Ingest {
         /// NDJSON files of access records.
         #[arg(required = true)]
