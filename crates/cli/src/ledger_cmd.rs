@@ -58,9 +58,12 @@ pub enum LedgerCmd {
 /// Totals over several inputs.
 #[derive(Default)]
 pub struct IngestTotals {
+    /// Records stored, conflicts included.
     pub stored: u64,
     pub duplicates: u64,
     pub rejected: u64,
+    /// Of the records stored, those whose id an earlier record with other content carries.
+    pub conflicts: u64,
     pub lines: u64,
     pub bytes: u64,
     pub seconds: f64,
@@ -78,15 +81,22 @@ pub fn ingest(data: &Path, files: &[PathBuf]) -> Result<IngestTotals> {
 
 pub fn print_totals(t: &IngestTotals, data: &Path) {
     println!(
-        "ingested {} lines in {:.1}s ({}/s): {} stored, {} duplicates, {} rejected; ledger size {}",
+        "ingested {} lines in {:.1}s ({}/s): {} stored, {} duplicates, {} rejected, {} conflicts; ledger size {}",
         thousands(t.lines),
         t.seconds,
         thousands((t.lines as f64 / t.seconds.max(1e-9)) as u64),
         thousands(t.stored),
         thousands(t.duplicates),
         thousands(t.rejected),
+        thousands(t.conflicts),
         thousands(t.ledger_size)
     );
+    if t.conflicts > 0 {
+        println!(
+            "id conflicts: {} stored records carry the id of an earlier record with other content; both are kept (see `suho alerts --rule id_conflict`)",
+            thousands(t.conflicts)
+        );
+    }
     if !t.alerts.is_empty() {
         let parts: Vec<String> = t
             .alerts
@@ -114,7 +124,7 @@ pub fn ingest_into(
     let mut detection = if std::env::var_os("SUHO_NO_DETECT").is_some() {
         None
     } else {
-        Some(Detection::open(ledger.layout(), ledger.size())?)
+        Some(Detection::open(ledger)?)
     };
     let mut rejects = RejectLog::new(data);
     let mut opts = IngestOptions::default();
@@ -164,6 +174,7 @@ pub fn ingest_into(
         totals.stored += s.stored;
         totals.duplicates += s.duplicates;
         totals.rejected += s.rejected;
+        totals.conflicts += s.conflicts;
         totals.lines += s.lines;
         totals.bytes += s.bytes;
     }

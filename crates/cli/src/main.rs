@@ -53,6 +53,10 @@ enum Command {
     Simulate(demo::SimulateArgs),
     /// Append access records to the ledger (`-` reads standard input). A long ingest publishes
     /// a signed checkpoint every 5 seconds (SUHO_CHECKPOINT_EVERY_SECS sets another interval).
+    ///
+    /// A record repeated with the same `id` and content is a duplicate, stored once; a record
+    /// whose `id` an earlier record of the same hour carries with other content is a conflict:
+    /// stored, counted, and raised as an `id_conflict` alert.
     Ingest {
         /// NDJSON files of access records.
         #[arg(required = true)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rand::RngCore;
-use suho_ledger::{Appended, Ledger, LedgerError, Options, Prepared};
+use suho_ledger::{Ledger, LedgerError, Options, Prepared};
 
 /// One use of suho's own powers over personal data.
 pub struct OwnUse<'a> {
@@ -97,14 +97,12 @@ pub fn record_in(ledger: &mut Ledger, u: OwnUse<'_>) -> Result<u64> {
     let (body, id, time) = body_of(u)?;
     suho_ingest::spool::drain(ledger)?;
     let p = Prepared::new(body.as_bytes(), time, Some(&id), suho_ledger::now_ms());
-    let index = match ledger.append(&p)? {
-        Appended::Stored(i) | Appended::Duplicate(i) => i,
-    };
+    let index = ledger.append(&p)?.index();
     ledger.checkpoint()?;
     // The detectors see suho's own use like any other access, now rather than at the next
     // ingest, so that nothing stored waits unseen (`suho status` would call that pending).
     if std::env::var_os("SUHO_NO_DETECT").is_none() {
-        suho_ingest::Detection::open(ledger.layout(), ledger.durable_size())
+        suho_ingest::Detection::open(ledger)
             .context("running suho's own-use record through the detectors")?;
     }
     Ok(index)

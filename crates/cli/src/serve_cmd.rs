@@ -56,14 +56,14 @@ pub enum TokenCmd {
 
 pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
     let layout = Layout::new(data);
-    let ledger = Ledger::open(data, Options::default())?;
+    let mut ledger = Ledger::open(data, Options::default())?;
     let size = ledger.size();
     let vkey = ledger.verifier_key();
     let tokens = TokenStore::open(data)?;
     if tokens.list().iter().all(|t| t.is_revoked()) {
         eprintln!("warning: no API token exists yet, so every request will get 401; create one with `suho token create --role ingest`");
     }
-    let detection = suho_ingest::Detection::open(&layout, size)?;
+    let detection = suho_ingest::Detection::open(&mut ledger)?;
     let service = IngestService::start_detecting(
         ledger,
         Some(detection),

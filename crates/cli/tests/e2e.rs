@@ -220,3 +220,103 @@ fn a_reader_that_stops_reading_ends_suho_quietly_not_with_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// A different record under a used `id` is stored, said, and alerted on: a producer reusing
+/// request ids, or someone who predicted an id and sent a harmless record first to have the
+/// real one dropped as a "duplicate".
+#[test]
+fn a_different_record_under_a_used_id_is_stored_reported_and_alerted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let file = dir.path().join("in.ndjson");
+    let read = r#"{"time":"2025-06-24T03:12:45Z","id":"req-77","actor":"emp-0131","action":"read","resource":"GET /v1/customers/{id}","subjects":["c-1"]}"#;
+    let export = r#"{"time":"2025-06-24T03:40:02Z","id":"req-77","actor":"emp-0131","action":"export","resource":"customers.csv","subjects":["c-1","c-2"],"fields":["name","phone"]}"#;
+    std::fs::write(&file, format!("{read}\n{export}\n")).expect("write");
+
+    let out = suho(&data, &["ingest", file.to_str().expect("utf-8")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("2 stored, 0 duplicates, 0 rejected, 1 conflicts; ledger size 2"),
+        "{text}"
+    );
+
+    let alerts = stdout(&suho(&data, &["alerts", "--format", "ndjson"]));
+    let conflicts: Vec<serde_json::Value> = alerts
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ndjson"))
+        .filter(|a: &serde_json::Value| a["rule"] == "id_conflict")
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{alerts}");
+    let a = &conflicts[0];
+    assert_eq!(a["severity"], "high", "{a}");
+    assert_eq!(a["ledger_index"], 1, "{a}");
+    assert_eq!(a["actor"], "emp-0131", "{a}");
+    let summary = a["summary"].as_str().expect("summary");
+    assert!(
+        summary.contains("req-77") && summary.contains("Record 1") && summary.contains("record 0"),
+        "{summary}"
+    );
+    // Both records, each with the hash of its body, so they can be compared with the ledger.
+    let ev = &a["evidence"]["ledger"];
+    assert_eq!(ev["id"], "req-77", "{a}");
+    assert_eq!(ev["ledger_index"], 1, "{a}");
+    assert_eq!(ev["first_ledger_index"], 0, "{a}");
+    let sha = |line: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(line.as_bytes()))
+    };
+    assert_eq!(ev["body_sha256"], sha(export), "{a}");
+    assert_eq!(ev["first_body_sha256_prefix"], sha(read)[..32], "{a}");
+
+    // Retrying the file is safe: both records are there, each exactly once.
+    let again = stdout(&suho(&data, &["ingest", file.to_str().expect("utf-8")]));
+    assert!(
+        again.contains("0 stored, 2 duplicates, 0 rejected, 0 conflicts; ledger size 2"),
+        "{again}"
+    );
+    assert!(suho(&data, &["verify"]).status.success());
+}
+
+/// Records stored while the detectors did not run (a crash before their state was saved, or
+/// `SUHO_NO_DETECT`) are checked when they catch up, conflicts included: the ledger's id index
+/// says which records were conflicts, as ingest did.
+#[test]
+fn an_id_conflict_stored_while_the_detectors_were_off_is_alerted_when_they_catch_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let file = dir.path().join("in.ndjson");
+    let read = r#"{"time":1750734765120,"id":"gw-5","actor":"svc-batch","action":"read","resource":"r","subjects":["c-1"]}"#;
+    let export = r#"{"time":1750734765999,"id":"gw-5","actor":"svc-batch","action":"export","resource":"all.csv","subjects":["c-1","c-2"]}"#;
+    std::fs::write(&file, format!("{read}\n{export}\n")).expect("write");
+    let out = Command::new(SUHO)
+        .arg("--data")
+        .arg(&data)
+        .args(["ingest", file.to_str().expect("utf-8")])
+        .env("SUHO_NO_DETECT", "1")
+        .output()
+        .expect("run");
+    assert!(stdout(&out).contains("1 conflicts"), "{}", stdout(&out));
+    let none = stdout(&suho(&data, &["alerts", "--format", "ndjson"]));
+    assert!(!none.contains("id_conflict"), "{none}");
+
+    // The next run with detectors catches up with the two stored records first.
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").expect("write");
+    assert!(suho(&data, &["ingest", empty.to_str().expect("utf-8")])
+        .status
+        .success());
+    let alerts = stdout(&suho(
+        &data,
+        &["alerts", "--format", "ndjson", "--rule", "id_conflict"],
+    ));
+    let a: serde_json::Value =
+        serde_json::from_str(alerts.lines().next().unwrap_or("null")).expect("json");
+    assert_eq!(a["rule"], "id_conflict", "{alerts}");
+    assert_eq!(a["ledger_index"], 1, "{alerts}");
+    assert_eq!(a["evidence"]["ledger"]["first_ledger_index"], 0, "{alerts}");
+}

@@ -140,6 +140,10 @@ rules! {
     OffHours = "off_hours",
     /// A burst of failed logins.
     LoginFailedBurst = "login_failed_burst",
+    /// A record stored under a producer `id` that an earlier record of the same event hour,
+    /// with other content, already carries (a producer reusing ids, or a record sent first
+    /// under a predicted id to have the real one dropped).
+    IdConflict = "id_conflict",
 }
 
 impl fmt::Display for Rule {

@@ -377,6 +377,19 @@ struct GeoCacheEntry {
 
 const GEO_CACHE: usize = 4096;
 
+/// A stored record whose producer `id` an earlier record of the same event hour already
+/// carries with other content: what the ledger's id index says about it (suho-ledger's
+/// `Appended::Conflict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdConflict {
+    /// Ledger index of the first record stored under the id.
+    pub first: u64,
+    /// The first 16 bytes of the SHA-256 of that record's body.
+    pub first_sha256: [u8; 16],
+    /// The SHA-256 of this record's body.
+    pub sha256: [u8; 32],
+}
+
 /// The detectors, run over records one at a time in ledger order.
 pub struct Engine {
     cfg: DetectConfig,
@@ -736,6 +749,46 @@ impl Engine {
         } else {
             actor_checks(cfg, home, idx, principal, f, place, st, &mut em);
         }
+    }
+
+    /// Checks that the stored record at `index` (features `f`, raw JSON `body`) reuses the
+    /// producer `id` of an earlier record with other content, as the ledger found when it
+    /// stored it: raises `id_conflict`, high, folded per actor and day. Call it after
+    /// [`Engine::observe`] for that record, which checks it like any other.
+    pub fn id_conflict(
+        &mut self,
+        index: u64,
+        f: &Features,
+        body: &[u8],
+        conflict: &IdConflict,
+        out: &mut Vec<Alert>,
+    ) {
+        let place = self.place_of(f);
+        let Engine { cfg, idx, st, .. } = self;
+        let mut em = Emit {
+            index,
+            f,
+            body,
+            place,
+            out,
+            rec: None,
+        };
+        em.raise(
+            &mut st.slots,
+            idx,
+            day_hit(
+                cfg.offset_ms(),
+                Rule::IdConflict,
+                Severity::High,
+                f.actor,
+                f.time_ms,
+                IncidentOf::Actor,
+                Finding::IdConflict {
+                    index,
+                    conflict: *conflict,
+                },
+            ),
+        );
     }
 
     /// Emits the open alerts that absorbed records since they were last emitted (updates are

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 
 pub use alert::{Alert, Rule, Severity};
 pub use config::DetectConfig;
-pub use engine::{Engine, EngineStats, SavedAt};
+pub use engine::{Engine, EngineStats, IdConflict, SavedAt};
 pub use features::{Features, SEQ_MAX_STRIDE};
 pub use geo::{centroid, GeoDb, Place};
 pub use hash::hash_id;

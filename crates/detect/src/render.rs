@@ -7,7 +7,7 @@ use suho_record::AccessRecord;
 use suho_registry::{KeyStatus, PrincipalStatus, Validity};
 
 use crate::alert::Rule;
-use crate::engine::TravelMark;
+use crate::engine::{IdConflict, TravelMark};
 use crate::geo::Place;
 use crate::index::{prefix_text, RegIndex};
 
@@ -125,6 +125,10 @@ pub(crate) enum Finding {
         by_source: bool,
         actors: u64,
     },
+    IdConflict {
+        index: u64,
+        conflict: IdConflict,
+    },
 }
 
 /// Strings of the triggering record (or `"?"`-free fallbacks when it cannot be re-read).
@@ -176,6 +180,10 @@ fn t(ms: i64) -> String {
 
 fn opt_t(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |m| Value::String(t(m)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn cc(c: [u8; 2]) -> String {
@@ -577,6 +585,21 @@ pub(crate) fn render(
                     "{actor} failed to log in {failures} times within {minutes} minutes (latest{from} at {when}): someone may be guessing its password; lock the account and check with its owner."
                 )
             }
+        }
+        Finding::IdConflict { index, conflict } => {
+            let id = rec
+                .r
+                .as_ref()
+                .and_then(|r| r.id.as_deref())
+                .unwrap_or("(unknown)");
+            let first = conflict.first;
+            ev.insert(
+                "ledger".into(),
+                json!({"id": id, "ledger_index": index, "body_sha256": hex(&conflict.sha256), "first_ledger_index": first, "first_body_sha256_prefix": hex(&conflict.first_sha256)}),
+            );
+            format!(
+                "Record {index} ({actor}: {what}{from} at {when}) reuses id \"{id}\" of record {first}, whose content differs; both are stored: compare them (`suho ledger show {first}`, `suho ledger show {index}`) to tell a producer that reuses ids from a record sent first under a predicted id to have the real one dropped."
+            )
         }
     };
     ev.insert("rule".into(), Value::String(rule.as_str().into()));

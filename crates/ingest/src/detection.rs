@@ -6,10 +6,10 @@
 //! one file written atomically, so a crash can never leave state that already counts records
 //! its position says are unseen (a replay would count them twice). On open, records the ledger
 //! holds beyond that position (stored by a process that crashed before saving) are replayed
-//! through the engine, so no stored record escapes detection. Alert ids are stable, so a
-//! replayed alert updates the stored one instead of duplicating it. A state of the previous
-//! format kept its position in `<data>/detect/observed`; it is read once and removed at the
-//! next save.
+//! through the engine, so no stored record escapes detection; the ledger's id index says
+//! which of them were id conflicts, as ingest did. Alert ids are stable, so a replayed alert
+//! updates the stored one instead of duplicating it. A state of the previous format kept its
+//! position in `<data>/detect/observed`; it is read once and removed at the next save.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,8 +18,10 @@ use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use crossbeam_channel::{bounded, Sender};
-use suho_detect::{Alert, AlertStore, DetectConfig, Engine, Features, SavedAt, Severity};
-use suho_ledger::{Appended, Layout};
+use suho_detect::{
+    Alert, AlertStore, DetectConfig, Engine, Features, IdConflict, SavedAt, Severity,
+};
+use suho_ledger::{Appended, Entry, Layout, Ledger, ENTRY_LEN};
 
 use crate::prepare::PreparedChunk;
 use crate::IngestError;
@@ -57,20 +59,22 @@ fn err(e: impl std::fmt::Display) -> IngestError {
 }
 
 impl Detection {
-    /// Open detection for the data directory of `layout`: configuration from `suho.toml`, the
-    /// registry from `registry.db`, state from `detect/`; then catch up with the first
-    /// `ledger_size` records.
-    pub fn open(layout: &Layout, ledger_size: u64) -> Result<Detection, IngestError> {
-        let (cfg, geo) = DetectConfig::load(&layout.data).map_err(err)?;
-        let registry = suho_registry::RegistryStore::open(&layout.data).map_err(err)?;
+    /// Open detection for the data directory of `ledger`: configuration from `suho.toml`, the
+    /// registry from `registry.db`, state from `detect/`; then catch up with the records the
+    /// ledger holds.
+    pub fn open(ledger: &mut Ledger) -> Result<Detection, IngestError> {
+        let data = ledger.layout().data.clone();
+        let ledger_size = ledger.size();
+        let (cfg, geo) = DetectConfig::load(&data).map_err(err)?;
+        let registry = suho_registry::RegistryStore::open(&data).map_err(err)?;
         let registry_version = registry.data_version().map_err(err)?;
         let snapshot = registry.snapshot().map_err(err)?;
         let mut engine = Engine::new(Arc::new(snapshot), geo, cfg);
-        let dir = layout.data.join("detect");
+        let dir = data.join("detect");
         fs::create_dir_all(&dir)
             .map_err(|e| IngestError::Detect(format!("{}: {e}", dir.display())))?;
         let observed = position(&dir, engine.load_state(&dir.join("state")).map_err(err)?);
-        let store = AlertStore::open(&layout.data.join("alerts.db")).map_err(err)?;
+        let store = AlertStore::open(&data.join("alerts.db")).map_err(err)?;
         let mut d = Detection {
             engine,
             registry,
@@ -82,7 +86,7 @@ impl Detection {
             raised: [0; 4],
         };
         if observed < ledger_size {
-            d.catch_up(layout, ledger_size)?;
+            d.catch_up(ledger, ledger_size)?;
         }
         Ok(d)
     }
@@ -97,7 +101,7 @@ impl Detection {
         ))
     }
 
-    fn catch_up(&mut self, layout: &Layout, ledger_size: u64) -> Result<(), IngestError> {
+    fn catch_up(&mut self, ledger: &mut Ledger, ledger_size: u64) -> Result<(), IngestError> {
         tracing::info!(
             from = self.observed,
             to = ledger_size,
@@ -105,14 +109,20 @@ impl Detection {
         );
         let mut failed = None;
         let from = self.observed;
-        suho_ledger::WalReader::new(&layout.wal())
+        suho_ledger::WalReader::new(&ledger.layout().wal())
             .scan(from, |frame| {
                 if frame.index >= ledger_size {
                     return false;
                 }
                 if let Ok(rec) = suho_record::parse_record(&frame.body) {
                     let f = Features::from_record(&rec);
-                    self.observe(frame.index, &f, &frame.body);
+                    match ledger.appended_as(frame.index, rec.id.as_deref(), &frame.entry) {
+                        Ok(a) => self.observe_appended(a, &frame.entry, &f, &frame.body),
+                        Err(e) => {
+                            failed = Some(e.into());
+                            return false;
+                        }
+                    }
                 }
                 if self.pending.len() >= 10_000 {
                     if let Err(e) = self.flush(frame.index + 1) {
@@ -129,10 +139,36 @@ impl Detection {
         self.flush(ledger_size)
     }
 
-    /// Check one stored record.
-    pub(crate) fn observe(&mut self, index: u64, f: &Features, body: &[u8]) {
+    /// Check one record as the ledger appended it (`entry` is its entry): a stored record
+    /// goes through the detectors, an id conflict too and raises `id_conflict`; a duplicate
+    /// was not stored again and is not checked again.
+    pub(crate) fn observe_appended(
+        &mut self,
+        a: Appended,
+        entry: &[u8; ENTRY_LEN],
+        f: &Features,
+        body: &[u8],
+    ) {
+        let Some(index) = a.sequenced() else {
+            return;
+        };
         let before = self.pending.len();
         self.engine.observe(index, f, body, &mut self.pending);
+        if let Appended::Conflict {
+            conflicts_with,
+            conflicts_with_sha256,
+            ..
+        } = a
+        {
+            let conflict = IdConflict {
+                first: conflicts_with,
+                first_sha256: conflicts_with_sha256,
+                // A version-1 entry always decodes: this build wrote it.
+                sha256: Entry::decode(entry).map_or([0; 32], |e| e.body_sha256),
+            };
+            self.engine
+                .id_conflict(index, f, body, &conflict, &mut self.pending);
+        }
         for a in &self.pending[before..] {
             if a.count <= 1 {
                 self.raised[a.severity.rank() as usize] += 1;

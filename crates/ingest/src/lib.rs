@@ -29,8 +29,16 @@ pub use stream::{ingest_stream, IngestOptions, Progress, StreamSummary};
 pub enum LineResult {
     /// Stored at `index` and durable.
     Stored { line: u64, index: u64 },
-    /// Its `id` was already stored, at `index`; nothing new was written.
+    /// The same record (same `id`, same content) is already stored, at `index`; nothing new
+    /// was written.
     Duplicate { line: u64, index: u64 },
+    /// Stored at `index` and durable, but its `id` was already used in its event hour by the
+    /// record at `conflicts_with`, whose content differs (an `id_conflict` alert says so).
+    Conflict {
+        line: u64,
+        index: u64,
+        conflicts_with: u64,
+    },
     /// Not stored; `reason` says why.
     Rejected { line: u64, reason: String },
 }
@@ -38,9 +46,12 @@ pub enum LineResult {
 /// The outcome of one submitted batch (an HTTP body).
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchReport {
+    /// Lines stored (conflicts included).
     pub stored: u64,
     pub duplicates: u64,
     pub rejected: u64,
+    /// Of the lines stored, those whose `id` an earlier record with other content carries.
+    pub conflicts: u64,
     /// Ledger size once this batch was durable.
     pub ledger_size: u64,
     pub results: Vec<LineResult>,

@@ -152,12 +152,12 @@ impl PreparedChunk {
             .iter()
             .zip(results)
             .filter_map(|(item, res)| match item {
-                Item::Ok { span, .. } => Some((span, res)),
+                Item::Ok { span, entry, .. } => Some((span, entry, res)),
                 Item::Rejected { .. } => None,
             });
-        for ((span, res), features) in ok.zip(&self.features) {
-            if let Some(Appended::Stored(index)) = res {
-                d.observe(*index, features, &self.buf[span.clone()]);
+        for ((span, entry, res), features) in ok.zip(&self.features) {
+            if let Some(a) = res {
+                d.observe_appended(*a, entry, features, &self.buf[span.clone()]);
             }
         }
     }

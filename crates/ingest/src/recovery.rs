@@ -92,7 +92,7 @@ pub enum Recovered {
 /// the detectors replay what they have not seen. Alerts are stored before this returns.
 pub fn recover(layout: &Layout) -> Result<Recovered, IngestError> {
     let before = lag(layout)?;
-    let ledger = match Ledger::open(&layout.data, Options::default()) {
+    let mut ledger = match Ledger::open(&layout.data, Options::default()) {
         Ok(l) => l,
         Err(LedgerError::Locked { holder, .. }) => {
             return Ok(Recovered::Live {
@@ -105,7 +105,7 @@ pub fn recover(layout: &Layout) -> Result<Recovered, IngestError> {
     let size = ledger.durable_size();
     // Opening catches the detectors up with `size` records and saves their state; the ledger
     // stays open meanwhile, so no writer can start and run ahead of them.
-    let detection = Detection::open(layout, size)?;
+    let detection = Detection::open(&mut ledger)?;
     drop(detection);
     drop(ledger);
     let caught_up = size.saturating_sub(before.checkpoint.min(before.detected));

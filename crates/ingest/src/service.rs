@@ -329,6 +329,7 @@ fn sequence(
         stored: 0,
         duplicates: 0,
         rejected: 0,
+        conflicts: 0,
         ledger_size: 0,
         results: Vec::with_capacity(chunk.items.len()),
     };
@@ -347,6 +348,22 @@ fn sequence(
                 rep.results.push(LineResult::Stored {
                     line: *line,
                     index: *index,
+                });
+            }
+            (
+                Item::Ok { line, .. },
+                Some(Appended::Conflict {
+                    index,
+                    conflicts_with,
+                    ..
+                }),
+            ) => {
+                rep.stored += 1;
+                rep.conflicts += 1;
+                rep.results.push(LineResult::Conflict {
+                    line: *line,
+                    index: *index,
+                    conflicts_with: *conflicts_with,
                 });
             }
             (Item::Ok { line, .. }, Some(Appended::Duplicate(index))) => {

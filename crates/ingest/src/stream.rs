@@ -46,7 +46,7 @@ pub struct Progress {
     pub bytes: u64,
     /// Lines seen so far.
     pub lines: u64,
-    /// Records stored so far.
+    /// Records stored so far (conflicts included).
     pub stored: u64,
 }
 
@@ -57,12 +57,14 @@ pub struct StreamSummary {
     pub bytes: u64,
     /// Non-blank lines.
     pub lines: u64,
-    /// Records stored.
+    /// Records stored (conflicts included).
     pub stored: u64,
-    /// Records whose id was already stored.
+    /// Records already stored (same id, same content).
     pub duplicates: u64,
     /// Lines rejected (see the reject log).
     pub rejected: u64,
+    /// Of the records stored, those whose id an earlier record with other content carries.
+    pub conflicts: u64,
     /// Ledger index of the first record stored (when any).
     pub first_index: Option<u64>,
 }
@@ -215,11 +217,12 @@ fn sequence(
                 summary.rejected += 1;
                 rejects.reject(name, *line, reason)?;
             }
-            (_, Some(Appended::Stored(i))) => {
-                summary.stored += 1;
-                summary.first_index.get_or_insert(*i);
-            }
             (_, Some(Appended::Duplicate(_))) => summary.duplicates += 1,
+            (_, Some(a)) => {
+                summary.stored += 1;
+                summary.conflicts += u64::from(matches!(a, Appended::Conflict { .. }));
+                summary.first_index.get_or_insert(a.index());
+            }
             (_, None) => {}
         }
     }

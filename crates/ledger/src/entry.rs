@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 pub const ENTRY_VERSION: u8 = 1;
 /// Encoded size of a version-1 entry.
 pub const ENTRY_LEN: usize = 53;
+/// Where the body's SHA-256 begins in an encoded entry.
+pub(crate) const ENTRY_SHA256_AT: usize = 21;
 
 /// A decoded ledger entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +46,7 @@ impl Entry {
         out[1..9].copy_from_slice(&self.event_time_ms.to_be_bytes());
         out[9..17].copy_from_slice(&self.sequenced_ms.to_be_bytes());
         out[17..21].copy_from_slice(&self.body_len.to_be_bytes());
-        out[21..53].copy_from_slice(&self.body_sha256);
+        out[ENTRY_SHA256_AT..].copy_from_slice(&self.body_sha256);
         out
     }
 
@@ -61,7 +63,7 @@ impl Entry {
         let mut len = [0u8; 4];
         len.copy_from_slice(&bytes[17..21]);
         let mut digest = [0u8; 32];
-        digest.copy_from_slice(&bytes[21..53]);
+        digest.copy_from_slice(&bytes[ENTRY_SHA256_AT..]);
         Some(Entry {
             event_time_ms: i64_at(1),
             sequenced_ms: i64_at(9),

@@ -5,7 +5,9 @@
 //! commit). Each record's 53-byte [`Entry`] (times, length, SHA-256 of the body, no personal
 //! data) is a leaf of an RFC 6962 tree, stored as C2SP tlog-tiles under `ledger/` with a
 //! C2SP signed checkpoint, so a static file server can publish it. The ledger knows nothing of
-//! HTTP, async runtimes or record semantics beyond an event time and an optional id.
+//! HTTP, async runtimes or record semantics beyond an event time and an optional id: a record
+//! repeated under its id is stored once, another record under a used id is stored as a
+//! conflict ([`Appended`]).
 #![forbid(unsafe_code)]
 
 mod dedup;
@@ -76,9 +78,9 @@ pub enum LedgerError {
 /// Tuning knobs of a ledger.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Records whose ids stay in memory (about 40 bytes each) before least recently used event
-    /// hours are dropped; a dropped hour is read back from `ids/` when a record of it arrives.
-    /// This bounds the ledger's memory whatever its size.
+    /// Records whose ids stay in memory (about 60 bytes each: id and body fingerprints, index)
+    /// before least recently used event hours are dropped; a dropped hour is read back from
+    /// `ids/` when a record of it arrives. This bounds the ledger's memory whatever its size.
     pub dedup_budget: usize,
     /// Size at which a write-ahead-log segment is closed and a new one begun (the unit of
     /// retention pruning).
@@ -126,12 +128,55 @@ impl<'a> Prepared<'a> {
 }
 
 /// What [`Ledger::append`] did with a record.
+///
+/// A record's producer id, within its event hour, names one record: a retry is that record
+/// again, byte for byte. So the same id with the same body is a duplicate of the stored
+/// record, and the same id with another body is a conflict: stored all the same (dropping it
+/// would let anyone who can predict ids suppress records in advance), and said. A retry of
+/// any stored version of an id is a duplicate of that version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
     /// Sequenced at this index (durable after the next [`Ledger::sync`]).
     Stored(u64),
-    /// A record with the same id is already at this index; nothing was written.
+    /// The same record (same id, same body) is already at this index; nothing was written.
     Duplicate(u64),
+    /// Sequenced at `index` like [`Appended::Stored`], but its id was already used in its
+    /// event hour by a record with another body: the first such record is at
+    /// `conflicts_with`, and its body's SHA-256 begins with `conflicts_with_sha256`.
+    Conflict {
+        index: u64,
+        conflicts_with: u64,
+        conflicts_with_sha256: [u8; 16],
+    },
+}
+
+impl Appended {
+    /// Where the record is: the index it was sequenced at, or its stored duplicate's.
+    pub fn index(&self) -> u64 {
+        match *self {
+            Appended::Stored(i) | Appended::Duplicate(i) | Appended::Conflict { index: i, .. } => i,
+        }
+    }
+
+    /// The index it was sequenced at; `None` for a duplicate, which was not.
+    pub fn sequenced(&self) -> Option<u64> {
+        match *self {
+            Appended::Stored(i) | Appended::Conflict { index: i, .. } => Some(i),
+            Appended::Duplicate(_) => None,
+        }
+    }
+
+    fn filed(index: u64, filed: dedup::Filed) -> Appended {
+        match filed {
+            dedup::Filed::New => Appended::Stored(index),
+            dedup::Filed::Duplicate(existing) => Appended::Duplicate(existing),
+            dedup::Filed::Conflict { first, first_body } => Appended::Conflict {
+                index,
+                conflicts_with: first,
+                conflicts_with_sha256: first_body.to_be_bytes(),
+            },
+        }
+    }
 }
 
 /// A group commit whose fsync has not run yet (see [`Ledger::begin_sync`]).
@@ -286,9 +331,7 @@ impl Ledger {
         let rec = suho_record::parse_record(&body)
             .map_err(|e| LedgerError::InvalidRecord(e.to_string()))?;
         let p = Prepared::new(&body, rec.time_ms, rec.id.as_deref(), now_ms());
-        let index = match ledger.append(&p)? {
-            Appended::Stored(i) | Appended::Duplicate(i) => i,
-        };
+        let index = ledger.append(&p)?.index();
         ledger.sync()?;
         if report.new_key.is_some() {
             keys::save_signer(&ledger.layout.keys(), &ledger.signer)?;
@@ -404,7 +447,12 @@ impl Ledger {
             });
         }
         let tiles = tiles::TileWriter::resume(&layout.ledger(), checkpoint_size)?;
-        let dedup = dedup::Dedup::open(&layout.ids(), opts.dedup_budget)?;
+        let dedup = dedup::Dedup::open(
+            &layout.ids(),
+            opts.dedup_budget,
+            TileReader::new(&layout.ledger()),
+            checkpoint_size,
+        )?;
 
         let wal_dir = layout.wal();
         let mut replay: Vec<(u64, [u8; ENTRY_LEN], Option<IdKey>)> = Vec::new();
@@ -451,7 +499,8 @@ impl Ledger {
         for (index, entry, id) in replay {
             ledger.integrate(index, &entry, &suho_merkle::leaf_hash(&entry))?;
             if let Some(key) = id {
-                ledger.dedup.check_and_insert(key, index)?;
+                let body = dedup::body_fingerprint(&entry);
+                ledger.dedup.check_and_insert(key, body, index)?;
             }
             if want == Some(ledger.tree.size()) {
                 root_at_signed = Some(ledger.tree.root());
@@ -533,7 +582,7 @@ impl Ledger {
             .ok_or_else(|| LedgerError::Proof("append_batch returned nothing".into()))
     }
 
-    /// Sequence prepared records in order: deduplicate by id, append them to the write-ahead
+    /// Sequence prepared records in order: deduplicate by id (see [`Appended`]), append them to the write-ahead
     /// log in blocks of at most [`BLOCK_TARGET_RAW`] raw bytes (or one record), add their
     /// leaves to the tree and the tiles. `blocks`, when not empty, must encode exactly
     /// `records` in order (built on worker threads with [`BatchBlocks`]); they are used
@@ -548,17 +597,19 @@ impl Ledger {
         let mut out = Vec::with_capacity(records.len());
         let mut next = self.tree.size();
         for p in records {
-            let dup = match p.id {
-                Some(key) => self.dedup.check_and_insert(key, next)?,
-                None => None,
-            };
-            match dup {
-                Some(existing) => out.push(Appended::Duplicate(existing)),
-                None => {
-                    out.push(Appended::Stored(next));
-                    next += 1;
+            let filed = match p.id {
+                // The entry already holds the body's SHA-256: nothing is hashed again.
+                Some(key) => {
+                    let body = dedup::body_fingerprint(&p.entry);
+                    self.dedup.check_and_insert(key, body, next)?
                 }
+                None => dedup::Filed::New,
+            };
+            let a = Appended::filed(next, filed);
+            if a.sequenced().is_some() {
+                next += 1;
             }
+            out.push(a);
         }
         let stored = next - self.tree.size();
         if stored == 0 {
@@ -572,7 +623,7 @@ impl Ledger {
         } else {
             let mut built = BatchBlocks::new(records[0].sequenced_ms);
             for (p, a) in records.iter().zip(&out) {
-                if matches!(a, Appended::Stored(_)) {
+                if a.sequenced().is_some() {
                     debug_assert_eq!(
                         p.sequenced_ms, records[0].sequenced_ms,
                         "one batch, one sequenced time"
@@ -586,11 +637,34 @@ impl Ledger {
             self.wal.append(block)?;
         }
         for (p, a) in records.iter().zip(&out) {
-            if let Appended::Stored(index) = a {
-                self.integrate(*index, &p.entry, &p.leaf)?;
+            if let Some(index) = a.sequenced() {
+                self.integrate(index, &p.entry, &p.leaf)?;
             }
         }
         Ok(out)
+    }
+
+    /// What [`Ledger::append_batch`] reported for the record already sequenced at `index`,
+    /// with producer id `id` and entry `entry`: [`Appended::Conflict`] when the first record
+    /// filed under its id is an earlier one with another body, otherwise
+    /// [`Appended::Stored`]. For passes over stored records that must tell conflicts apart
+    /// as ingest did, such as the detectors catching up after a restart.
+    pub fn appended_as(
+        &mut self,
+        index: u64,
+        id: Option<&str>,
+        entry: &[u8; ENTRY_LEN],
+    ) -> Result<Appended, LedgerError> {
+        let (Some(id), Some(e)) = (id, Entry::decode(entry)) else {
+            return Ok(Appended::Stored(index));
+        };
+        let body = dedup::body_fingerprint(entry);
+        Ok(match self.dedup.first(IdKey::new(id, e.event_time_ms))? {
+            Some((first, first_body)) if first < index && first_body != body => {
+                Appended::filed(index, dedup::Filed::Conflict { first, first_body })
+            }
+            _ => Appended::Stored(index),
+        })
     }
 
     fn integrate(
@@ -700,6 +774,7 @@ impl Ledger {
         if size > self.checkpoint_size {
             self.checkpoint_size = size;
             self.tiles.prune_partials(size);
+            self.dedup.set_tiled(size);
         }
     }
 }

@@ -46,12 +46,10 @@ fn prune_record(l: &mut Ledger, min_index: u64) -> u64 {
         r#"{{"time":{},"actor":"ops","action":"delete","resource":"suho history prune","attrs":{{"suho_event":"ledger.prune","min_index":{min_index}}}}}"#,
         T0 + 401 * DAY
     );
-    let i = match l
+    let i = l
         .append(&Prepared::new(body.as_bytes(), T0 + 401 * DAY, None, T0))
         .expect("append")
-    {
-        suho_ledger::Appended::Stored(i) | suho_ledger::Appended::Duplicate(i) => i,
-    };
+        .index();
     l.checkpoint().expect("checkpoint");
     i
 }

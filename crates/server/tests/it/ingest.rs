@@ -64,6 +64,50 @@ async fn admin_may_ingest_and_repeated_ids_are_stored_once() {
 }
 
 #[tokio::test]
+async fn a_different_record_under_a_used_id_is_stored_as_a_conflict() {
+    let f = Fixture::new();
+    let read = r#"{"id":"req-9","time":"2025-06-24T03:12:45Z","actor":"emp-7","action":"read","resource":"r","subjects":["c-1"]}"#;
+    let export = r#"{"id":"req-9","time":"2025-06-24T03:20:00Z","actor":"emp-7","action":"export","resource":"all.csv","subjects":["c-1","c-2"]}"#;
+    let r = f
+        .send(post(
+            "/v1/records",
+            Some(&f.ingest),
+            format!("{read}\n{export}\n"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(
+        v["results"],
+        json!([
+            {"status": "stored", "line": 1, "index": 0},
+            {"status": "conflict", "line": 2, "index": 1, "conflicts_with": 0}
+        ])
+    );
+    assert_eq!(v["stored"], 2, "a conflict is stored");
+    assert_eq!(v["conflicts"], 1);
+    assert_eq!(v["duplicates"], 0);
+    assert_eq!(v["ledger_size"], 2);
+
+    // A retry of the batch (after a 503, say) stores nothing again.
+    let again = f
+        .send(post(
+            "/v1/records",
+            Some(&f.ingest),
+            format!("{export}\n{read}\n"),
+        ))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        again.json()["results"],
+        json!([
+            {"status": "duplicate", "line": 1, "index": 1},
+            {"status": "duplicate", "line": 2, "index": 0}
+        ])
+    );
+}
+
+#[tokio::test]
 async fn a_refused_request_stores_nothing() {
     let f = Fixture::new();
     for token in [None, Some(f.read.as_str()), Some("suho_0123456789abcdef_x")] {
