@@ -45,12 +45,19 @@ enum Command {
     /// Write realistic sample access records, a registry and a geo database.
     Simulate(demo::SimulateArgs),
     /// Append access records to the ledger (`-` reads standard input).
+    ///
+    /// Every file is checked before anything is stored: a missing or unreadable one stops the
+    /// command with nothing stored. gzip files are decompressed. A record whose time is an
+    /// integer below 100000000000 (epoch seconds, not milliseconds), more than `max_past_days`
+    /// (default 7300) before now or more than `max_future_hours` (default 48) after now is
+    /// rejected; set both in the `[ingest]` section of `suho.toml` in the data directory.
     Ingest {
-        /// NDJSON files of access records.
+        /// NDJSON files of access records (plain or gzip).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the lines rejected so far, with line number and reason.
+    /// Print the lines rejected so far: when, from where (file or `http:<token name>`), line
+    /// number, reason, and the start of the line.
     Rejects {
         /// Print at most this many (the newest).
         #[arg(long, default_value_t = 50)]
