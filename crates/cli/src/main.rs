@@ -47,7 +47,8 @@ enum Command {
     /// Append access records to the ledger (`-` reads standard input).
     ///
     /// Every file is checked before anything is stored: a missing or unreadable one stops the
-    /// command with nothing stored. gzip files are decompressed. A record whose time is an
+    /// command with nothing stored. gzip files are decompressed. If a file still fails part-way,
+    /// what was stored, per file, is printed before the error. A record whose time is an
     /// integer below 100000000000 (epoch seconds, not milliseconds), more than `max_past_days`
     /// (default 7300) before now or more than `max_future_hours` (default 48) after now is
     /// rejected; set both in the `[ingest]` section of `suho.toml` in the data directory.
@@ -138,6 +139,11 @@ enum Command {
     /// Run a labelled scenario end to end and score detection against its ground truth.
     Eval(eval::EvalArgs),
     /// Serve the HTTP API (ingest, checkpoint, tiles).
+    ///
+    /// `POST /v1/records` takes NDJSON or a JSON array of records and answers 200 when anything
+    /// was stored, 422 when every line was rejected, 400 when the body holds no record; the
+    /// `Suho-Stored`, `Suho-Duplicates` and `Suho-Rejected` headers give the counts. Event times
+    /// are checked as by `suho ingest` (the `[ingest]` section of `suho.toml`).
     Serve(serve_cmd::ServeArgs),
     /// API tokens.
     #[command(subcommand)]
