@@ -3,12 +3,11 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use std::sync::atomic::Ordering;
-
 use suho_ingest::{
     ingest_stream, open_input, Compression, Detection, IngestConfig, IngestError, IngestOptions,
     RejectLog, StreamError, StreamSummary,
@@ -170,11 +169,7 @@ fn check_inputs(files: &[PathBuf]) -> Result<()> {
                 }
             })
             .map_err(|e| format!("cannot read {name}: {e}"))
-            .and_then(|file| {
-                suho_ingest::open_input(&name, file)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            });
+            .and_then(|file| open_input(&name, file).map(drop).map_err(|e| e.to_string()));
         if let Err(why) = checked {
             problems.push(why);
         }
