@@ -3,11 +3,15 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use suho_ingest::{ingest_stream, Detection, IngestOptions, RejectLog, StreamSummary};
+use suho_ingest::{
+    ingest_stream, open_input, Compression, Detection, IngestConfig, IngestError, IngestOptions,
+    RejectLog, StreamError, StreamSummary,
+};
 use suho_ledger::{Entry, Layout, Ledger, Options, Resealed, SignedState};
 
 use crate::own_use::{self, OwnUse};
@@ -115,19 +119,29 @@ pub fn print_totals(t: &IngestTotals, data: &Path) {
 }
 
 /// Ingest `files` into an open ledger (used by `ingest`, the demo and the benchmark).
+///
+/// Every named file is checked first (it exists, is a readable file, and is not compressed in
+/// a format suho cannot read), so that a typo stores nothing. A gzip file is decompressed. If
+/// something still fails after some records were stored, what was stored, per file, is printed
+/// to standard error before the error is returned.
 pub fn ingest_into(
     ledger: &mut Ledger,
     data: &Path,
     files: &[PathBuf],
     show_progress: bool,
 ) -> Result<IngestTotals> {
+    check_inputs(files)?;
+    let config = IngestConfig::load(data)?;
     let mut detection = if std::env::var_os("SUHO_NO_DETECT").is_some() {
         None
     } else {
         Some(Detection::open(ledger)?)
     };
     let mut rejects = RejectLog::new(data);
-    let mut opts = IngestOptions::default();
+    let mut opts = IngestOptions {
+        config,
+        ..IngestOptions::default()
+    };
     // How often a long ingest publishes a signed checkpoint (default 5 s).
     if let Some(secs) = std::env::var("SUHO_CHECKPOINT_EVERY_SECS")
         .ok()
@@ -136,40 +150,26 @@ pub fn ingest_into(
         opts.checkpoint_every = std::time::Duration::from_secs(secs);
     }
     let mut totals = IngestTotals::default();
+    let mut done: Vec<(String, StreamSummary)> = Vec::new();
     let started = Instant::now();
     for f in files {
-        let s: StreamSummary = if f.as_os_str() == "-" {
-            ingest_stream(
-                ledger,
-                detection.as_mut(),
-                "-",
-                std::io::stdin(),
-                &opts,
-                &mut rejects,
-                &mut |_| {},
-            )?
-        } else {
-            let file = File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
-            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let name = f.display().to_string();
-            let pb = show_progress.then(|| bytes_bar(len, "ingest"));
-            let s = ingest_stream(
-                ledger,
-                detection.as_mut(),
-                &name,
-                file,
-                &opts,
-                &mut rejects,
-                &mut |p| {
-                    if let Some(pb) = &pb {
-                        pb.set_position(p.bytes);
-                    }
-                },
-            )?;
-            if let Some(pb) = pb {
-                pb.finish_and_clear();
+        let name = f.display().to_string();
+        let res = ingest_file(
+            ledger,
+            detection.as_mut(),
+            f,
+            &opts,
+            &mut rejects,
+            show_progress,
+        );
+        let s = match res {
+            Ok(s) => s,
+            Err(e) => {
+                eprint!("{}", stored_before_error(&done, &name, &e.summary, files));
+                return Err(
+                    anyhow::Error::new(e.error).context(format!("ingesting {name} stopped"))
+                );
             }
-            s
         };
         totals.stored += s.stored;
         totals.duplicates += s.duplicates;
@@ -177,6 +177,7 @@ pub fn ingest_into(
         totals.conflicts += s.conflicts;
         totals.lines += s.lines;
         totals.bytes += s.bytes;
+        done.push((name, s));
     }
     totals.seconds = started.elapsed().as_secs_f64();
     totals.ledger_size = ledger.size();
@@ -184,6 +185,116 @@ pub fn ingest_into(
         totals.alerts = d.raised().iter().map(|(s, n)| (s.as_str(), *n)).collect();
     }
     Ok(totals)
+}
+
+/// Checks, before anything is stored, that every named input can be ingested: it exists, is a
+/// readable file (not a directory), and is plain or gzip. Names every one that cannot.
+fn check_inputs(files: &[PathBuf]) -> Result<()> {
+    let mut problems = Vec::new();
+    for f in files.iter().filter(|f| f.as_os_str() != "-") {
+        let name = f.display().to_string();
+        let checked = File::open(f)
+            .and_then(|file| {
+                if file.metadata()?.is_dir() {
+                    Err(std::io::Error::other("it is a directory"))
+                } else {
+                    Ok(file)
+                }
+            })
+            .map_err(|e| format!("cannot read {name}: {e}"))
+            .and_then(|file| open_input(&name, file).map(drop).map_err(|e| e.to_string()));
+        if let Err(why) = checked {
+            problems.push(why);
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}; nothing was ingested", problems.join("; "));
+    }
+    Ok(())
+}
+
+/// Ingests one named input (`-` is standard input), with a progress bar for files.
+fn ingest_file(
+    ledger: &mut Ledger,
+    detection: Option<&mut Detection>,
+    f: &Path,
+    opts: &IngestOptions,
+    rejects: &mut RejectLog,
+    show_progress: bool,
+) -> std::result::Result<StreamSummary, StreamError> {
+    let name = f.display().to_string();
+    let failed = |error| StreamError {
+        summary: StreamSummary::default(),
+        error,
+    };
+    let (input, len) = if f.as_os_str() == "-" {
+        (open_input("-", std::io::stdin()).map_err(failed)?, None)
+    } else {
+        let file = File::open(f).map_err(|error| {
+            failed(IngestError::Read {
+                source_name: name.clone(),
+                error,
+            })
+        })?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        (open_input(&name, file).map_err(failed)?, Some(len))
+    };
+    let pb = len
+        .filter(|_| show_progress)
+        .map(|n| bytes_bar(n, "ingest"));
+    // The bar measures the file, so a compressed file's progress is its compressed bytes read.
+    let raw = (input.compression() != Compression::None).then(|| input.raw_bytes_read());
+    let res = ingest_stream(ledger, detection, &name, input, opts, rejects, &mut |p| {
+        if let Some(pb) = &pb {
+            pb.set_position(raw.as_ref().map_or(p.bytes, |r| r.load(Ordering::Relaxed)));
+        }
+    });
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    res
+}
+
+/// What an ingest that stopped at `failed` had stored: every file before it, and `partial`
+/// of it; and the files it did not reach.
+fn stored_before_error(
+    done: &[(String, StreamSummary)],
+    failed: &str,
+    partial: &StreamSummary,
+    files: &[PathBuf],
+) -> String {
+    use std::fmt::Write as _;
+    let line = |s: &StreamSummary| {
+        let mut text = format!(
+            "{} stored, {} duplicates, {} rejected",
+            thousands(s.stored),
+            thousands(s.duplicates),
+            thousands(s.rejected)
+        );
+        if let Some(i) = s.first_index {
+            let _ = write!(text, " (ledger indexes from {i})");
+        }
+        text
+    };
+    let mut out = String::from("the ingest stopped on an error; what it stored until then:\n");
+    for (name, s) in done {
+        let _ = writeln!(out, "  {name}: complete: {}", line(s));
+    }
+    let _ = writeln!(
+        out,
+        "  {failed}: stopped after {} lines: {}",
+        thousands(partial.lines),
+        line(partial)
+    );
+    let rest: Vec<String> = files
+        .iter()
+        .skip(done.len() + 1)
+        .map(|f| f.display().to_string())
+        .collect();
+    if !rest.is_empty() {
+        let _ = writeln!(out, "  not ingested: {}", rest.join(", "));
+    }
+    out
 }
 
 pub fn rejects(data: &Path, limit: usize, ndjson: bool) -> Result<i32> {
@@ -218,15 +329,35 @@ pub fn rejects(data: &Path, limit: usize, ndjson: bool) -> Result<i32> {
             println!("{line}");
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        println!(
-            "{}:{}: {}",
-            v["source"].as_str().unwrap_or("?"),
-            v["line"].as_u64().unwrap_or(0),
-            v["reason"].as_str().unwrap_or(&line)
-        );
+        println!("{}", reject_entry(&line));
     }
     Ok(0)
+}
+
+/// One reject-log entry for people: `TIME SOURCE:LINE: REASON`, then the start of the line
+/// (quoted, so that control characters in it cannot act on the terminal). Entries written
+/// before the log kept excerpts have only the first line.
+fn reject_entry(line: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+    let mut text = format!(
+        "{} {}:{}: {}",
+        v["time"].as_str().unwrap_or("?"),
+        v["source"].as_str().unwrap_or("?"),
+        v["line"].as_u64().unwrap_or(0),
+        v["reason"].as_str().unwrap_or(line)
+    );
+    if let Some(excerpt) = v["excerpt"].as_str() {
+        text.push_str(&format!("\n    line: {excerpt:?}"));
+        let bytes = v["bytes"].as_u64().unwrap_or(0);
+        if bytes > excerpt.len() as u64 {
+            text.push_str(&format!(
+                " (first {} of {} bytes)",
+                excerpt.len(),
+                thousands(bytes)
+            ));
+        }
+    }
+    text
 }
 
 pub fn verify(data: &Path, key: Option<&str>) -> Result<i32> {

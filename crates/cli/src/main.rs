@@ -51,18 +51,26 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Write realistic sample access records, a registry and a geo database.
     Simulate(demo::SimulateArgs),
-    /// Append access records to the ledger (`-` reads standard input). A long ingest publishes
-    /// a signed checkpoint every 5 seconds (SUHO_CHECKPOINT_EVERY_SECS sets another interval).
+    /// Append access records to the ledger (`-` reads standard input).
+    ///
+    /// Every file is checked before anything is stored: a missing or unreadable one stops the
+    /// command with nothing stored. gzip files are decompressed. If a file still fails part-way,
+    /// what was stored, per file, is printed before the error. A record whose time is an
+    /// integer below 100000000000 (epoch seconds, not milliseconds), more than `max_past_days`
+    /// (default 7300) before now or more than `max_future_hours` (default 48) after now is
+    /// rejected; set both in the `[ingest]` section of `suho.toml` in the data directory.
     ///
     /// A record repeated with the same `id` and content is a duplicate, stored once; a record
     /// whose `id` an earlier record of the same hour carries with other content is a conflict:
-    /// stored, counted, and raised as an `id_conflict` alert.
+    /// stored, counted, and raised as an `id_conflict` alert. A long ingest publishes a signed
+    /// checkpoint every 5 seconds (SUHO_CHECKPOINT_EVERY_SECS sets another interval).
     Ingest {
-        /// NDJSON files of access records.
+        /// NDJSON files of access records (plain or gzip).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the lines rejected so far, with line number and reason.
+    /// Print the lines rejected so far: when, from where (file or `http:<token name>`), line
+    /// number, reason, and the start of the line.
     Rejects {
         /// Print at most this many (the newest).
         #[arg(long, default_value_t = 50)]
@@ -147,6 +155,11 @@ enum Command {
     /// Run a labelled scenario end to end and score detection against its ground truth.
     Eval(eval::EvalArgs),
     /// Serve the HTTP API (ingest, checkpoint, tiles).
+    ///
+    /// `POST /v1/records` takes NDJSON or a JSON array of records and answers 200 when anything
+    /// was stored, 422 when every line was rejected, 400 when the body holds no record; the
+    /// `Suho-Stored`, `Suho-Duplicates` and `Suho-Rejected` headers give the counts. Event times
+    /// are checked as by `suho ingest` (the `[ingest]` section of `suho.toml`).
     Serve(serve_cmd::ServeArgs),
     /// API tokens.
     #[command(subcommand)]

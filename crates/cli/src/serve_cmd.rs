@@ -63,12 +63,16 @@ pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
     if tokens.list().iter().all(|t| t.is_revoked()) {
         eprintln!("warning: no API token exists yet, so every request will get 401; create one with `suho token create --role ingest`");
     }
+    let config = suho_ingest::IngestConfig::load(data)?;
     let detection = suho_ingest::Detection::open(&mut ledger)?;
     let service = IngestService::start_detecting(
         ledger,
         Some(detection),
         RejectLog::new(data),
-        ServiceOptions::default(),
+        ServiceOptions {
+            config,
+            ..ServiceOptions::default()
+        },
     );
     let state = AppState::new(service.handle(), tokens, layout.ledger());
     let mut cfg = ServeConfig::new(a.listen);

@@ -320,3 +320,200 @@ fn an_id_conflict_stored_while_the_detectors_were_off_is_alerted_when_they_catch
     assert_eq!(a["ledger_index"], 1, "{alerts}");
     assert_eq!(a["evidence"]["ledger"]["first_ledger_index"], 0, "{alerts}");
 }
+
+/// `n` valid records with ids `{prefix}-0..n`, one per line, dated 2025.
+fn records(prefix: &str, n: u64) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"time\":{},\"actor\":\"emp-1\",\"action\":\"read\",\"resource\":\"r\",\"id\":\"{prefix}-{i}\"}}\n",
+                1_750_000_000_000u64 + i
+            )
+        })
+        .collect()
+}
+
+fn gzip(text: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text).expect("compress");
+    gz.finish().expect("compress")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn ingest_checks_every_file_first_and_a_missing_one_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let a = dir.path().join("a.ndjson");
+    std::fs::write(&a, records("a", 3)).expect("write");
+    let missing = dir.path().join("missing.ndjson");
+    let zst = dir.path().join("c.ndjson.zst");
+    std::fs::write(&zst, [0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x00]).expect("write");
+    for (args, names) in [
+        (vec![&a, &missing], vec!["missing.ndjson"]),
+        (
+            vec![&a, &zst, &missing],
+            vec!["c.ndjson.zst is compressed with zstd", "missing.ndjson"],
+        ),
+    ] {
+        let args: Vec<&str> = std::iter::once("ingest")
+            .chain(args.iter().map(|p| p.to_str().expect("utf-8")))
+            .collect();
+        let out = suho(&data, &args);
+        assert!(!out.status.success());
+        for name in names {
+            assert!(stderr(&out).contains(name), "{}", stderr(&out));
+        }
+        assert!(
+            stderr(&out).contains("nothing was ingested"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Nothing of a.ndjson was stored: ingesting it now stores all of it.
+    let out = suho(&data, &["ingest", a.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 stored, 0 duplicates, 0 rejected")
+            && stdout(&out).contains("ledger size 3"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_gzip_file_is_ingested_with_its_lines_numbered_in_the_decompressed_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let text = format!("{}not json\n{}", records("g", 2), records("h", 1));
+    let gz = dir.path().join("access.ndjson.gz");
+    std::fs::write(&gz, gzip(text.as_bytes())).expect("write");
+    let out = suho(&data, &["ingest", gz.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 stored, 0 duplicates, 1 rejected"),
+        "{}",
+        stdout(&out)
+    );
+    let rejects = stdout(&suho(&data, &["rejects"]));
+    assert!(
+        rejects.contains("access.ndjson.gz:3: not valid JSON"),
+        "{rejects}"
+    );
+    assert!(rejects.contains("line: \"not json\""), "{rejects}");
+    // The stored records are the decompressed lines, verbatim.
+    let recs = stdout(&suho(&data, &["records", "--limit", "1"]));
+    assert!(recs.contains(records("g", 1).trim_end()), "{recs}");
+}
+
+#[test]
+fn a_failure_after_some_files_were_stored_says_exactly_what_was_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let a = dir.path().join("a.ndjson");
+    std::fs::write(&a, records("a", 3)).expect("write");
+    // A gzip file cut short, as a copy interrupted mid-way leaves it: its first part is good.
+    let whole = gzip(records("b", 20_000).as_bytes());
+    let b = dir.path().join("b.ndjson.gz");
+    std::fs::write(&b, &whole[..whole.len() / 2]).expect("write");
+    let c = dir.path().join("c.ndjson");
+    std::fs::write(&c, records("c", 3)).expect("write");
+    let paths: Vec<&str> = [&a, &b, &c]
+        .iter()
+        .map(|p| p.to_str().expect("utf-8"))
+        .collect();
+    let out = suho(&data, &["ingest", paths[0], paths[1], paths[2]]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}: complete: 3 stored, 0 duplicates, 0 rejected (ledger indexes from 0)",
+            paths[0]
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("not ingested: {}", paths[2])),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("ingesting {} stopped", paths[1])),
+        "{err}"
+    );
+    // The complete lines before the cut were stored, and the summary says how many.
+    let partial = err
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("  {}: stopped after ", paths[1])))
+        .unwrap_or_else(|| panic!("{err}"));
+    let stored: u64 = partial
+        .split_once(" lines: ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("{partial}"));
+    assert!(stored > 0 && stored < 20_000, "{partial}");
+    // It is durable, checkpointed and verifies.
+    assert!(suho(&data, &["verify"]).status.success());
+    let status = stdout(&suho(&data, &["status"]));
+    let size: Option<u64> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("checkpoint size"))
+        .and_then(|n| n.trim().replace(',', "").parse().ok());
+    assert_eq!(size, Some(3 + stored), "{status}");
+}
+
+#[test]
+fn the_ingest_window_comes_from_suho_toml() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::write(
+        data.join("suho.toml"),
+        "[ingest]\nmax_past_days = 30\nmax_future_hours = 1\n",
+    )
+    .expect("write");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let day = 86_400_000u64;
+    let line = |time: u64| {
+        format!("{{\"time\":{time},\"actor\":\"emp-1\",\"action\":\"read\",\"resource\":\"r\"}}\n")
+    };
+    let file = dir.path().join("in.ndjson");
+    let text = [
+        now - 10 * day,
+        now - 60 * day,
+        now + 3 * 3_600_000,
+        now / 1000,
+    ]
+    .map(line)
+    .concat();
+    std::fs::write(&file, text).expect("write");
+    let out = suho(&data, &["ingest", file.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 stored, 0 duplicates, 3 rejected"),
+        "{}",
+        stdout(&out)
+    );
+    let rejects = stdout(&suho(&data, &["rejects"]));
+    assert!(
+        rejects.contains(":2: field \"time\"") && rejects.contains("more than 30 days before now"),
+        "{rejects}"
+    );
+    assert!(rejects.contains("raise max_past_days in the [ingest] section of suho.toml"));
+    assert!(
+        rejects.contains(":3: field \"time\"") && rejects.contains("more than 1 hours after now")
+    );
+    assert!(rejects.contains(":4: field \"time\"") && rejects.contains("looks like epoch seconds"));
+
+    // A typo in the section is an error, not a silently ignored setting.
+    std::fs::write(data.join("suho.toml"), "[ingest]\nmax_past_dayz = 30\n").expect("write");
+    let out = suho(&data, &["ingest", file.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("max_past_dayz"), "{}", stderr(&out));
+}

@@ -4,24 +4,29 @@
 //! completion callback; the CLI hands it files.
 #![forbid(unsafe_code)]
 
+mod array;
 mod detection;
 mod durable;
+mod input;
 mod prepare;
 mod recovery;
 mod rejects;
 mod service;
 pub mod spool;
 mod stream;
+mod window;
 
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
 pub use detection::Detection;
+pub use input::{open_input, Compression, Input};
 pub use recovery::{lag, recover, Lag, Recovered};
-pub use rejects::RejectLog;
+pub use rejects::{RejectLog, Source, EXCERPT_BYTES};
 pub use service::{IngestService, ServiceOptions};
-pub use stream::{ingest_stream, IngestOptions, Progress, StreamSummary};
+pub use stream::{ingest_stream, IngestOptions, Progress, StreamError, StreamSummary};
+pub use window::{IngestConfig, EPOCH_SECONDS_BELOW_MS};
 
 /// What happened to one input line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,6 +84,19 @@ pub enum IngestError {
     /// The detectors or their alert store failed.
     #[error("detection: {0}")]
     Detect(String),
+    /// The `[ingest]` section of `suho.toml` is not valid.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// The input is compressed in a format suho does not read.
+    #[error("{source_name} is compressed with {format}; decompress it first (for example `{tool} -dc {source_name} | suho ingest -`)")]
+    Compressed {
+        source_name: String,
+        format: &'static str,
+        tool: &'static str,
+    },
     /// The service is shutting down and took no more work.
     #[error("the ingest service has stopped")]
     Stopped,
@@ -88,10 +106,17 @@ pub enum IngestError {
 /// batch is durable (or failed).
 pub type Done = Box<dyn FnOnce(Result<BatchReport, IngestError>) + Send + 'static>;
 
+/// One submitted body with where it came from.
+pub(crate) struct Submission {
+    pub(crate) source: Source,
+    pub(crate) body: Vec<u8>,
+    pub(crate) done: Done,
+}
+
 /// Cheap, cloneable handle to the ingest writer thread.
 #[derive(Clone)]
 pub struct IngestHandle {
-    pub(crate) tx: crossbeam_channel::Sender<(Vec<u8>, Done)>,
+    pub(crate) tx: crossbeam_channel::Sender<Submission>,
     /// Why the writer thread stopped, once it has stopped on an error.
     pub(crate) failure: Arc<OnceLock<String>>,
 }
@@ -104,11 +129,13 @@ impl IngestHandle {
         self.failure.get().map(String::as_str)
     }
 
-    /// Queue an NDJSON body. `done` gets one result per non-blank line once every stored line is durable.
-    pub fn submit(&self, body: Vec<u8>, done: Done) {
-        if let Err(e) = self.tx.send((body, done)) {
-            let (_, done) = e.into_inner();
-            done(Err(IngestError::Stopped));
+    /// Queue a body from `source`: NDJSON, or a JSON array of records when its first
+    /// non-whitespace byte is `[` (element *n* is line *n*; each is stored as its own compact
+    /// JSON text). `done` gets one result per non-blank line (or element) once every stored
+    /// one is durable; rejected lines go to the reject log under `source`.
+    pub fn submit(&self, source: Source, body: Vec<u8>, done: Done) {
+        if let Err(e) = self.tx.send(Submission { source, body, done }) {
+            (e.into_inner().done)(Err(IngestError::Stopped));
         }
     }
 }

@@ -9,6 +9,7 @@ use suho_ledger::{
 };
 use suho_merkle::Hash;
 
+use crate::window::TimeWindow;
 use crate::Detection;
 
 /// One non-blank input line after parsing, validation and hashing.
@@ -24,6 +25,10 @@ pub(crate) enum Item {
     Rejected {
         line: u64,
         reason: String,
+        /// The line, or its start, in the chunk's `buf` (for the reject log's excerpt).
+        span: Range<usize>,
+        /// The whole line's length in bytes.
+        bytes: u64,
     },
 }
 
@@ -39,12 +44,14 @@ pub(crate) struct PreparedChunk {
     pub(crate) blocks: Vec<EncodedBlock>,
 }
 
-/// Prepare every line of `buf`, whose first line is line number `first_line`; `detecting`
-/// also extracts what the detectors read.
+/// Prepare every line of `buf`, whose first line is line number `first_line`, at wall-clock
+/// time `now_ms`; a record whose time is outside `window` (taken at `now_ms`) is rejected.
+/// `detecting` also extracts what the detectors read.
 pub(crate) fn prepare_chunk(
     buf: Vec<u8>,
     first_line: u64,
     now_ms: i64,
+    window: &TimeWindow,
     detecting: bool,
 ) -> PreparedChunk {
     let mut items = Vec::with_capacity(buf.len() / 200 + 1);
@@ -55,21 +62,28 @@ pub(crate) fn prepare_chunk(
         features.reserve(buf.len() / 200 + 1);
     }
     for (line, bytes) in suho_record::split_lines(&buf, first_line) {
+        let start = bytes.as_ptr() as usize - base;
+        let rejected = |reason| Item::Rejected {
+            line,
+            reason,
+            span: start..start + bytes.len(),
+            bytes: bytes.len() as u64,
+        };
         if bytes.len() > suho_record::MAX_LINE_BYTES {
-            items.push(Item::Rejected {
-                line,
-                reason: format!(
-                    "the line is {} bytes, over the {} MiB limit for one record",
-                    bytes.len(),
-                    suho_record::MAX_LINE_BYTES >> 20
-                ),
-            });
+            items.push(rejected(format!(
+                "the line is {} bytes, over the {} MiB limit for one record",
+                bytes.len(),
+                suho_record::MAX_LINE_BYTES >> 20
+            )));
             continue;
         }
         match suho_record::parse_record(bytes) {
             Ok(rec) => {
+                if let Err(reason) = window.check(rec.time_ms, rec.time_form) {
+                    items.push(rejected(reason));
+                    continue;
+                }
                 let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), now_ms);
-                let start = bytes.as_ptr() as usize - base;
                 blocks.push(rec.time_ms, bytes);
                 if detecting {
                     features.push(Features::from_record(&rec));
@@ -83,10 +97,7 @@ pub(crate) fn prepare_chunk(
                     id: p.id,
                 });
             }
-            Err(e) => items.push(Item::Rejected {
-                line,
-                reason: e.to_string(),
-            }),
+            Err(e) => items.push(rejected(e.to_string())),
         }
     }
     PreparedChunk {
@@ -98,7 +109,47 @@ pub(crate) fn prepare_chunk(
     }
 }
 
+/// Prepare an HTTP body: NDJSON, or a JSON array of records (see [`crate::array`]) whose
+/// element *n* is line *n*. A body that starts like an array but is not one is rejected whole,
+/// as line 1.
+pub(crate) fn prepare_body(
+    body: Vec<u8>,
+    now_ms: i64,
+    window: &TimeWindow,
+    detecting: bool,
+) -> PreparedChunk {
+    if !crate::array::is_array(&body) {
+        return prepare_chunk(body, 1, now_ms, window, detecting);
+    }
+    match crate::array::array_to_lines(&body) {
+        Ok(lines) => prepare_chunk(lines, 1, now_ms, window, detecting),
+        Err(reason) => {
+            let bytes = body.len() as u64;
+            PreparedChunk::rejected(1, reason, body, bytes)
+        }
+    }
+}
+
 impl PreparedChunk {
+    /// A chunk of one rejected line that is `bytes` long, of which `head` holds at least the
+    /// start (only the reject log's excerpt of it is kept).
+    pub(crate) fn rejected(line: u64, reason: String, mut head: Vec<u8>, bytes: u64) -> Self {
+        head.truncate(crate::EXCERPT_BYTES);
+        head.shrink_to_fit();
+        PreparedChunk {
+            items: vec![Item::Rejected {
+                line,
+                reason,
+                span: 0..head.len(),
+                bytes,
+            }],
+            buf: head,
+            features: Vec::new(),
+            sequenced_ms: 0,
+            blocks: Vec::new(),
+        }
+    }
+
     /// Sequence the chunk's valid records into `ledger`; one result per item (None for
     /// rejected lines).
     pub(crate) fn append_to(
@@ -167,19 +218,23 @@ impl PreparedChunk {
 mod tests {
     use super::*;
 
+    const NOW: i64 = 1_765_000_000_000;
+
     #[test]
     fn a_large_body_is_prepared_as_several_blocks_within_the_target() {
         // 9 MiB of small records, as one HTTP body may carry (up to 64 MiB).
         let mut buf = Vec::new();
         let mut n = 0u32;
         while buf.len() < 9 << 20 {
+            let t = NOW - i64::from(n);
             buf.extend_from_slice(
-                format!(r#"{{"time":{n},"actor":"a","action":"read","resource":"r"}}"#).as_bytes(),
+                format!(r#"{{"time":{t},"actor":"a","action":"read","resource":"r"}}"#).as_bytes(),
             );
             buf.push(b'\n');
             n += 1;
         }
-        let chunk = prepare_chunk(buf, 1, 0, false);
+        let window = crate::IngestConfig::default().at(NOW);
+        let chunk = prepare_chunk(buf, 1, NOW, &window, false);
         assert!(chunk.blocks.len() >= 3, "{} blocks", chunk.blocks.len());
         assert_eq!(
             chunk.blocks.iter().map(|b| b.count()).sum::<u32>(),

@@ -13,8 +13,11 @@ use suho_ledger::{Appended, Ledger};
 
 use crate::detection::{Stage, ToDetect};
 use crate::durable::Durability;
-use crate::prepare::{prepare_chunk, Item, PreparedChunk};
-use crate::{BatchReport, Detection, Done, IngestError, IngestHandle, LineResult, RejectLog};
+use crate::prepare::{prepare_body, prepare_chunk, Item, PreparedChunk};
+use crate::{
+    BatchReport, Detection, Done, IngestConfig, IngestError, IngestHandle, LineResult, RejectLog,
+    Source, Submission,
+};
 
 /// Tuning of the service.
 #[derive(Debug, Clone)]
@@ -23,6 +26,8 @@ pub struct ServiceOptions {
     pub workers: usize,
     /// Publish a signed checkpoint at most this long after a record became durable.
     pub checkpoint_every: Duration,
+    /// Which event times are accepted (`[ingest]` in `suho.toml`).
+    pub config: IngestConfig,
 }
 
 impl Default for ServiceOptions {
@@ -32,12 +37,14 @@ impl Default for ServiceOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             checkpoint_every: Duration::from_secs(1),
+            config: IngestConfig::default(),
         }
     }
 }
 
 struct Ready {
     chunk: PreparedChunk,
+    source: Source,
     done: Done,
 }
 
@@ -62,16 +69,22 @@ impl IngestService {
         opts: ServiceOptions,
     ) -> IngestService {
         let detecting = detection.is_some();
-        let (tx, rx) = bounded::<(Vec<u8>, Done)>(1024);
+        let (tx, rx) = bounded::<Submission>(1024);
         let (ready_tx, ready_rx) = unbounded::<Ready>();
+        let config = opts.config;
         let workers = (0..opts.workers.max(1))
             .map(|_| {
                 let rx = rx.clone();
                 let ready_tx = ready_tx.clone();
                 std::thread::spawn(move || {
-                    for (body, done) in rx {
-                        let chunk = prepare_chunk(body, 1, suho_ledger::now_ms(), detecting);
-                        if let Err(e) = ready_tx.send(Ready { chunk, done }) {
+                    for Submission { source, body, done } in rx {
+                        let now = suho_ledger::now_ms();
+                        let chunk = prepare_body(body, now, &config.at(now), detecting);
+                        if let Err(e) = ready_tx.send(Ready {
+                            chunk,
+                            source,
+                            done,
+                        }) {
                             (e.into_inner().done)(Err(IngestError::Stopped));
                         }
                     }
@@ -85,7 +98,7 @@ impl IngestService {
         let writer = std::thread::spawn(move || {
             // Set while unwinding too: a panic in the writer is a failure like any other.
             let on_panic = FailOnPanic(Arc::clone(&failed));
-            let res = write_loop(ledger, detection, rejects, ready_rx, every);
+            let res = write_loop(ledger, detection, rejects, ready_rx, every, config);
             if let Err(e) = &res {
                 let _ = failed.set(e.to_string());
             }
@@ -160,6 +173,7 @@ fn write_loop(
     mut rejects: RejectLog,
     rx: crossbeam_channel::Receiver<Ready>,
     every: Duration,
+    config: IngestConfig,
 ) -> Result<(), IngestError> {
     std::thread::scope(|s| {
         let mut stage = detection.as_mut().map(|d| Stage::spawn(s, d));
@@ -170,6 +184,7 @@ fn write_loop(
             &mut rejects,
             rx,
             every,
+            &config,
             &mut durability,
         )
         .and_then(|()| {
@@ -192,6 +207,7 @@ fn sequence_loop(
     rejects: &mut RejectLog,
     rx: crossbeam_channel::Receiver<Ready>,
     every: Duration,
+    config: &IngestConfig,
     durability: &mut Durability,
 ) -> Result<(), IngestError> {
     let mut last_cp = Instant::now();
@@ -199,7 +215,7 @@ fn sequence_loop(
         let first = match rx.recv_timeout(every) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
-                tick(ledger, stage.as_deref_mut(), rejects, durability)?;
+                tick(ledger, stage.as_deref_mut(), rejects, durability, config)?;
                 last_cp = Instant::now();
                 continue;
             }
@@ -224,12 +240,17 @@ fn sequence_loop(
         // already sequenced, are made durable and acknowledged: otherwise clients would retry
         // records that are in fact stored.
         let mut detect_failure = None;
-        for Ready { mut chunk, done } in group {
+        for Ready {
+            mut chunk,
+            source,
+            done,
+        } in group
+        {
             dones.push(done);
             if failure.is_some() {
                 continue;
             }
-            match sequence(ledger, &mut chunk, rejects) {
+            match sequence(ledger, &mut chunk, rejects, &source) {
                 Ok((rep, results)) => {
                     reports.push(rep);
                     if let (Some(st), None) = (stage.as_deref_mut(), &detect_failure) {
@@ -269,7 +290,7 @@ fn sequence_loop(
         }
         durability.poll(ledger)?;
         if last_cp.elapsed() >= every {
-            tick(ledger, stage.as_deref_mut(), rejects, durability)?;
+            tick(ledger, stage.as_deref_mut(), rejects, durability, config)?;
             last_cp = Instant::now();
         }
     }
@@ -283,8 +304,9 @@ fn tick(
     mut stage: Option<&mut Stage<'_>>,
     rejects: &mut RejectLog,
     durability: &mut Durability,
+    config: &IngestConfig,
 ) -> Result<(), IngestError> {
-    if let Err(e) = drain_spool(ledger, stage.as_deref_mut(), rejects) {
+    if let Err(e) = drain_spool(ledger, stage.as_deref_mut(), rejects, config) {
         tracing::error!(error = %e, "could not drain the own-use spool");
     }
     durability.poll(ledger)?;
@@ -298,6 +320,7 @@ fn drain_spool(
     ledger: &mut Ledger,
     stage: Option<&mut Stage<'_>>,
     rejects: &mut RejectLog,
+    config: &IngestConfig,
 ) -> Result<(), IngestError> {
     let spooled = crate::spool::pending(&ledger.layout().data)?;
     if spooled.is_empty() {
@@ -308,8 +331,9 @@ fn drain_spool(
         body.extend_from_slice(b);
         body.push(b'\n');
     }
-    let mut chunk = prepare_chunk(body, 1, suho_ledger::now_ms(), stage.is_some());
-    let (_, results) = sequence(ledger, &mut chunk, rejects)?;
+    let now = suho_ledger::now_ms();
+    let mut chunk = prepare_chunk(body, 1, now, &config.at(now), stage.is_some());
+    let (_, results) = sequence(ledger, &mut chunk, rejects, &Source::file("spool"))?;
     ledger.sync()?;
     if let Some(st) = stage {
         st.send(ToDetect::Chunk(chunk, results))?;
@@ -323,6 +347,7 @@ fn sequence(
     ledger: &mut Ledger,
     chunk: &mut PreparedChunk,
     rejects: &mut RejectLog,
+    source: &Source,
 ) -> Result<(BatchReport, Vec<Option<Appended>>), IngestError> {
     let results = chunk.append_to(ledger)?;
     let mut rep = BatchReport {
@@ -335,9 +360,17 @@ fn sequence(
     };
     for (item, res) in chunk.items.iter().zip(&results) {
         match (item, res) {
-            (Item::Rejected { line, reason }, _) => {
+            (
+                Item::Rejected {
+                    line,
+                    reason,
+                    span,
+                    bytes,
+                },
+                _,
+            ) => {
                 rep.rejected += 1;
-                rejects.reject("http", *line, reason)?;
+                rejects.reject(source, *line, reason, &chunk.buf[span.clone()], *bytes)?;
                 rep.results.push(LineResult::Rejected {
                     line: *line,
                     reason: reason.clone(),

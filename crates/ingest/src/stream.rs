@@ -12,7 +12,7 @@ use suho_ledger::{Appended, Ledger};
 use crate::detection::{Stage, ToDetect};
 use crate::durable::Durability;
 use crate::prepare::{prepare_chunk, Item, PreparedChunk};
-use crate::{Detection, IngestError, RejectLog};
+use crate::{Detection, IngestConfig, IngestError, RejectLog, Source};
 
 const CHUNK: usize = 1 << 20;
 
@@ -25,6 +25,8 @@ pub struct IngestOptions {
     pub sync_every: Duration,
     /// Publish a signed checkpoint at least this often.
     pub checkpoint_every: Duration,
+    /// Which event times are accepted (`[ingest]` in `suho.toml`).
+    pub config: IngestConfig,
 }
 
 impl Default for IngestOptions {
@@ -35,6 +37,7 @@ impl Default for IngestOptions {
                 .unwrap_or(2),
             sync_every: Duration::from_millis(500),
             checkpoint_every: Duration::from_secs(5),
+            config: IngestConfig::default(),
         }
     }
 }
@@ -69,20 +72,37 @@ pub struct StreamSummary {
     pub first_index: Option<u64>,
 }
 
+/// A stream ingest that stopped on an error, with what it had done until then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct StreamError {
+    /// What was done before the error. Records counted as stored were made durable when the
+    /// error was in reading the input; after a ledger error, the next open of the ledger
+    /// decides (crash recovery).
+    pub summary: StreamSummary,
+    /// What went wrong.
+    pub error: IngestError,
+}
+
 struct Chunk {
     seq: u64,
     first_line: u64,
+    /// The chunk's lines; for a line over the limit, its first bytes.
     buf: Vec<u8>,
+    /// The length of a line over the limit (the chunk is that line alone).
     too_long: Option<u64>,
 }
 
 struct Done {
     seq: u64,
+    /// Input bytes the chunk covered.
+    bytes: u64,
     chunk: PreparedChunk,
 }
 
-/// Ingest one NDJSON stream named `name` into `ledger`. Every stored record is durable when
-/// this returns, and a checkpoint covers it.
+/// Ingest one NDJSON stream named `name` (a file path, or `-`) into `ledger`. Every stored
+/// record is durable when this returns, and a checkpoint covers it; so are those stored before
+/// an error in reading the input, which [`StreamError::summary`] counts.
 /// With `detection`, every stored record is also checked by the detectors in the same pass.
 pub fn ingest_stream(
     ledger: &mut Ledger,
@@ -92,33 +112,39 @@ pub fn ingest_stream(
     opts: &IngestOptions,
     rejects: &mut RejectLog,
     progress: &mut dyn FnMut(Progress),
-) -> Result<StreamSummary, IngestError> {
+) -> Result<StreamSummary, StreamError> {
     let workers = opts.workers.max(1);
     let detecting = detection.is_some();
+    let config = opts.config;
+    let source = Source::file(name);
     let (chunk_tx, chunk_rx) = bounded::<Chunk>(workers * 2);
     let (done_tx, done_rx) = bounded::<Done>(workers * 2);
     let mut summary = StreamSummary::default();
-    std::thread::scope(|s| -> Result<(), IngestError> {
+    let res = std::thread::scope(|s| -> Result<(), IngestError> {
         let reader = s.spawn(move || read_chunks(input, chunk_tx));
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
             s.spawn(move || {
                 for c in rx {
-                    let chunk = match c.too_long {
-                        Some(bytes) => PreparedChunk {
-                            buf: Vec::new(),
-                            items: vec![Item::Rejected {
-                                line: c.first_line,
-                                reason: format!("the line is {bytes} bytes, over the {} MiB limit for one record; it was skipped", suho_record::MAX_LINE_BYTES >> 20),
-                            }],
-                            features: Vec::new(),
-                            sequenced_ms: 0,
-                            blocks: Vec::new(),
-                        },
-                        None => prepare_chunk(c.buf, c.first_line, suho_ledger::now_ms(), detecting),
+                    let (bytes, chunk) = match c.too_long {
+                        Some(bytes) => (
+                            bytes,
+                            PreparedChunk::rejected(
+                                c.first_line,
+                                format!("the line is {bytes} bytes, over the {} MiB limit for one record; it was skipped", suho_record::MAX_LINE_BYTES >> 20),
+                                c.buf,
+                                bytes,
+                            ),
+                        ),
+                        None => {
+                            let now = suho_ledger::now_ms();
+                            let bytes = c.buf.len() as u64;
+                            let window = config.at(now);
+                            (bytes, prepare_chunk(c.buf, c.first_line, now, &window, detecting))
+                        }
                     };
-                    if tx.send(Done { seq: c.seq, chunk }).is_err() {
+                    if tx.send(Done { seq: c.seq, bytes, chunk }).is_err() {
                         break;
                     }
                 }
@@ -140,8 +166,8 @@ pub fn ingest_stream(
             pending.insert(d.seq, d);
             while let Some(mut d) = pending.remove(&next) {
                 next += 1;
-                summary.bytes += d.chunk.buf.len() as u64;
-                let step = sequence(ledger, name, &mut d.chunk, rejects, &mut summary)
+                summary.bytes += d.bytes;
+                let step = sequence(ledger, &source, &mut d.chunk, rejects, &mut summary)
                     .and_then(|results| match stage.as_mut() {
                         Some(st) => st.send(ToDetect::Chunk(d.chunk, results)),
                         None => Ok(()),
@@ -180,31 +206,38 @@ pub fn ingest_stream(
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the reader thread panicked")));
         result?;
-        read.map_err(|error| IngestError::Read {
-            source_name: name.to_string(),
-            error,
-        })?;
+        // What was read before a read error is stored like the rest: durable, checkpointed and
+        // seen by the detectors, so that the error can say exactly what was stored.
         let size = ledger.checkpoint()?;
         if let Some(mut st) = stage {
             st.send(ToDetect::Flush(size))?;
             st.finish()?;
         }
-        Ok(())
-    })?;
-    rejects.flush()?;
+        read.map_err(|error| IngestError::Read {
+            source_name: name.to_string(),
+            error,
+        })
+    });
+    let res = res.and_then(|()| rejects.flush());
     progress(Progress {
         bytes: summary.bytes,
         lines: summary.lines,
         stored: summary.stored,
     });
-    Ok(summary)
+    match res {
+        Ok(()) => Ok(summary),
+        Err(error) => {
+            let _ = rejects.flush();
+            Err(StreamError { summary, error })
+        }
+    }
 }
 
 /// Sequence one prepared chunk and count what happened to its lines; the per-item results
 /// go on to the detectors.
 fn sequence(
     ledger: &mut Ledger,
-    name: &str,
+    source: &Source,
     chunk: &mut PreparedChunk,
     rejects: &mut RejectLog,
     summary: &mut StreamSummary,
@@ -213,9 +246,17 @@ fn sequence(
     for (item, res) in chunk.items.iter().zip(&results) {
         summary.lines += 1;
         match (item, res) {
-            (Item::Rejected { line, reason }, _) => {
+            (
+                Item::Rejected {
+                    line,
+                    reason,
+                    span,
+                    bytes,
+                },
+                _,
+            ) => {
                 summary.rejected += 1;
-                rejects.reject(name, *line, reason)?;
+                rejects.reject(source, *line, reason, &chunk.buf[span.clone()], *bytes)?;
             }
             (_, Some(Appended::Duplicate(_))) => summary.duplicates += 1,
             (_, Some(a)) => {
@@ -230,8 +271,14 @@ fn sequence(
 }
 
 /// Cut `input` into chunks that end at a line end; a line longer than the record limit is
-/// skipped without being buffered and reported as its own chunk.
-fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> std::io::Result<()> {
+/// skipped without being buffered and reported as its own chunk. A read error (a truncated
+/// gzip file, a failing disk) ends the input: the complete lines before it are still sent,
+/// then the error is returned.
+fn read_chunks(input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> std::io::Result<()> {
+    let mut input = Reading {
+        input,
+        failed: None,
+    };
     let mut seq = 0u64;
     let mut line = 1u64;
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
@@ -239,12 +286,12 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
     loop {
         // Fill to at least CHUNK bytes (or EOF).
         while !eof && buf.len() < CHUNK {
-            eof = read_more(&mut input, &mut buf)? == 0;
+            eof = input.more(&mut buf) == 0;
         }
         if buf.is_empty() {
-            return Ok(());
+            return input.result();
         }
-        let cut = if eof {
+        let cut = if eof && input.failed.is_none() {
             Some(buf.len())
         } else {
             memchr::memrchr(b'\n', &buf).map(|p| p + 1)
@@ -268,12 +315,16 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
                 buf = Vec::with_capacity(CHUNK * 2);
                 buf.extend_from_slice(&rest);
             }
+            // Only a line cut short by the error is left.
+            None if input.failed.is_some() => return input.result(),
             None if buf.len() > suho_record::MAX_LINE_BYTES => {
-                // Skip the rest of this line, counting its bytes, keeping what follows it.
+                // Skip the rest of this line, counting its bytes, keeping what follows it (and
+                // its start, for the reject log).
                 let mut skipped = buf.len() as u64;
+                let head = buf[..crate::EXCERPT_BYTES].to_vec();
                 buf.clear();
                 loop {
-                    if read_more(&mut input, &mut buf)? == 0 {
+                    if input.more(&mut buf) == 0 {
                         eof = true;
                         break;
                     }
@@ -289,7 +340,7 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
                     .send(Chunk {
                         seq,
                         first_line: line,
-                        buf: Vec::new(),
+                        buf: head,
                         too_long: Some(skipped),
                     })
                     .is_err()
@@ -301,9 +352,36 @@ fn read_chunks(mut input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> st
             }
             None => {
                 // A long line still within the limit: read more.
-                eof = read_more(&mut input, &mut buf)? == 0;
+                eof = input.more(&mut buf) == 0;
             }
         }
+    }
+}
+
+/// An input that remembers its first read error and reads as ended from then on.
+struct Reading<R> {
+    input: R,
+    failed: Option<std::io::Error>,
+}
+
+impl<R: Read> Reading<R> {
+    /// Appends more of the input to `buf` (see [`read_more`]); 0 at its end or after an error.
+    fn more(&mut self, buf: &mut Vec<u8>) -> usize {
+        if self.failed.is_some() {
+            return 0;
+        }
+        match read_more(&mut self.input, buf) {
+            Ok(n) => n,
+            Err(e) => {
+                // What was read before the error stays in `buf` (`read_to_end` keeps it).
+                self.failed = Some(e);
+                0
+            }
+        }
+    }
+
+    fn result(&mut self) -> std::io::Result<()> {
+        self.failed.take().map_or(Ok(()), Err)
     }
 }
 
@@ -313,4 +391,36 @@ fn read_more(input: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<usize>
     // read_to_end retries interrupted reads itself.
     buf.reserve(CHUNK);
     input.by_ref().take(CHUNK as u64).read_to_end(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails every read, like a truncated gzip stream or a failing disk.
+    struct Broken;
+
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "truncated",
+            ))
+        }
+    }
+
+    #[test]
+    fn the_complete_lines_before_a_read_error_are_still_sent() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let input = std::io::Cursor::new(b"line 1\nline 2\nline 3 cut sh".to_vec()).chain(Broken);
+        let res = read_chunks(input, tx);
+        assert_eq!(
+            res.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::UnexpectedEof)
+        );
+        let chunks: Vec<Chunk> = rx.iter().collect();
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].buf, b"line 1\nline 2\n");
+        assert_eq!(chunks[0].first_line, 1);
+    }
 }

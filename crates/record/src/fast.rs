@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use crate::limits;
 use crate::parse::Member;
-use crate::record::{AccessRecord, Action, Outcome};
+use crate::record::{AccessRecord, Action, Outcome, TimeForm};
 use crate::time::{parse_rfc3339, MAX_TIME_MS, MIN_TIME_MS};
 
 /// Deeper nesting inside `attrs` or an unknown field is left to the serde_json path.
@@ -35,7 +35,7 @@ pub(crate) fn parse_fast(text: &str) -> Option<AccessRecord<'_>> {
     c.eat(b'{')?;
     c.ws();
     let mut seen = 0u16;
-    let mut time_ms = None;
+    let mut time = None;
     let mut actor = None;
     let mut action = None;
     let mut resource = None;
@@ -58,7 +58,7 @@ pub(crate) fn parse_fast(text: &str) -> Option<AccessRecord<'_>> {
         c.eat(b':')?;
         c.ws();
         match key {
-            Member::Time => time_ms = Some(c.time()?),
+            Member::Time => time = Some(c.time()?),
             Member::Actor => actor = Some(c.bounded(1, limits::ACTOR_MAX_BYTES)?),
             Member::Action => action = Some(Action::from_wire(&c.string()?)?),
             Member::Resource => resource = Some(c.bounded(1, limits::RESOURCE_MAX_BYTES)?),
@@ -115,7 +115,8 @@ pub(crate) fn parse_fast(text: &str) -> Option<AccessRecord<'_>> {
         return None;
     }
     let record = AccessRecord {
-        time_ms: time_ms?,
+        time_ms: time?.0,
+        time_form: time?.1,
         actor: actor?,
         action: action?,
         resource: resource?,
@@ -402,13 +403,15 @@ impl<'a> Cursor<'a> {
     }
 
     /// `time`: an RFC 3339 string or integer epoch milliseconds, within the accepted range.
-    fn time(&mut self) -> Option<i64> {
-        let ms = if self.peek() == Some(b'"') {
-            parse_rfc3339(&self.string()?).ok()?
+    fn time(&mut self) -> Option<(i64, TimeForm)> {
+        let (ms, form) = if self.peek() == Some(b'"') {
+            (parse_rfc3339(&self.string()?).ok()?, TimeForm::Rfc3339)
         } else {
-            i64::try_from(self.unsigned()?).ok()?
+            (i64::try_from(self.unsigned()?).ok()?, TimeForm::EpochMillis)
         };
-        (MIN_TIME_MS..=MAX_TIME_MS).contains(&ms).then_some(ms)
+        (MIN_TIME_MS..=MAX_TIME_MS)
+            .contains(&ms)
+            .then_some((ms, form))
     }
 
     /// Skips any JSON value, checking its grammar, without building it.

@@ -28,7 +28,7 @@ pub mod time;
 pub use error::{RecordError, RejectedLine, Thousands};
 pub use lines::{split_lines, LineItem, LineReader, SplitLines};
 pub use parse::{parse_record, parse_record_serde};
-pub use record::{AccessRecord, Action, Outcome, UnknownName};
+pub use record::{AccessRecord, Action, Outcome, TimeForm, UnknownName};
 pub use time::{format_rfc3339_ms, parse_rfc3339, TimeError, MAX_TIME_MS, MIN_TIME_MS};
 
 /// Longest accepted line, 16 MiB: room for 100,000 subjects of 128 bytes.

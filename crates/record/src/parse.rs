@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{quote, RecordError};
-use crate::record::{AccessRecord, Action, Outcome};
+use crate::record::{AccessRecord, Action, Outcome, TimeForm};
 use crate::time::{parse_rfc3339, MAX_TIME_MS, MIN_TIME_MS};
 use crate::{limits, MAX_LINE_BYTES};
 
@@ -442,7 +442,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         }
 
         let mut missing = |field| reject(self.slot, RecordError::MissingField { field });
-        let Some(time_ms) = time_ms else {
+        let Some((time_ms, time_form)) = time_ms else {
             return Err(missing("time"));
         };
         let Some(actor) = actor else {
@@ -467,6 +467,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         }
         Ok(AccessRecord {
             time_ms,
+            time_form,
             actor,
             action,
             resource,
@@ -561,10 +562,11 @@ impl TimeSeed<'_> {
     fn in_range<E: de::Error>(
         self,
         ms: Option<i64>,
+        form: TimeForm,
         value: impl FnOnce() -> String,
-    ) -> Result<i64, E> {
+    ) -> Result<(i64, TimeForm), E> {
         match ms {
-            Some(ms) if (MIN_TIME_MS..=MAX_TIME_MS).contains(&ms) => Ok(ms),
+            Some(ms) if (MIN_TIME_MS..=MAX_TIME_MS).contains(&ms) => Ok((ms, form)),
             _ => Err(reject(
                 self.slot,
                 RecordError::TimeOutOfRange { value: value() },
@@ -574,15 +576,15 @@ impl TimeSeed<'_> {
 }
 
 impl<'de> Visitor<'de> for TimeSeed<'_> {
-    type Value = i64;
+    type Value = (i64, TimeForm);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.expected)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         match parse_rfc3339(v) {
-            Ok(ms) => self.in_range(Some(ms), || quote(v)),
+            Ok(ms) => self.in_range(Some(ms), TimeForm::Rfc3339, || quote(v)),
             Err(reason) => Err(reject(
                 self.slot,
                 RecordError::BadTime {
@@ -593,12 +595,14 @@ impl<'de> Visitor<'de> for TimeSeed<'_> {
         }
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
-        self.in_range(i64::try_from(v).ok(), || v.to_string())
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.in_range(i64::try_from(v).ok(), TimeForm::EpochMillis, || {
+            v.to_string()
+        })
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
-        self.in_range(Some(v), || v.to_string())
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.in_range(Some(v), TimeForm::EpochMillis, || v.to_string())
     }
 
     wrong_types!(bool f64 unit seq map);

@@ -157,6 +157,15 @@ impl FromStr for Outcome {
     }
 }
 
+/// How a record's `time` was written (contract section 1 allows both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeForm {
+    /// An RFC 3339 string with offset.
+    Rfc3339,
+    /// An integer: epoch milliseconds.
+    EpochMillis,
+}
+
 /// One validated access record (contract section 1).
 ///
 /// Strings borrow from the input line unless they held JSON escapes. Only the contract's
@@ -170,6 +179,9 @@ impl FromStr for Outcome {
 pub struct AccessRecord<'a> {
     /// Event time, epoch milliseconds UTC, in [`crate::MIN_TIME_MS`]..=[`crate::MAX_TIME_MS`].
     pub time_ms: i64,
+    /// How `time` was written: an ingest uses it to tell epoch seconds sent by mistake (a
+    /// small integer) from an old RFC 3339 date.
+    pub time_form: TimeForm,
     /// The account that acted; 1..=256 bytes.
     pub actor: Cow<'a, str>,
     /// The task performed.
@@ -210,6 +222,7 @@ impl AccessRecord<'_> {
         }
         AccessRecord {
             time_ms: self.time_ms,
+            time_form: self.time_form,
             actor: own(self.actor),
             action: self.action,
             resource: own(self.resource),

@@ -3,7 +3,7 @@
 //!
 //! | route | role | what |
 //! |---|---|---|
-//! | `POST /v1/records` | ingest | append an NDJSON batch; answers once it is durable |
+//! | `POST /v1/records` | ingest | append an NDJSON batch or a JSON array of records; answers once it is durable |
 //! | `GET /v1/checkpoint` | read | the ledger's latest signed checkpoint |
 //! | `GET /v1/health` | read | liveness (503 and why, once ingest stopped on an error), ledger size, checkpoint age |
 //! | `GET /ledger/checkpoint`, `GET /ledger/tile/...` | read | C2SP tlog-tiles static files |
@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde_json::json;
-use suho_ingest::{BatchReport, IngestHandle};
+use suho_ingest::{BatchReport, IngestHandle, Source};
 use suho_ledger::{ENTRY_LEN, TILE_WIDTH};
 use tokio::sync::{oneshot, Semaphore};
 use tower_http::services::ServeDir;
@@ -283,6 +283,22 @@ impl IntoResponse for AppError {
 #[derive(Debug, Clone)]
 struct AuthenticatedAs(String);
 
+/// Marks a request with the token that authenticated it: its id and name (neither is secret),
+/// so that the reject log can name the producer.
+#[derive(Debug, Clone)]
+struct Producer {
+    id: String,
+    name: String,
+}
+
+/// Response headers of `POST /v1/records`: how many lines were stored, were already stored,
+/// and were rejected (also on 422, when nothing was stored).
+pub const STORED_HEADER: &str = "suho-stored";
+/// See [`STORED_HEADER`].
+pub const DUPLICATES_HEADER: &str = "suho-duplicates";
+/// See [`STORED_HEADER`].
+pub const REJECTED_HEADER: &str = "suho-rejected";
+
 async fn require_ingest(State(state): State<AppState>, req: Request, next: Next) -> Response {
     require(Role::Ingest, &state, req, next).await
 }
@@ -293,7 +309,7 @@ async fn require_read(State(state): State<AppState>, req: Request, next: Next) -
 
 /// Lets the request through only with a current token whose role permits `required`. Runs before
 /// anything reads the body.
-async fn require(required: Role, state: &AppState, req: Request, next: Next) -> Response {
+async fn require(required: Role, state: &AppState, mut req: Request, next: Next) -> Response {
     let Some(bearer) = bearer_token(req.headers()) else {
         return AppError::MissingToken.into_response();
     };
@@ -307,6 +323,10 @@ async fn require(required: Role, state: &AppState, req: Request, next: Next) -> 
         return AppError::InvalidToken.into_response();
     };
     let mut response = if token.role.permits(required) {
+        req.extensions_mut().insert(Producer {
+            id: token.id.clone(),
+            name: token.name.clone(),
+        });
         next.run(req).await
     } else {
         AppError::Forbidden {
@@ -382,14 +402,26 @@ async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
 }
 
-/// `POST /v1/records`: reads the NDJSON body (up to the limit), hands it to the ingest service
-/// and answers with the batch report once the batch is durable.
+/// `POST /v1/records`: reads the body (NDJSON, or a JSON array of records; up to the limit),
+/// hands it to the ingest service and answers with the batch report once the batch is durable:
+/// 200 when something was stored (or was already), 422 when every line was rejected, 400 when
+/// the body holds no record at all. `Suho-Stored`, `Suho-Duplicates` and `Suho-Rejected` say
+/// how many lines went which way, so that a shipper sees a partial failure without reading
+/// the body.
 async fn post_records(State(state): State<AppState>, req: Request) -> Result<Response, AppError> {
     if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
         if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
             return Err(AppError::UnsupportedEncoding);
         }
     }
+    let source = match req.extensions().get::<Producer>() {
+        Some(p) => Source::http(&p.id, &p.name),
+        // Not reached: `require` marks every request it lets through.
+        None => Source {
+            name: "http".to_owned(),
+            token: None,
+        },
+    };
     let limit = state.body_limit;
     let declared = content_length(req.headers())?;
     if declared.is_some_and(|n| n > limit as u64) {
@@ -409,6 +441,7 @@ async fn post_records(State(state): State<AppState>, req: Request) -> Result<Res
 
     let (tx, rx) = oneshot::channel();
     state.ingest.submit(
+        source,
         body,
         Box::new(move |result| {
             // The client may have gone away; the batch is stored all the same.
@@ -464,6 +497,23 @@ async fn read_body(
 }
 
 async fn report_response(report: BatchReport) -> Result<Response, AppError> {
+    if report.results.is_empty() {
+        return Err(AppError::BadRequest(
+            "the body holds no records: send NDJSON (one access record per line) or a JSON array of records",
+        ));
+    }
+    // A shipper (Vector, Fluent Bit, ...) treats a 4xx as a failed batch; a retry of lines
+    // already stored (duplicates) is not one.
+    let status = if report.stored == 0 && report.duplicates == 0 {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let counts = [
+        (STORED_HEADER, report.stored),
+        (DUPLICATES_HEADER, report.duplicates),
+        (REJECTED_HEADER, report.rejected),
+    ];
     let small = report.results.len() <= INLINE_REPORT_RESULTS;
     let serialize = move || serde_json::to_vec(&report);
     let bytes = if small {
@@ -478,14 +528,19 @@ async fn report_response(report: BatchReport) -> Result<Response, AppError> {
         tracing::error!(error = %e, "cannot serialise a batch report");
         AppError::Internal
     })?;
-    Ok((
+    let mut response = (
+        status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
         bytes,
     )
-        .into_response())
+        .into_response();
+    for (name, n) in counts {
+        response.headers_mut().insert(name, HeaderValue::from(n));
+    }
+    Ok(response)
 }
 
 /// `GET /v1/checkpoint` and `GET /ledger/checkpoint`: the latest signed checkpoint.

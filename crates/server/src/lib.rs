@@ -1,6 +1,6 @@
 //! suho's HTTP API: `suho serve`. It authenticates clients with bearer tokens (stored hashed in
 //! `<data>/tokens.ndjson`), accepts NDJSON access-record batches and hands them to the ingest
-//! service (answering once they are durable), and publishes the ledger's checkpoint and C2SP
+//! service (answering once they are durable; a JSON array of records is taken too), and publishes the ledger's checkpoint and C2SP
 //! tlog-tiles read-only, over plain HTTP or TLS (rustls).
 //!
 //! Architecture invariant: this crate knows HTTP and tokens, not the ledger format or record
@@ -16,7 +16,8 @@ pub mod tokens;
 
 pub use app::{
     router, AppError, AppState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT,
-    DEFAULT_MAX_CONCURRENT_INGESTS, DEFAULT_SLOT_WAIT,
+    DEFAULT_MAX_CONCURRENT_INGESTS, DEFAULT_SLOT_WAIT, DUPLICATES_HEADER, REJECTED_HEADER,
+    STORED_HEADER,
 };
 pub use error::ServerError;
 pub use serve::{

@@ -160,6 +160,7 @@ pub(crate) fn generate(
         let id = (r.below(4) == 0).then(|| format!("req-{:016x}", mix(i)));
         let rec = AccessRecord {
             time_ms: t,
+            time_form: suho_record::TimeForm::EpochMillis,
             actor: Cow::Borrowed(&p.accounts[account as usize]),
             action: [Action::Read, Action::Search, Action::Export, Action::Update]
                 [r.below(4) as usize],

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use suho_record::{Action, Outcome};
+use suho_record::{Action, Outcome, TimeForm};
 
 use crate::parse;
 
@@ -28,6 +28,7 @@ fn the_contract_example_reads_as_written() {
     let r = parse(line.as_bytes()).map_err(|e| e.to_string());
     let Ok(r) = r else { panic!("{r:?}") };
     assert_eq!(r.time_ms, 1_750_734_765_120);
+    assert_eq!(r.time_form, TimeForm::Rfc3339);
     assert_eq!(r.actor, "emp-0131");
     assert_eq!(r.credential.as_deref(), Some("tok-7f3a"));
     assert_eq!(r.signing_key.as_deref(), Some("kid-2024-02"));
@@ -50,6 +51,8 @@ fn integer_time_subject_count_and_ids_are_read() {
     let r = parse(good_lines()[1].as_bytes()).map_err(|e| e.to_string());
     let Ok(r) = r else { panic!("{r:?}") };
     assert_eq!(r.time_ms, 1_750_734_765_120);
+    // An ingest tells epoch seconds sent by mistake by this: a small integer, not an old date.
+    assert_eq!(r.time_form, TimeForm::EpochMillis);
     assert_eq!(r.action, Action::Export);
     assert_eq!(r.subject_count, Some(120_000));
     assert_eq!(r.subjects_processed(), 120_000);

@@ -220,8 +220,12 @@ async fn responses_forbid_content_sniffing() {
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
 }
 
-/// A body that sends one chunk and then nothing, like a stalled or half-open producer.
-struct StalledBody(bool);
+/// A body that sends one chunk and then nothing, like a stalled or half-open producer. It
+/// signals `read` once the server has started reading it (and so holds an ingest slot).
+struct StalledBody {
+    sent: bool,
+    read: std::sync::Arc<tokio::sync::Notify>,
+}
 
 impl axum::body::HttpBody for StalledBody {
     type Data = axum::body::Bytes;
@@ -231,19 +235,23 @@ impl axum::body::HttpBody for StalledBody {
         mut self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        if self.0 {
+        if self.sent {
             return std::task::Poll::Pending;
         }
-        self.0 = true;
+        self.sent = true;
+        self.read.notify_one();
         std::task::Poll::Ready(Some(Ok(http_body::Frame::data(
             axum::body::Bytes::from_static(b"{\"time\":"),
         ))))
     }
 }
 
-#[tokio::test]
+// Paused time: the runtime's clock moves only when every task waits, straight to the next
+// timer, so the slot wait (100 ms) always ends before the stalled body's timeout (300 ms)
+// however slow the machine is, and nothing here depends on how long anything took.
+#[tokio::test(start_paused = true)]
 async fn a_stalled_body_gets_408_and_cannot_hold_the_ingest_slots() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let f = Fixture::new();
     let app = suho_server::router(
         f.state
@@ -252,28 +260,28 @@ async fn a_stalled_body_gets_408_and_cannot_hold_the_ingest_slots() {
             .with_timeouts(Duration::from_millis(300), Duration::from_millis(100)),
     );
     // The stalled request takes the only slot...
+    let read = std::sync::Arc::new(tokio::sync::Notify::new());
     let stalled = {
         let (app, token) = (app.clone(), f.ingest.clone());
+        let body = StalledBody {
+            sent: false,
+            read: read.clone(),
+        };
         tokio::spawn(async move {
             crate::common::send(
                 &app,
-                request(
-                    "POST",
-                    "/v1/records",
-                    Some(&token),
-                    Body::new(StalledBody(false)),
-                ),
+                request("POST", "/v1/records", Some(&token), Body::new(body)),
             )
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    // ...so another waits for it, then gets 503 with Retry-After, having stored nothing.
-    let t = Instant::now();
+    read.notified().await;
+    // ...so another waits for it, then gets 503 with Retry-After, having stored nothing, while
+    // the stalled one still holds the slot: it was not made to wait for the stall to end.
     let r = crate::common::send(&app, post("/v1/records", Some(&f.ingest), three_records())).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.error());
     assert_eq!(r.header("retry-after"), Some("5"));
-    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(!stalled.is_finished(), "the stalled request ended first");
     // The stalled one is cut off with 408, and the slot is free again.
     let r = stalled.await.expect("join");
     assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT, "{}", r.error());
