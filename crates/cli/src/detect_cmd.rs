@@ -189,8 +189,14 @@ fn record_offboarding(
 /// Alerts and incidents miss what a stopped process stored but never ran through the detectors:
 /// say so on standard error (standard output stays what scripts parse).
 fn warn_if_recovery_pending(data: &Path) -> Result<()> {
-    if let Some(w) = suho_ingest::lag(&suho_ledger::Layout::new(data))?.warning() {
-        eprintln!("warning: {w}");
+    match suho_ingest::lag(&suho_ledger::Layout::new(data)) {
+        Ok(lag) => {
+            if let Some(w) = lag.warning() {
+                eprintln!("warning: {w}");
+            }
+        }
+        // A side check: the alerts are still worth printing.
+        Err(e) => eprintln!("warning: cannot tell whether recovery is pending: {e}"),
     }
     Ok(())
 }

@@ -193,16 +193,24 @@ fn check_inputs(files: &[PathBuf]) -> Result<()> {
     let mut problems = Vec::new();
     for f in files.iter().filter(|f| f.as_os_str() != "-") {
         let name = f.display().to_string();
-        let checked = File::open(f)
-            .and_then(|file| {
-                if file.metadata()?.is_dir() {
+        // Only regular files are opened and sniffed here: a pipe (`<(zcat x.gz)`, a FIFO)
+        // would lose the bytes read, and its writer could die of SIGPIPE when we close it.
+        let checked = std::fs::metadata(f)
+            .and_then(|m| {
+                if m.is_dir() {
                     Err(std::io::Error::other("it is a directory"))
                 } else {
-                    Ok(file)
+                    Ok(m)
                 }
             })
             .map_err(|e| format!("cannot read {name}: {e}"))
-            .and_then(|file| open_input(&name, file).map(drop).map_err(|e| e.to_string()));
+            .and_then(|m| {
+                if !m.is_file() {
+                    return Ok(());
+                }
+                let file = File::open(f).map_err(|e| format!("cannot read {name}: {e}"))?;
+                open_input(&name, file).map(drop).map_err(|e| e.to_string())
+            });
         if let Err(why) = checked {
             problems.push(why);
         }

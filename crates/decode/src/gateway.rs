@@ -390,7 +390,7 @@ fn parse_clf(s: &str) -> Result<i64, String> {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let m = MONTHS.iter().position(|x| *x == mon).ok_or_else(bad)? + 1;
-    if zone.len() != 5 {
+    if zone.len() != 5 || !zone.is_ascii() {
         return Err(bad());
     }
     let text = format!("{y}-{m:02}-{:0>2}T{hms}{}:{}", d, &zone[..3], &zone[3..]);
@@ -608,6 +608,10 @@ mod tests {
             Ok(1_750_734_765_123)
         );
         assert!(time_ms(&Value::from("yesterday"), "auto").is_err());
+        assert!(
+            parse_clf("10/Oct/2000:13:55:36 +0é0").is_err(),
+            "no panic on a bad zone"
+        );
     }
 
     #[test]

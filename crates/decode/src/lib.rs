@@ -60,11 +60,11 @@ pub struct Decoded {
 
 /// Maps lines of one log format to access records.
 pub trait Decoder: Send + Sync {
-    /// The format's name, as `suho ingest --format` takes it.
+    /// The format's name (`suho`, `gateway`, ...).
     fn name(&self) -> &'static str;
 
-    /// Whether [`Decoder::decode`] stores the line as it is (the contract format): the ingest
-    /// then skips the copy.
+    /// Whether [`Decoder::decode`] stores the line as it is (the contract format), so that a
+    /// caller may use the line itself instead of a decoded copy.
     fn is_passthrough(&self) -> bool {
         false
     }
@@ -95,7 +95,7 @@ impl Decoder for Passthrough {
     }
 }
 
-/// The formats `suho ingest --format` takes.
+/// The formats [`decoder`] knows.
 pub const FORMATS: &[&str] = &["suho", "gateway"];
 
 /// The decoder for `format`, with its mapping file where the format needs one.

@@ -108,7 +108,8 @@ impl RejectLog {
             source: &source.name,
             token: source.token.as_deref(),
             line,
-            reason,
+            // A reason quotes the value it refuses, which may be a token sent in the wrong field.
+            reason: &redact(reason),
             excerpt: excerpt(head),
             bytes,
         };
@@ -189,7 +190,13 @@ fn redact(text: &str) -> String {
             i += c.len_utf8();
             continue;
         };
-        let start = i + prefix.len();
+        // "Bearer   <token>": the secret starts after any run of blanks.
+        let blanks = text[i + prefix.len()..]
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .map(char::len_utf8)
+            .sum::<usize>();
+        let start = i + prefix.len() + blanks;
         let end = text[start..]
             .char_indices()
             .find(|&(_, c)| !part_of_secret(c))
@@ -242,5 +249,25 @@ mod tests {
             assert!(e.contains("<redacted>"), "{e}");
         }
         assert_eq!(excerpt(b"suho_ingest and bearer"), "suho_ingest and bearer");
+        // Blanks after "Bearer" do not end the secret before it starts.
+        let e = excerpt(b"{\"auth\":\"Bearer   eyJhbGciOi.x-y_z\"}");
+        assert!(!e.contains("eyJhbGciOi"), "{e}");
+    }
+
+    #[test]
+    fn a_reason_quoting_a_token_is_redacted_in_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = RejectLog::new(dir.path());
+        let token = format!("suho_{}_{}", "0123456789abcdef", "cd".repeat(32));
+        let source = Source {
+            name: "http:test".into(),
+            token: None,
+        };
+        log.reject(&source, 1, &format!("unknown action \"{token}\""), b"{}", 2)
+            .expect("logged");
+        log.flush().expect("flush");
+        let text = std::fs::read_to_string(log.path()).expect("read");
+        assert!(!text.contains(&"cd".repeat(32)), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
     }
 }

@@ -405,8 +405,21 @@ impl Ledger {
         };
         let checkpoint = match (&text, trusted) {
             (Some(text), Some(v)) => {
-                let note = suho_note::open(text, &[v])?;
-                Some(Checkpoint::parse(&note.body)?)
+                let opened = suho_note::open(text, &[v])
+                    .map_err(LedgerError::from)
+                    .and_then(|note| Ok(Checkpoint::parse(&note.body)?));
+                match opened {
+                    Ok(cp) => Some(cp),
+                    // The reseal keeps the newest checkpoint that verifies: none here, so the
+                    // tree is rebuilt from the first record, and the record says why.
+                    Err(e) if reseal => {
+                        problems.push(SealProblem::CheckpointUnverified {
+                            detail: e.to_string(),
+                        });
+                        None
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             _ => None,
         };
@@ -871,7 +884,17 @@ fn lock_dir(data: &Path) -> Result<File, LedgerError> {
             path: path.clone(),
             source,
         })?;
-    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+    // A reader may hold the lock shared for an instant (`lock_holder`, asked by `suho status`
+    // and others): try again for a moment before calling the directory in use.
+    let mut locked = false;
+    for _ in 0..50 {
+        if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            locked = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if !locked {
         let holder = fs::read_to_string(&path).unwrap_or_default();
         let holder = if holder.trim().is_empty() {
             "unknown process".to_string()

@@ -98,6 +98,13 @@ pub(crate) fn write_signed(layout: &Layout, s: &SignedState) -> Result<(), Ledge
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealProblem {
+    /// The checkpoint on disk does not verify with the ledger's key (a bad signature, or not a
+    /// checkpoint at all).
+    #[error("ledger/checkpoint does not verify with the ledger's key: {detail}")]
+    CheckpointUnverified {
+        /// Why.
+        detail: String,
+    },
     /// The private key is gone, but the ledger exists.
     #[error("the signing key keys/ledger.key is missing, but {found}: suho never makes a new key for an existing ledger")]
     KeyMissing {
@@ -153,6 +160,7 @@ impl SealProblem {
                 "keys/ledger.signed"
             }
             SealProblem::NoCheckpoint { .. }
+            | SealProblem::CheckpointUnverified { .. }
             | SealProblem::RolledBack { .. }
             | SealProblem::Diverged { .. } => "ledger/checkpoint",
         }

@@ -407,3 +407,40 @@ fn reseal_after_a_rollback_leaves_no_tile_of_the_history_it_replaced() {
     assert!(e.to_string().contains("does not extend"), "{e}");
     consistency_proof_file(&layout, &at300).expect("the kept checkpoint is this log's past");
 }
+
+#[test]
+fn a_checkpoint_whose_signature_fails_is_refused_and_a_reseal_rebuilds_past_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build(dir.path(), 600);
+    let vkey = key(&layout);
+    // Another signature line: the note no longer verifies with the ledger's key.
+    let text = fs::read_to_string(layout.checkpoint()).expect("checkpoint");
+    let (body, sig) = text.split_once("\n\n").expect("a signed note");
+    let mut sig = sig.to_string();
+    let flip = sig.len() - 3;
+    let c = if &sig[flip..flip + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    sig.replace_range(flip..flip + 1, c);
+    fs::write(layout.checkpoint(), format!("{body}\n\n{sig}")).expect("write");
+
+    let e = Ledger::open(dir.path(), Options::default())
+        .err()
+        .expect("refused");
+    assert!(!matches!(e, LedgerError::Locked { .. }), "{e}");
+    let (l, r) = Ledger::reseal(dir.path(), Options::default(), reseal_record).expect("reseal");
+    assert!(
+        matches!(
+            r.overridden[..],
+            [SealProblem::CheckpointUnverified { .. }, ..]
+        ),
+        "{:?}",
+        r.overridden
+    );
+    assert_eq!(r.kept_checkpoint, None, "rebuilt from the first record");
+    assert_eq!(r.history_kept(), Some(true), "the records were not changed");
+    drop(l);
+    verify(&layout, Some(&vkey), |_, _| {}).expect("verify after the reseal");
+}
