@@ -151,8 +151,13 @@ pub fn run(data: &Path, scenario: &str, days: u32, seed: Option<u64>) -> Result<
         },
     )?;
     let mut ledger = Ledger::open(&ldata, Options::default())?;
-    let totals =
-        crate::ledger_cmd::ingest_into(&mut ledger, &ldata, &[input.join("records.ndjson")], true)?;
+    let totals = crate::ledger_cmd::ingest_into(
+        &mut ledger,
+        &ldata,
+        &[input.join("records.ndjson")],
+        None,
+        true,
+    )?;
     drop(ledger);
     crate::ledger_cmd::print_totals(&totals, &ldata);
     score(&ldata, &input, scenario, days)

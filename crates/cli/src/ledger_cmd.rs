@@ -76,9 +76,15 @@ pub struct IngestTotals {
     pub alerts: Vec<(&'static str, u64)>,
 }
 
-pub fn ingest(data: &Path, files: &[PathBuf]) -> Result<IngestTotals> {
+/// `suho ingest`: `files`, each line decoded by `decoder` (the contract format's passthrough by
+/// default).
+pub fn ingest(
+    data: &Path,
+    files: &[PathBuf],
+    decoder: std::sync::Arc<dyn suho_decode::Decoder>,
+) -> Result<IngestTotals> {
     let mut ledger = Ledger::open(data, Options::default())?;
-    let t = ingest_into(&mut ledger, data, files, true)?;
+    let t = ingest_into(&mut ledger, data, files, Some(decoder), true)?;
     print_totals(&t, data);
     Ok(t)
 }
@@ -128,6 +134,7 @@ pub fn ingest_into(
     ledger: &mut Ledger,
     data: &Path,
     files: &[PathBuf],
+    decoder: Option<std::sync::Arc<dyn suho_decode::Decoder>>,
     show_progress: bool,
 ) -> Result<IngestTotals> {
     check_inputs(files)?;
@@ -140,6 +147,7 @@ pub fn ingest_into(
     let mut rejects = RejectLog::new(data);
     let mut opts = IngestOptions {
         config,
+        decoder,
         ..IngestOptions::default()
     };
     // How often a long ingest publishes a signed checkpoint (default 5 s).

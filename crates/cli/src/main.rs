@@ -65,9 +65,17 @@ enum Command {
     /// stored, counted, and raised as an `id_conflict` alert. A long ingest publishes a signed
     /// checkpoint every 5 seconds (SUHO_CHECKPOINT_EVERY_SECS sets another interval).
     Ingest {
-        /// NDJSON files of access records (plain or gzip).
+        /// NDJSON files of access records (plain or gzip), or logs of --format.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The files' format: `suho` (access records, contract section 1) or `gateway` (an
+        /// API gateway's or application's JSON access log, mapped by --mapping).
+        #[arg(long, default_value = "suho", value_parser = clap::builder::PossibleValuesParser::new(suho_decode::FORMATS))]
+        format: String,
+        /// The mapping file (TOML) of --format gateway: where the log's fields are and the route
+        /// catalogue (which path or query part names the subjects, which fields a route returns).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
     },
     /// Print the lines rejected so far: when, from where (file or `http:<token name>`), line
     /// number, reason, and the start of the line.
@@ -244,7 +252,14 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Demo(a) => demo::demo(&data, a),
         Command::Simulate(a) => demo::simulate(&a).map(|_| 0),
-        Command::Ingest { files } => ledger_cmd::ingest(&data, &files).map(|_| 0),
+        Command::Ingest {
+            files,
+            format,
+            mapping,
+        } => {
+            let decoder = suho_decode::decoder(&format, mapping.as_deref())?;
+            ledger_cmd::ingest(&data, &files, decoder.into()).map(|_| 0)
+        }
         Command::Rejects { limit, ndjson } => ledger_cmd::rejects(&data, limit, ndjson),
         Command::Verify { key } => ledger_cmd::verify(&data, key.as_deref()),
         Command::Status => ledger_cmd::status(&data),

@@ -59,7 +59,7 @@ pub struct Decoded {
 }
 
 /// Maps lines of one log format to access records.
-pub trait Decoder: Send + Sync {
+pub trait Decoder: Send + Sync + std::fmt::Debug {
     /// The format's name (`suho`, `gateway`, ...).
     fn name(&self) -> &'static str;
 
@@ -95,7 +95,7 @@ impl Decoder for Passthrough {
     }
 }
 
-/// The formats [`decoder`] knows.
+/// The formats [`decoder`] knows (what `suho ingest --format` takes).
 pub const FORMATS: &[&str] = &["suho", "gateway"];
 
 /// The decoder for `format`, with its mapping file where the format needs one.

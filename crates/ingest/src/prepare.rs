@@ -54,15 +54,100 @@ pub(crate) fn prepare_chunk(
     window: &TimeWindow,
     detecting: bool,
 ) -> PreparedChunk {
-    let mut items = Vec::with_capacity(buf.len() / 200 + 1);
+    let mut p = Preparing::new(buf.len(), now_ms, window, detecting);
     let base = buf.as_ptr() as usize;
-    let mut blocks = BatchBlocks::new(now_ms);
-    let mut features = Vec::new();
-    if detecting {
-        features.reserve(buf.len() / 200 + 1);
-    }
     for (line, bytes) in suho_record::split_lines(&buf, first_line) {
-        let start = bytes.as_ptr() as usize - base;
+        p.line(line, bytes, bytes.as_ptr() as usize - base);
+    }
+    p.finish(buf)
+}
+
+/// [`prepare_chunk`] for lines of another log format: each line of `buf` is decoded into access
+/// records first (in this worker, so decoding runs on every core), and those are prepared and
+/// stored in place of the source line; a line that cannot be decoded is rejected with the
+/// decoder's reason and an excerpt of the source line.
+pub(crate) fn prepare_decoded(
+    buf: Vec<u8>,
+    first_line: u64,
+    decoder: &dyn suho_decode::Decoder,
+    now_ms: i64,
+    window: &TimeWindow,
+    detecting: bool,
+) -> PreparedChunk {
+    enum Step {
+        Record(u64, Range<usize>),
+        Failed(u64, String, Range<usize>, u64),
+    }
+    let mut out = Vec::with_capacity(buf.len() + buf.len() / 4);
+    let mut steps = Vec::with_capacity(buf.len() / 200 + 1);
+    for (line, bytes) in suho_record::split_lines(&buf, first_line) {
+        let at = out.len();
+        match decoder.decode(bytes, &mut out) {
+            Ok(_) => {
+                // Each record the line became is one NDJSON line of `out`.
+                let mut start = at;
+                while let Some(n) = memchr::memchr(b'\n', &out[start..]) {
+                    steps.push(Step::Record(line, start..start + n));
+                    start += n + 1;
+                }
+            }
+            Err(e) => {
+                out.truncate(at);
+                let head = &bytes[..bytes.len().min(crate::EXCERPT_BYTES + 4)];
+                out.extend_from_slice(head);
+                out.push(b'\n');
+                steps.push(Step::Failed(
+                    line,
+                    format!("{} line: {e}", decoder.name()),
+                    at..at + head.len(),
+                    bytes.len() as u64,
+                ));
+            }
+        }
+    }
+    let mut p = Preparing::new(out.len(), now_ms, window, detecting);
+    for step in steps {
+        match step {
+            Step::Record(line, r) => p.line(line, &out[r.clone()], r.start),
+            Step::Failed(line, reason, span, bytes) => p.items.push(Item::Rejected {
+                line,
+                reason,
+                span,
+                bytes,
+            }),
+        }
+    }
+    p.finish(out)
+}
+
+/// What [`prepare_chunk`] builds, line by line.
+struct Preparing<'w> {
+    items: Vec<Item>,
+    blocks: BatchBlocks,
+    features: Vec<Features>,
+    now_ms: i64,
+    window: &'w TimeWindow,
+    detecting: bool,
+}
+
+impl<'w> Preparing<'w> {
+    fn new(len: usize, now_ms: i64, window: &'w TimeWindow, detecting: bool) -> Self {
+        let mut features = Vec::new();
+        if detecting {
+            features.reserve(len / 200 + 1);
+        }
+        Preparing {
+            items: Vec::with_capacity(len / 200 + 1),
+            blocks: BatchBlocks::new(now_ms),
+            features,
+            now_ms,
+            window,
+            detecting,
+        }
+    }
+
+    /// Line number `line`, `bytes`, which start at offset `start` of the chunk's buffer.
+    fn line(&mut self, line: u64, bytes: &[u8], start: usize) {
         let rejected = |reason| Item::Rejected {
             line,
             reason,
@@ -70,25 +155,25 @@ pub(crate) fn prepare_chunk(
             bytes: bytes.len() as u64,
         };
         if bytes.len() > suho_record::MAX_LINE_BYTES {
-            items.push(rejected(format!(
+            self.items.push(rejected(format!(
                 "the line is {} bytes, over the {} MiB limit for one record",
                 bytes.len(),
                 suho_record::MAX_LINE_BYTES >> 20
             )));
-            continue;
+            return;
         }
         match suho_record::parse_record(bytes) {
             Ok(rec) => {
-                if let Err(reason) = window.check(rec.time_ms, rec.time_form) {
-                    items.push(rejected(reason));
-                    continue;
+                if let Err(reason) = self.window.check(rec.time_ms, rec.time_form) {
+                    self.items.push(rejected(reason));
+                    return;
                 }
-                let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), now_ms);
-                blocks.push(rec.time_ms, bytes);
-                if detecting {
-                    features.push(Features::from_record(&rec));
+                let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), self.now_ms);
+                self.blocks.push(rec.time_ms, bytes);
+                if self.detecting {
+                    self.features.push(Features::from_record(&rec));
                 }
-                items.push(Item::Ok {
+                self.items.push(Item::Ok {
                     line,
                     span: start..start + bytes.len(),
                     time_ms: rec.time_ms,
@@ -97,15 +182,18 @@ pub(crate) fn prepare_chunk(
                     id: p.id,
                 });
             }
-            Err(e) => items.push(rejected(e.to_string())),
+            Err(e) => self.items.push(rejected(e.to_string())),
         }
     }
-    PreparedChunk {
-        buf,
-        items,
-        features,
-        sequenced_ms: now_ms,
-        blocks: blocks.finish(),
+
+    fn finish(self, buf: Vec<u8>) -> PreparedChunk {
+        PreparedChunk {
+            buf,
+            items: self.items,
+            features: self.features,
+            sequenced_ms: self.now_ms,
+            blocks: self.blocks.finish(),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use suho_ledger::{Appended, Ledger};
 
 use crate::detection::{Stage, ToDetect};
 use crate::durable::Durability;
-use crate::prepare::{prepare_chunk, Item, PreparedChunk};
+use crate::prepare::{prepare_chunk, prepare_decoded, Item, PreparedChunk};
 use crate::{Detection, IngestConfig, IngestError, RejectLog, Source};
 
 const CHUNK: usize = 1 << 20;
@@ -27,6 +27,8 @@ pub struct IngestOptions {
     pub checkpoint_every: Duration,
     /// Which event times are accepted (`[ingest]` in `suho.toml`).
     pub config: IngestConfig,
+    /// The input's format, when it is not the contract's NDJSON (`suho ingest --format`).
+    pub decoder: Option<std::sync::Arc<dyn suho_decode::Decoder>>,
 }
 
 impl Default for IngestOptions {
@@ -38,6 +40,7 @@ impl Default for IngestOptions {
             sync_every: Duration::from_millis(500),
             checkpoint_every: Duration::from_secs(5),
             config: IngestConfig::default(),
+            decoder: None,
         }
     }
 }
@@ -116,6 +119,7 @@ pub fn ingest_stream(
     let workers = opts.workers.max(1);
     let detecting = detection.is_some();
     let config = opts.config;
+    let decoder = opts.decoder.as_deref().filter(|d| !d.is_passthrough());
     let source = Source::file(name);
     let (chunk_tx, chunk_rx) = bounded::<Chunk>(workers * 2);
     let (done_tx, done_rx) = bounded::<Done>(workers * 2);
@@ -141,7 +145,18 @@ pub fn ingest_stream(
                             let now = suho_ledger::now_ms();
                             let bytes = c.buf.len() as u64;
                             let window = config.at(now);
-                            (bytes, prepare_chunk(c.buf, c.first_line, now, &window, detecting))
+                            let chunk = match decoder {
+                                Some(d) => prepare_decoded(
+                                    c.buf,
+                                    c.first_line,
+                                    d,
+                                    now,
+                                    &window,
+                                    detecting,
+                                ),
+                                None => prepare_chunk(c.buf, c.first_line, now, &window, detecting),
+                            };
+                            (bytes, chunk)
                         }
                     };
                     if tx.send(Done { seq: c.seq, bytes, chunk }).is_err() {
