@@ -156,7 +156,7 @@ fn records_file(dir: &Path, n: u64) -> PathBuf {
 
 /// Start `suho ingest FILE` (`n` records, of which `data` already holds `held`) on `data`,
 /// publishing a checkpoint every `checkpoint_secs`, and SIGKILL it `delay` after its
-/// write-ahead log first grew by a block of records (it grows many records at a time). Asserts that
+/// write-ahead log has grown by a few blocks of records. Asserts that
 /// the kill interrupted it: it was still running (killed by the signal, not exited) and had
 /// not stored the whole file. Returns the records stored after the kill.
 fn kill_ingest_midway(
@@ -179,7 +179,9 @@ fn kill_ingest_midway(
         .spawn()
         .expect("spawn ingest");
     // Re-sent records already stored are duplicates and add nothing: wait for new ones.
-    while wal_bytes(data) <= start + 4096 {
+    // Two MiB of log is several whole blocks (a block is a compressed input chunk), so at
+    // least one is complete however the kill cuts the one being written.
+    while wal_bytes(data) <= start + (2 << 20) {
         if let Some(status) = child.try_wait().expect("try_wait") {
             panic!("the ingest ended ({status}) before it stored anything new");
         }
