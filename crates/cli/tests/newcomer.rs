@@ -210,3 +210,30 @@ fn detector_state_carries_its_own_position_so_a_stale_position_file_replays_noth
     ingest(&data, &empty);
     assert_eq!(counts(&data), before, "no record was counted twice");
 }
+
+#[test]
+fn help_describes_the_data_directory_everywhere_and_verify_evidence_lists_its_exit_statuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for cmd in [
+        &["sql", "--help"][..],
+        &["token", "create", "--help"],
+        &["ingest", "--help"],
+    ] {
+        let out = suho(dir.path(), cmd);
+        let help = text(&out);
+        let data = help
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("--data"))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            data.contains("Data directory"),
+            "{cmd:?}: --data is described: {help}"
+        );
+    }
+    let help = text(&suho(dir.path(), &["verify-evidence", "--help"]));
+    assert!(
+        help.contains("3 the bundle verifies but a claim given does not fit it"),
+        "{help}"
+    );
+}
