@@ -219,6 +219,26 @@ pub(crate) fn prepare_body(
 }
 
 impl PreparedChunk {
+    /// Write every rejected line of the chunk to the reject log, as from `source`.
+    pub(crate) fn log_rejected(
+        &self,
+        source: &crate::Source,
+        rejects: &mut crate::RejectLog,
+    ) -> Result<(), crate::IngestError> {
+        for item in &self.items {
+            if let Item::Rejected {
+                line,
+                reason,
+                span,
+                bytes,
+            } = item
+            {
+                rejects.reject(source, *line, reason, &self.buf[span.clone()], *bytes)?;
+            }
+        }
+        Ok(())
+    }
+
     /// A chunk of one rejected line that is `bytes` long, of which `head` holds at least the
     /// start (only the reject log's excerpt of it is kept).
     pub(crate) fn rejected(line: u64, reason: String, mut head: Vec<u8>, bytes: u64) -> Self {

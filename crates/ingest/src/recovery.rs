@@ -128,16 +128,11 @@ fn checkpoint_size(layout: &Layout) -> Result<u64, IngestError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(source) => return Err(LedgerError::Io { path, source }.into()),
     };
-    // A checkpoint note: origin, size, root, blank line, signatures.
-    text.lines()
-        .nth(1)
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| {
-            IngestError::Ledger(format!(
-                "{}: not a checkpoint (no size on its second line)",
-                path.display()
-            ))
-        })
+    // A signed note: the checkpoint body, a blank line, the signatures.
+    let body = text.split_once("\n\n").map_or(text.as_str(), |(b, _)| b);
+    suho_note::Checkpoint::parse(&format!("{body}\n"))
+        .map(|cp| cp.size)
+        .map_err(|e| IngestError::Ledger(format!("{}: {e}", path.display())))
 }
 
 /// Records in the write-ahead log, counted from the checkpoint on (what lies before it is

@@ -358,19 +358,11 @@ fn sequence(
         ledger_size: 0,
         results: Vec::with_capacity(chunk.items.len()),
     };
+    chunk.log_rejected(source, rejects)?;
     for (item, res) in chunk.items.iter().zip(&results) {
         match (item, res) {
-            (
-                Item::Rejected {
-                    line,
-                    reason,
-                    span,
-                    bytes,
-                },
-                _,
-            ) => {
+            (Item::Rejected { line, reason, .. }, _) => {
                 rep.rejected += 1;
-                rejects.reject(source, *line, reason, &chunk.buf[span.clone()], *bytes)?;
                 rep.results.push(LineResult::Rejected {
                     line: *line,
                     reason: reason.clone(),

@@ -258,21 +258,11 @@ fn sequence(
     summary: &mut StreamSummary,
 ) -> Result<Vec<Option<Appended>>, IngestError> {
     let results = chunk.append_to(ledger)?;
+    chunk.log_rejected(source, rejects)?;
     for (item, res) in chunk.items.iter().zip(&results) {
         summary.lines += 1;
         match (item, res) {
-            (
-                Item::Rejected {
-                    line,
-                    reason,
-                    span,
-                    bytes,
-                },
-                _,
-            ) => {
-                summary.rejected += 1;
-                rejects.reject(source, *line, reason, &chunk.buf[span.clone()], *bytes)?;
-            }
+            (Item::Rejected { .. }, _) => summary.rejected += 1,
             (_, Some(Appended::Duplicate(_))) => summary.duplicates += 1,
             (_, Some(a)) => {
                 summary.stored += 1;
