@@ -61,7 +61,7 @@ pub enum LedgerError {
     #[error("no record at index {index}")]
     NotFound { index: u64 },
     /// A signed note, key or proof file is malformed or does not verify.
-    #[error("{0}")]
+    #[error(transparent)]
     Note(#[from] suho_note::NoteError),
     /// A Merkle proof could not be built or does not verify.
     #[error("{0}")]
