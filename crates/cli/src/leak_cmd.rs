@@ -7,7 +7,7 @@
 //! prefix. Plain contact values are never stored, printed or logged.
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -131,28 +131,7 @@ fn hash(input: &Path, out: &Path) -> Result<i32> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = BufWriter::new(File::create(&tmp)?);
-        f.write_all(bytes)?;
-        f.into_inner()?.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        anyhow::anyhow!("cannot write {}: {e}", path.display())
-    })
+    suho_durable::write_atomic(path, bytes).map_err(|e| anyhow::anyhow!("cannot write {e}"))
 }
 
 fn load_cmd(data: &Path, file: &Path, csv: bool, merge: bool) -> Result<i32> {

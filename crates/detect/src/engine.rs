@@ -820,13 +820,6 @@ impl Engine {
     /// Format 2: `SUHODET1`, a little-endian u32 format version (2), the u64 position, a u64
     /// payload length, the payload (postcard), and the SHA-256 of position and payload.
     pub fn save_state(&self, path: &Path, observed: u64) -> Result<(), DetectError> {
-        let io = |what: &'static str| {
-            move |e: std::io::Error| DetectError::Io {
-                path: path.to_path_buf(),
-                what,
-                source: e,
-            }
-        };
         let payload = postcard::to_stdvec(&self.st).map_err(|e| DetectError::State {
             path: path.to_path_buf(),
             reason: format!("cannot encode the detector state: {e}"),
@@ -842,23 +835,11 @@ impl Engine {
             .chain_update(&payload)
             .finalize();
         buf.extend_from_slice(&digest);
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&tmp).map_err(io("creating the state file"))?;
-            file.write_all(&buf).map_err(io("writing the state file"))?;
-            file.sync_all().map_err(io("syncing the state file"))?;
-        }
-        std::fs::rename(&tmp, path).map_err(io("renaming the state file into place"))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = std::fs::File::open(dir) {
-                // Durability of the rename; not every platform can sync a directory.
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+        suho_durable::write_atomic(path, &buf).map_err(|e| DetectError::Io {
+            path: e.path,
+            what: "writing the state file",
+            source: e.source,
+        })
     }
 
     /// The ledger position of the state saved at `path`, read from its header alone (for a

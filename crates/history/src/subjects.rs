@@ -3,10 +3,10 @@
 //! written as CSV, NDJSON or Parquet.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use suho_durable::AtomicFile;
 
 use arrow_array::builder::{
     ListBuilder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder,
@@ -161,34 +161,28 @@ impl SubjectList {
     /// Write the list to `path` in `format` (atomically: a temporary file renamed into place).
     /// Returns the number of subjects written.
     pub fn write(&self, path: &Path, format: OutFormat) -> Result<u64, HistoryError> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let file = AtomicFile::create(path).map_err(crate::writer::durable_err)?;
         let file = match format {
             OutFormat::Csv => self.write_text(
                 file,
-                &tmp,
+                path,
                 write_csv_row,
                 Some("subject,fields,first_access,last_access,accesses,ledger_indexes\n"),
             )?,
-            OutFormat::Ndjson => self.write_text(file, &tmp, write_ndjson_row, None)?,
-            OutFormat::Parquet => self.write_parquet(file, &tmp)?,
+            OutFormat::Ndjson => self.write_text(file, path, write_ndjson_row, None)?,
+            OutFormat::Parquet => self.write_parquet(file, path)?,
         };
-        file.sync_all().map_err(io_err(&tmp))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(io_err(path))?;
+        file.commit().map_err(crate::writer::durable_err)?;
         Ok(self.len() as u64)
     }
 
     fn write_text(
         &self,
-        file: File,
+        mut w: AtomicFile,
         tmp: &Path,
         row: fn(&mut Vec<u8>, &SubjectAccess<'_>),
         header: Option<&str>,
-    ) -> Result<File, HistoryError> {
-        let mut w = BufWriter::with_capacity(1 << 20, file);
+    ) -> Result<AtomicFile, HistoryError> {
         let mut buf = Vec::with_capacity(1024);
         if let Some(h) = header {
             w.write_all(h.as_bytes()).map_err(io_err(tmp))?;
@@ -198,23 +192,15 @@ impl SubjectList {
             row(&mut buf, &s);
             w.write_all(&buf).map_err(io_err(tmp))?;
         }
-        w.into_inner().map_err(|e| HistoryError::Io {
-            path: tmp.to_path_buf(),
-            source: e.into_error(),
-        })
+        Ok(w)
     }
 
-    fn write_parquet(&self, file: File, tmp: &Path) -> Result<File, HistoryError> {
+    fn write_parquet(&self, file: AtomicFile, tmp: &Path) -> Result<AtomicFile, HistoryError> {
         let schema = subject_schema();
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build();
-        let mut w = ArrowWriter::try_new(
-            BufWriter::with_capacity(1 << 20, file),
-            schema.clone(),
-            Some(props),
-        )
-        .map_err(pq_err(tmp))?;
+        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq_err(tmp))?;
         let mut it = self.iter().peekable();
         while it.peek().is_some() {
             let mut subject = StringBuilder::new();
@@ -248,11 +234,7 @@ impl SubjectList {
             let batch = RecordBatch::try_new(schema.clone(), cols).map_err(arrow_err(tmp))?;
             w.write(&batch).map_err(pq_err(tmp))?;
         }
-        let buf = w.into_inner().map_err(pq_err(tmp))?;
-        buf.into_inner().map_err(|e| HistoryError::Io {
-            path: tmp.to_path_buf(),
-            source: e.into_error(),
-        })
+        w.into_inner().map_err(pq_err(tmp))
     }
 }
 

@@ -9,7 +9,7 @@
 //! state with leftovers that step 2 removes, or the new state with every file in place.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -104,16 +104,9 @@ pub(crate) fn read_state(history: &Path) -> Result<State, HistoryError> {
 
 pub(crate) fn write_state(history: &Path, state: &State) -> Result<(), HistoryError> {
     let path = state_path(history);
-    let tmp = history.join("state.json.tmp");
     let bytes = serde_json::to_vec(state)
         .map_err(|e| HistoryError::Invalid(format!("cannot encode the history state: {e}")))?;
-    {
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(&bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-    }
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    sync_dir(history)
+    suho_durable::write_atomic(&path, &bytes).map_err(crate::writer::durable_err)
 }
 
 /// Exclusive lock on the history directory, held while syncing or pruning.

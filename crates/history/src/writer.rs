@@ -2,11 +2,11 @@
 //! named after its first ledger index, made durable by temporary name, fsync and rename.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::BufWriter;
+use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use suho_durable::AtomicFile;
 
 use arrow_array::builder::{
     ListBuilder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder,
@@ -205,9 +205,8 @@ struct DayFile {
     last_index: u64,
     count: u64,
     used: u64,
-    tmp: PathBuf,
     path: PathBuf,
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: ArrowWriter<AtomicFile>,
     rows: Rows,
 }
 
@@ -224,21 +223,21 @@ impl DayFile {
             .parent()
             .map_or_else(|| history.to_path_buf(), Path::to_path_buf);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let tmp = dir.join(format!(".part-{first:020}.parquet.tmp"));
-        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        // Written as `.part-….parquet.<pid>.<n>.tmp` and renamed into place when closed; a sync
+        // that dies leaves only such hidden files, which the next sync removes.
+        let file = AtomicFile::create(&path).map_err(durable_err)?;
         let writer = ArrowWriter::try_new(
-            BufWriter::with_capacity(1 << 20, file),
+            file,
             schema.clone(),
             Some(writer_properties(opts.row_group_rows)),
         )
-        .map_err(pq_err(&tmp))?;
+        .map_err(pq_err(&path))?;
         Ok(DayFile {
             day,
             first_index: first,
             last_index: first,
             count: 0,
             used: 0,
-            tmp,
             path,
             writer,
             rows: Rows::new(opts.batch_rows),
@@ -249,23 +248,17 @@ impl DayFile {
         if self.rows.len == 0 {
             return Ok(());
         }
-        let batch = self.rows.take_batch(schema).map_err(arrow_err(&self.tmp))?;
-        self.writer.write(&batch).map_err(pq_err(&self.tmp))
+        let batch = self
+            .rows
+            .take_batch(schema)
+            .map_err(arrow_err(&self.path))?;
+        self.writer.write(&batch).map_err(pq_err(&self.path))
     }
 
     fn close(mut self, schema: &SchemaRef) -> Result<WrittenFile, HistoryError> {
         self.flush_rows(schema)?;
-        let buf = self.writer.into_inner().map_err(pq_err(&self.tmp))?;
-        let file = buf.into_inner().map_err(|e| HistoryError::Io {
-            path: self.tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io_err(&self.tmp))?;
-        drop(file);
-        fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
-        if let Some(dir) = self.path.parent() {
-            sync_dir(dir)?;
-        }
+        let file = self.writer.into_inner().map_err(pq_err(&self.path))?;
+        file.commit().map_err(durable_err)?;
         Ok(WrittenFile {
             path: self.path,
             day: self.day,
@@ -277,9 +270,14 @@ impl DayFile {
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), HistoryError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    suho_durable::sync_dir(dir).map_err(durable_err)
+}
+
+pub(crate) fn durable_err(e: suho_durable::Error) -> HistoryError {
+    HistoryError::Io {
+        path: e.path,
+        source: e.source,
+    }
 }
 
 /// Column builders for one batch of rows.

@@ -7,7 +7,7 @@
 //! and the own-use recorder when it opens the ledger itself. Every spooled record carries an
 //! `id`, so a crash between the append and the file's removal stores it once, not twice.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -45,16 +45,11 @@ pub fn submit(data: &Path, id: &str, body: &[u8]) -> Result<PathBuf, IngestError
         .collect();
     let name = format!("{:020}-{safe}.ndjson", suho_ledger::now_ms().max(0));
     let path = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    let mut f = suho_durable::AtomicFile::create(&path).map_err(|e| io(&e.path, e.source))?;
     f.write_all(body)
         .and_then(|_| f.write_all(b"\n"))
-        .and_then(|_| f.sync_all())
-        .map_err(|e| io(&tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io(&dir, e))?;
+        .map_err(|e| io(&path, e))?;
+    f.commit().map_err(|e| io(&e.path, e.source))?;
     Ok(path)
 }
 

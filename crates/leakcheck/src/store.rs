@@ -28,9 +28,10 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use suho_durable::{AtomicFile, Mode};
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -289,50 +290,22 @@ pub fn write_store(path: impl AsRef<Path>, mut hashes: Vec<IdHash>) -> Result<u6
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "store".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = write_file(&tmp, &header, &hashes);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if let Err(source) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            source,
-        });
-    }
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io(&dir))?;
+    write_file(path, &header, &hashes)?;
     Ok(count)
 }
 
-fn write_file(tmp: &Path, header: &[u8], hashes: &[IdHash]) -> Result<(), Error> {
-    let io = || Error::io(tmp);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(tmp)
-        .map_err(io())?;
-    // A stale temporary file may have had wider bits than the mode given at creation.
-    file.set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(io())?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    out.write_all(header).map_err(io())?;
+fn write_file(path: &Path, header: &[u8], hashes: &[IdHash]) -> Result<(), Error> {
+    let durable = |e: suho_durable::Error| Error::Io {
+        path: e.path,
+        source: e.source,
+    };
+    // Owner-only: hashes of contact identifiers are personal data.
+    let mut out = AtomicFile::create_with(path, Mode::Private).map_err(durable)?;
+    out.write_all(header).map_err(Error::io(path))?;
     for h in hashes {
-        out.write_all(&h.0).map_err(io())?;
+        out.write_all(&h.0).map_err(Error::io(path))?;
     }
-    let file = out.into_inner().map_err(|e| Error::Io {
-        path: tmp.to_path_buf(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io())
+    out.commit().map_err(durable)
 }
 
 /// Whether a load replaces the store or adds to it.

@@ -853,23 +853,10 @@ fn rebuild_range(reader: &TileReader, size: u64) -> Result<CompactRange, LedgerE
 
 /// Write `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
-    let io_err = |source| LedgerError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = File::create(&tmp).map_err(io_err)?;
-        f.write_all(bytes).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
-    }
-    fs::rename(&tmp, path).map_err(io_err)?;
-    if let Some(dir) = path.parent() {
-        wal::sync_dir(dir)?;
-    }
-    Ok(())
+    suho_durable::write_atomic(path, bytes).map_err(|e| LedgerError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 fn lock_dir(data: &Path) -> Result<File, LedgerError> {

@@ -418,9 +418,10 @@ fn open_segment(dir: &Path, first: u64, valid_len: u64) -> Result<(File, u64), L
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_at(dir))
+    suho_durable::sync_dir(dir).map_err(|e| LedgerError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// One record read back from the log.

@@ -659,20 +659,12 @@ pub fn write_drafts(dir: &Path, drafts: &[Draft]) -> Result<Vec<PathBuf>, Notify
 /// Write a file through `fill` into a temporary sibling, then rename it into place.
 pub(crate) fn write_atomic(
     path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<fs::File>) -> std::io::Result<()>,
+    fill: impl FnOnce(&mut suho_durable::AtomicFile) -> std::io::Result<()>,
 ) -> Result<(), NotifyError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let file = fs::File::create(&tmp).map_err(|e| NotifyError::io(&tmp, e))?;
-    let mut w = std::io::BufWriter::new(file);
-    fill(&mut w).map_err(|e| NotifyError::io(&tmp, e))?;
-    let file = w
-        .into_inner()
-        .map_err(|e| NotifyError::io(&tmp, e.into_error()))?;
-    file.sync_all().map_err(|e| NotifyError::io(&tmp, e))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(|e| NotifyError::io(path, e))
+    let durable = |e: suho_durable::Error| NotifyError::io(&e.path, e.source);
+    let mut file = suho_durable::AtomicFile::create(path).map_err(durable)?;
+    fill(&mut file).map_err(|e| NotifyError::io(path, e))?;
+    file.commit().map_err(durable)
 }
 
 /// Whether `now_ms` falls on or after the 2026 PIPA amendment's entry into force.

@@ -622,5 +622,10 @@ fn drafts_are_written_into_the_output_directory() {
     assert_eq!(n, 1);
     let csv = std::fs::read_to_string(out.join(MAIL_MERGE_FILE)).unwrap();
     assert!(csv.starts_with(MAIL_MERGE_HEADER));
-    assert!(!out.join("mail-merge.csv.tmp").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

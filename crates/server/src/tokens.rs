@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -361,7 +361,7 @@ impl TokenStore {
         let _lock = lock_writers(&self.inner.dir)?;
         let mut records = read_records(&self.inner.path)?.unwrap_or_default();
         let out = f(&mut records)?;
-        write_atomically(&self.inner.dir, &self.inner.path, &records)?;
+        write_atomically(&self.inner.path, &records)?;
         let loaded = read_store(&self.inner.path)?;
         *self.write_cache() = match loaded {
             None => Cache::new(Seen::Absent, Vec::new()),
@@ -525,37 +525,20 @@ fn lock_writers(dir: &Path) -> Result<File, ServerError> {
     Ok(file)
 }
 
-fn write_atomically(dir: &Path, path: &Path, records: &[TokenRecord]) -> Result<(), ServerError> {
-    let tmp = dir.join(format!(".{TOKENS_FILE}.{}.tmp", std::process::id()));
-    let io_err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ServerError::TokenIo { path: p, source }
-    };
+fn write_atomically(path: &Path, records: &[TokenRecord]) -> Result<(), ServerError> {
     let mut text = String::new();
     for r in records {
         let line = serde_json::to_string(r).map_err(|e| corrupt(path, 0, e.to_string()))?;
         text.push_str(&line);
         text.push('\n');
     }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    // The umask can only remove bits from 0600, and a stale temporary file may have had other
-    // bits: set the mode explicitly.
-    file.set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(io_err(&tmp))?;
-    file.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io_err(path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))?;
-    Ok(())
+    // Owner-only: the file holds token hashes and their roles.
+    suho_durable::write_atomic_with(path, text.as_bytes(), suho_durable::Mode::Private).map_err(
+        |e| ServerError::TokenIo {
+            path: e.path,
+            source: e.source,
+        },
+    )
 }
 
 fn tighten_mode(path: &Path) -> Result<(), ServerError> {
