@@ -186,6 +186,7 @@ pub fn sync_dir(dir: &Path) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn names(dir: &Path) -> Vec<String> {
