@@ -6,7 +6,7 @@
 //! `ask` is the subject's side, computing the hash locally and sending only its 5-hex-digit
 //! prefix. Plain contact values are never stored, printed or logged.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -523,14 +523,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
         let csv = data.join("contacts.csv");
-        fs::write(
+        std::fs::write(
             &csv,
             "subject_id,email,phone\nc-1,kim@example.com,010-1234-5678\n",
         )
         .unwrap();
         load_cmd(data, &csv, true, false).unwrap();
-        let before = fs::read(store_path(data)).unwrap();
-        fs::write(
+        let before = std::fs::read(store_path(data)).unwrap();
+        std::fs::write(
             &csv,
             "subject_id,email,phone\nc-2,lee@example.com,\nc-3,park-at-example.com,\n",
         )
@@ -539,20 +539,20 @@ mod tests {
         assert!(err.contains("contacts.csv"), "{err}");
         assert!(err.contains("line 3: column 2: email: no '@'"), "{err}");
         assert!(!err.contains("park"), "{err}");
-        assert_eq!(fs::read(store_path(data)).unwrap(), before);
+        assert_eq!(std::fs::read(store_path(data)).unwrap(), before);
 
         // hash then load gives the same store as load --csv.
-        fs::write(
+        std::fs::write(
             &csv,
             "subject_id,email,phone\nc-1,kim@example.com,010-1234-5678\n",
         )
         .unwrap();
         let hex = data.join("hashes.txt");
         hash(&csv, &hex).unwrap();
-        let text = fs::read_to_string(&hex).unwrap();
+        let text = std::fs::read_to_string(&hex).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(!text.contains("kim"));
         load_cmd(data, &hex, false, false).unwrap();
-        assert_eq!(fs::read(store_path(data)).unwrap(), before);
+        assert_eq!(std::fs::read(store_path(data)).unwrap(), before);
     }
 }
