@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use suho_app::App;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -116,6 +117,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
     step(1, "simulate an e-commerce company with the attack mixed in, load its registry, ingest with every detector on");
     let r = crate::eval::run(data, "coupang", a.days, None)?;
     let ldata = r.data.clone();
+    let lapp = App::new(&ldata);
     let Some(att) = r.attacks.iter().find(|x| x.name.starts_with("coupang")) else {
         anyhow::bail!("the simulation has no coupang attack")
     };
@@ -133,7 +135,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         3,
         "the alert that fired on the attacker's first forged token",
     );
-    let store = suho_detect::AlertStore::open(&ldata.join("alerts.db"))?;
+    let store = lapp.alerts()?;
     let all = store.list(&suho_detect::AlertFilter::default())?;
     let first = all
         .iter()
@@ -170,7 +172,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
     }
     println!("\n  every critical and high alert of the run:");
     crate::detect_cmd::alerts(
-        &ldata,
+        &lapp,
         crate::detect_cmd::Format::Table,
         Some(suho_detect::Severity::High),
         None,
@@ -183,7 +185,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         "the open door: credentials and keys still valid although their owner has left",
     );
     crate::detect_cmd::registry(
-        &ldata,
+        &lapp,
         crate::detect_cmd::RegistryCmd::Orphans { ndjson: false },
     )?;
 
@@ -226,7 +228,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         .to_string();
     if !owner.is_empty() {
         crate::detect_cmd::registry(
-            &ldata,
+            &lapp,
             crate::detect_cmd::RegistryCmd::Offboard {
                 principal: owner,
                 at: None,
@@ -234,7 +236,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
             },
         )?;
         crate::detect_cmd::registry(
-            &ldata,
+            &lapp,
             crate::detect_cmd::RegistryCmd::Orphans { ndjson: false },
         )?;
     }
@@ -262,7 +264,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
             "an insider rewrites that record to hide the attack; verify names it",
         );
         tamper_and_verify(&ldata, al.ledger_index)?;
-        respond(&ldata, &al.incident)?;
+        respond(&lapp, &al.incident)?;
     }
     println!(
         "\nEverything is in {} (the drafts under notices/, the bundle under evidence-*/): try `suho --data {} alerts`, `incidents`, `scope --actor svc-order`, `sql \"SELECT country, count(*) FROM records GROUP BY country\"`.",
@@ -274,7 +276,8 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
 
 /// Steps 9 on: the incident's exact scope against the first public count, an evidence bundle
 /// an investigator checks offline, the notices, and the subjects' own lookup.
-fn respond(ldata: &Path, incident: &str) -> Result<()> {
+fn respond(lapp: &App, incident: &str) -> Result<()> {
+    let ldata = lapp.dir().root();
     step(
         9,
         "scope, exactly and in seconds: Coupang's first notice said 4,500 accounts; what does the ledger say?",
@@ -282,7 +285,7 @@ fn respond(ldata: &Path, incident: &str) -> Result<()> {
     println!("   $ suho scope --incident {incident} --claim 4500 --reason \"PIPA 72h scoping\" --out affected.csv");
     let list = ldata.join("affected.csv");
     crate::scope_cmd::scope(
-        ldata,
+        lapp,
         crate::scope_cmd::ScopeArgs {
             select: crate::scope_cmd::SelectArgs {
                 incident: Some(incident.to_string()),
@@ -307,7 +310,7 @@ fn respond(ldata: &Path, incident: &str) -> Result<()> {
         std::fs::remove_dir_all(&bundle)?;
     }
     crate::evidence_cmd::evidence(
-        ldata,
+        lapp,
         crate::evidence_cmd::EvidenceArgs {
             incident: incident.to_string(),
             out: bundle.clone(),
@@ -339,12 +342,12 @@ fn respond(ldata: &Path, incident: &str) -> Result<()> {
         "notify within 72 hours: every notice the law requires, with 유출 (leak), never 노출 (exposure)",
     );
     println!("   $ suho notify {incident}");
-    let notices = ldata.join("notices").join(incident);
+    let notices = lapp.dir().incident_notices_dir(incident);
     if notices.exists() {
         std::fs::remove_dir_all(&notices)?;
     }
     crate::notify_cmd::notify(
-        ldata,
+        lapp,
         crate::notify_cmd::NotifyArgs {
             incident: Some(incident.to_string()),
             out: Some(notices.clone()),

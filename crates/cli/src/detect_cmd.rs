@@ -1,11 +1,12 @@
 //! Registry, alerts and incidents commands.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use suho_app::App;
 
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
-use suho_detect::{AlertFilter, AlertStore, Severity};
-use suho_registry::{HistoryFilter, RegistryStore};
+use suho_detect::{AlertFilter, Severity};
+use suho_registry::HistoryFilter;
 
 use crate::ui::thousands;
 
@@ -56,8 +57,8 @@ fn now() -> i64 {
     suho_ledger::now_ms()
 }
 
-pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
-    let mut store = RegistryStore::open(data)?;
+pub fn registry(app: &App, cmd: RegistryCmd) -> Result<i32> {
+    let mut store = app.registry()?;
     match cmd {
         RegistryCmd::Load { file } => {
             let name = file.display().to_string();
@@ -98,7 +99,9 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
                     .map_err(|e| anyhow::anyhow!("--at {t:?}: {e}"))?,
                 None => now(),
             };
-            let r = store.offboard(&principal, at_ms, &operator, now())?;
+            drop(store);
+            let (r, recorded) =
+                suho_app::registry::offboard(app, &principal, at_ms, &operator, now())?;
             println!(
                 "offboarded {} as of {}",
                 r.principal,
@@ -113,8 +116,8 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
             for x in &r.already_revoked {
                 println!("  already revoked     {x}");
             }
-            let recorded = record_offboarding(data, &operator, at_ms, &r)?;
             println!("{recorded}");
+            return Ok(0);
         }
         RegistryCmd::Orphans { ndjson } => {
             let orphans = store.orphans(now())?;
@@ -158,38 +161,10 @@ pub fn registry(data: &Path, cmd: RegistryCmd) -> Result<i32> {
     Ok(0)
 }
 
-/// Record an offboarding in the ledger as an access record of the registry itself (through
-/// the spool when `suho serve` holds the ledger, which appends it within a second).
-fn record_offboarding(
-    data: &Path,
-    operator: &str,
-    at_ms: i64,
-    r: &suho_registry::OffboardReport,
-) -> Result<crate::own_use::Recorded> {
-    crate::own_use::record(
-        data,
-        crate::own_use::OwnUse {
-            actor: operator,
-            action: "update",
-            resource: format!("suho registry offboard {}", r.principal),
-            purpose: "offboarding: revoke everything the principal held",
-            subject_count: None,
-            fields: Vec::new(),
-            attrs: serde_json::json!({
-                "suho_event": "registry.offboard",
-                "principal": r.principal,
-                "departed_at": suho_record::format_rfc3339_ms(at_ms),
-                "credentials_revoked": r.credentials_revoked,
-                "keys_revoked": r.keys_revoked,
-            }),
-        },
-    )
-}
-
 /// Alerts and incidents miss what a stopped process stored but never ran through the detectors:
 /// say so on standard error (standard output stays what scripts parse).
-fn warn_if_recovery_pending(data: &Path) -> Result<()> {
-    match suho_ingest::lag(&suho_ledger::Layout::new(data)) {
+fn warn_if_recovery_pending(app: &App) -> Result<()> {
+    match suho_app::recovery::lag(app) {
         Ok(lag) => {
             if let Some(w) = lag.warning() {
                 eprintln!("warning: {w}");
@@ -202,15 +177,15 @@ fn warn_if_recovery_pending(data: &Path) -> Result<()> {
 }
 
 pub fn alerts(
-    data: &Path,
+    app: &App,
     format: Format,
     min: Option<Severity>,
     rule: Option<String>,
     actor: Option<String>,
     limit: Option<usize>,
 ) -> Result<i32> {
-    warn_if_recovery_pending(data)?;
-    let store = AlertStore::open(&data.join("alerts.db"))?;
+    warn_if_recovery_pending(app)?;
+    let store = app.alerts()?;
     let alerts = store.list(&AlertFilter {
         min_severity: min,
         rule,
@@ -246,9 +221,9 @@ pub fn alerts(
     Ok(0)
 }
 
-pub fn incidents(data: &Path, format: Format, min: Option<Severity>) -> Result<i32> {
-    warn_if_recovery_pending(data)?;
-    let store = AlertStore::open(&data.join("alerts.db"))?;
+pub fn incidents(app: &App, format: Format, min: Option<Severity>) -> Result<i32> {
+    warn_if_recovery_pending(app)?;
+    let store = app.alerts()?;
     let incidents = store.incidents(None, min)?;
     for i in &incidents {
         let v = serde_json::to_value(i)?;

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
-use suho_detect::{AlertFilter, AlertStore, Severity};
-use suho_ledger::{Ledger, Options};
+use suho_detect::{AlertFilter, Severity};
 
 use crate::demo::SimulateArgs;
 use crate::ui::thousands;
@@ -144,26 +143,28 @@ pub fn run(data: &Path, scenario: &str, days: u32, seed: Option<u64>) -> Result<
     for f in ["geo.csv", "suho.toml"] {
         std::fs::copy(input.join(f), ldata.join(f)).with_context(|| format!("copying {f}"))?;
     }
+    let lapp = suho_app::App::new(&ldata);
     crate::detect_cmd::registry(
-        &ldata,
+        &lapp,
         crate::detect_cmd::RegistryCmd::Load {
             file: input.join("registry.ndjson"),
         },
     )?;
-    let mut ledger = Ledger::open(&ldata, Options::default())?;
+    let mut ledger = lapp.open_ledger()?;
     let totals = crate::ledger_cmd::ingest_into(
+        &lapp,
         &mut ledger,
-        &ldata,
         &[input.join("records.ndjson")],
         None,
         true,
     )?;
     drop(ledger);
-    crate::ledger_cmd::print_totals(&totals, &ldata);
-    score(&ldata, &input, scenario, days)
+    crate::ledger_cmd::print_totals(&totals, &lapp);
+    score(&lapp, &input, scenario, days)
 }
 
-fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalResult> {
+fn score(lapp: &suho_app::App, input: &Path, scenario: &str, days: u32) -> Result<EvalResult> {
+    let ldata = lapp.dir().root();
     let truth = read_truth(&input.join("truth.ndjson"))?;
     let registered: HashSet<String> = {
         let f = std::fs::File::open(input.join("registry.ndjson"))?;
@@ -175,7 +176,7 @@ fn score(ldata: &Path, input: &Path, scenario: &str, days: u32) -> Result<EvalRe
             .filter_map(|v| v["id"].as_str().map(String::from))
             .collect()
     };
-    let alerts = AlertStore::open(&ldata.join("alerts.db"))?.list(&AlertFilter::default())?;
+    let alerts = lapp.alerts()?.list(&AlertFilter::default())?;
     // Which truth label each record id belongs to.
     let mut label: HashMap<&str, usize> = HashMap::new();
     for (i, t) in truth.iter().enumerate() {

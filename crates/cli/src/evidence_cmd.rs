@@ -1,16 +1,14 @@
 //! `suho evidence` and `suho verify-evidence`: an incident's records with the proofs an
 //! investigator checks offline, and what they show of the company's claims.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use suho_detect::DetectConfig;
-use suho_evidence::{verify_bundle, write_bundle, BundleInput};
-use suho_ledger::Layout;
+use suho_app::App;
+use suho_evidence::verify_bundle;
 
-use crate::scope_cmd::{claim_verdict, incident_scope, record_scope_use, Use};
+use crate::scope_cmd::claim_verdict;
 use crate::ui::{thousands, verifier_arg};
 
 #[derive(Args, Clone)]
@@ -56,46 +54,20 @@ pub struct VerifyEvidenceArgs {
     pub json: bool,
 }
 
-pub fn evidence(data: &Path, a: EvidenceArgs) -> Result<i32> {
-    let scope = incident_scope(data, &a.incident, &a.reason)?;
-    let indexes = scope.subjects.record_indexes();
-    let (cfg, geo) = DetectConfig::load(data)?;
-    let geo = geo.map(Arc::new);
-    let lookup = geo.clone().map(|g| move |ip| g.country(ip));
-    let lookup_ref: Option<&suho_evidence::CountryOf> =
-        lookup.as_ref().map(|f| f as &suho_evidence::CountryOf);
-    let about = serde_json::json!({
-        "incident": scope.incident,
-        "selection": scope.selector_text,
-        "scope": scope.summary,
-        "created_at": suho_record::format_rfc3339_ms(suho_ledger::now_ms()),
-        "created_by": crate::own_use::operator(None),
-        "reason": a.reason,
-    });
-    let report = write_bundle(
-        &Layout::new(data),
-        &BundleInput {
-            indexes,
-            about,
-            country_of: lookup_ref,
-            home_countries: cfg.home_countries.clone(),
-        },
-        &a.out,
-    )
-    .with_context(|| format!("writing the evidence bundle {}", a.out.display()))?;
-    let recorded = record_scope_use(
-        data,
-        &Use {
-            operator: &crate::own_use::operator(None),
-            reason: &a.reason,
-            what: "suho evidence",
-            action: "export",
-        },
-        &scope.selector,
-        &scope.summary,
-        Some(&scope.subjects),
-        serde_json::json!({"incident": scope.incident.id, "out": a.out.display().to_string()}),
-    )?;
+pub fn evidence(app: &App, a: EvidenceArgs) -> Result<i32> {
+    crate::scope_cmd::sync_history(app, false)?;
+    let who = suho_app::own_use::operator(None);
+    let suho_app::evidence::Bundled {
+        scope,
+        report,
+        recorded,
+    } = suho_app::evidence::bundle(app, &a.incident, &a.out, &who, &a.reason)?;
+    eprintln!(
+        "scope of {}: {} subjects; {}",
+        scope.incident.id,
+        thousands(scope.summary.subjects),
+        scope.recorded
+    );
     println!(
         "wrote {}: {} records of {} ({}), {} subjects, proved against a checkpoint of size {} with a consistency proof to size {}; {} tiles, {:.1} MB",
         a.out.display(),

@@ -3,18 +3,15 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use suho_ingest::{
-    ingest_stream, open_input, Compression, Detection, IngestConfig, IngestError, IngestOptions,
-    RejectLog, StreamError, StreamSummary,
-};
+use suho_app::own_use::{self, OwnUse};
+use suho_app::App;
+use suho_ingest::RejectLog;
 use suho_ledger::{Entry, Layout, Ledger, Options, Resealed, SignedState};
 
-use crate::own_use::{self, OwnUse};
 use crate::ui::{bytes_bar, count_bar, thousands, verifier_arg};
 
 #[derive(Subcommand)]
@@ -59,37 +56,62 @@ pub enum LedgerCmd {
     },
 }
 
-/// Totals over several inputs.
-#[derive(Default)]
-pub struct IngestTotals {
-    /// Records stored, conflicts included.
-    pub stored: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-    /// Of the records stored, those whose id an earlier record with other content carries.
-    pub conflicts: u64,
-    pub lines: u64,
-    pub bytes: u64,
-    pub seconds: f64,
-    pub ledger_size: u64,
-    /// New alerts by severity.
-    pub alerts: Vec<(&'static str, u64)>,
-}
+pub use suho_app::ingest::IngestTotals;
 
 /// `suho ingest`: `files`, each line decoded by `decoder` (the contract format's passthrough by
 /// default).
 pub fn ingest(
-    data: &Path,
+    app: &App,
     files: &[PathBuf],
     decoder: std::sync::Arc<dyn suho_decode::Decoder>,
 ) -> Result<IngestTotals> {
-    let mut ledger = Ledger::open(data, Options::default())?;
-    let t = ingest_into(&mut ledger, data, files, Some(decoder), true)?;
-    print_totals(&t, data);
+    let mut ledger = app.open_ledger()?;
+    let t = ingest_into(app, &mut ledger, files, Some(decoder), true)?;
+    print_totals(&t, app);
     Ok(t)
 }
 
-pub fn print_totals(t: &IngestTotals, data: &Path) {
+/// `suho ingest --source NAME...`: each named `[[sources]]` entry of suho.toml, with its own
+/// decoder; one ledger, one line of totals per source.
+pub fn ingest_sources(app: &App, names: &[String]) -> Result<()> {
+    let config = app.config()?;
+    let mut chosen = Vec::new();
+    for n in names {
+        let s = config.source(n).with_context(|| {
+            let known: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+            format!(
+                "no source {n:?} in {} (it has: {})",
+                config.path.display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })?;
+        let decoder = suho_decode::decoder(&s.format, s.mapping.as_deref())
+            .with_context(|| format!("source {n:?}"))?;
+        chosen.push((s.clone(), decoder));
+    }
+    // Every source's file is checked before anything is stored.
+    let paths: Vec<PathBuf> = chosen.iter().map(|(s, _)| s.path.clone()).collect();
+    suho_app::ingest::check_inputs(&paths)?;
+    let mut ledger = app.open_ledger()?;
+    for (s, decoder) in chosen {
+        print!("source {}: ", s.name);
+        let t = ingest_into(
+            app,
+            &mut ledger,
+            std::slice::from_ref(&s.path),
+            Some(decoder.into()),
+            true,
+        )?;
+        print_totals(&t, app);
+    }
+    Ok(())
+}
+
+pub fn print_totals(t: &IngestTotals, app: &App) {
     println!(
         "ingested {} lines in {:.1}s ({}/s): {} stored, {} duplicates, {} rejected, {} conflicts; ledger size {}",
         thousands(t.lines),
@@ -119,198 +141,63 @@ pub fn print_totals(t: &IngestTotals, data: &Path) {
     if t.rejected > 0 {
         println!(
             "rejected lines and reasons: {} (or `suho rejects`)",
-            RejectLog::new(data).path().display()
+            RejectLog::new(app.dir().root()).path().display()
         );
     }
 }
 
-/// Ingest `files` into an open ledger (used by `ingest`, the demo and the benchmark).
-///
-/// Every named file is checked first (it exists, is a readable file, and is not compressed in
-/// a format suho cannot read), so that a typo stores nothing. A gzip file is decompressed. If
-/// something still fails after some records were stored, what was stored, per file, is printed
-/// to standard error before the error is returned.
+/// A progress bar per file.
+struct Bars {
+    show: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl suho_app::ingest::Progress for Bars {
+    fn start(&mut self, _name: &str, len: Option<u64>) {
+        self.bar = len.filter(|_| self.show).map(|n| bytes_bar(n, "ingest"));
+    }
+    fn advance(&mut self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(bytes);
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Ingest `files` into an open ledger (used by `ingest`, the demo and the benchmark), with a
+/// progress bar per file when `show_progress`. If the ingest stops part-way, what was stored
+/// until then, per file, is printed to standard error before the error is returned.
 pub fn ingest_into(
+    app: &App,
     ledger: &mut Ledger,
-    data: &Path,
     files: &[PathBuf],
     decoder: Option<std::sync::Arc<dyn suho_decode::Decoder>>,
     show_progress: bool,
 ) -> Result<IngestTotals> {
-    check_inputs(files)?;
-    let config = IngestConfig::load(data)?;
-    let mut detection = if std::env::var_os("SUHO_NO_DETECT").is_some() {
-        None
-    } else {
-        Some(Detection::open(ledger)?)
-    };
-    let mut rejects = RejectLog::new(data);
-    let mut opts = IngestOptions {
-        config,
+    let req = suho_app::ingest::IngestRequest {
+        files: files.to_vec(),
         decoder,
-        ..IngestOptions::default()
     };
-    // How often a long ingest publishes a signed checkpoint (default 5 s).
-    if let Some(secs) = std::env::var("SUHO_CHECKPOINT_EVERY_SECS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        opts.checkpoint_every = std::time::Duration::from_secs(secs);
-    }
-    let mut totals = IngestTotals::default();
-    let mut done: Vec<(String, StreamSummary)> = Vec::new();
-    let started = Instant::now();
-    for f in files {
-        let name = f.display().to_string();
-        let res = ingest_file(
-            ledger,
-            detection.as_mut(),
-            f,
-            &opts,
-            &mut rejects,
-            show_progress,
-        );
-        let s = match res {
-            Ok(s) => s,
-            Err(e) => {
-                eprint!("{}", stored_before_error(&done, &name, &e.summary, files));
-                return Err(
-                    anyhow::Error::new(e.error).context(format!("ingesting {name} stopped"))
-                );
-            }
-        };
-        totals.stored += s.stored;
-        totals.duplicates += s.duplicates;
-        totals.rejected += s.rejected;
-        totals.conflicts += s.conflicts;
-        totals.lines += s.lines;
-        totals.bytes += s.bytes;
-        done.push((name, s));
-    }
-    totals.seconds = started.elapsed().as_secs_f64();
-    totals.ledger_size = ledger.size();
-    if let Some(d) = &detection {
-        totals.alerts = d.raised().iter().map(|(s, n)| (s.as_str(), *n)).collect();
-    }
-    Ok(totals)
-}
-
-/// Checks, before anything is stored, that every named input can be ingested: it exists, is a
-/// readable file (not a directory), and is plain or gzip. Names every one that cannot.
-fn check_inputs(files: &[PathBuf]) -> Result<()> {
-    let mut problems = Vec::new();
-    for f in files.iter().filter(|f| f.as_os_str() != "-") {
-        let name = f.display().to_string();
-        // Only regular files are opened and sniffed here: a pipe (`<(zcat x.gz)`, a FIFO)
-        // would lose the bytes read, and its writer could die of SIGPIPE when we close it.
-        let checked = std::fs::metadata(f)
-            .and_then(|m| {
-                if m.is_dir() {
-                    Err(std::io::Error::other("it is a directory"))
-                } else {
-                    Ok(m)
-                }
-            })
-            .map_err(|e| format!("cannot read {name}: {e}"))
-            .and_then(|m| {
-                if !m.is_file() {
-                    return Ok(());
-                }
-                let file = File::open(f).map_err(|e| format!("cannot read {name}: {e}"))?;
-                open_input(&name, file).map(drop).map_err(|e| e.to_string())
-            });
-        if let Err(why) = checked {
-            problems.push(why);
+    let mut bars = Bars {
+        show: show_progress,
+        bar: None,
+    };
+    match suho_app::ingest::ingest_into(app, ledger, &req, &mut bars) {
+        Ok(t) => Ok(t),
+        Err(suho_app::AppError::Stopped {
+            input,
+            stored,
+            source,
+        }) => {
+            eprint!("{stored}");
+            Err(anyhow::Error::new(*source).context(format!("ingesting {input} stopped")))
         }
+        Err(e) => Err(e.into()),
     }
-    if !problems.is_empty() {
-        bail!("{}; nothing was ingested", problems.join("; "));
-    }
-    Ok(())
-}
-
-/// Ingests one named input (`-` is standard input), with a progress bar for files.
-fn ingest_file(
-    ledger: &mut Ledger,
-    detection: Option<&mut Detection>,
-    f: &Path,
-    opts: &IngestOptions,
-    rejects: &mut RejectLog,
-    show_progress: bool,
-) -> std::result::Result<StreamSummary, StreamError> {
-    let name = f.display().to_string();
-    let failed = |error| StreamError {
-        summary: StreamSummary::default(),
-        error,
-    };
-    let (input, len) = if f.as_os_str() == "-" {
-        (open_input("-", std::io::stdin()).map_err(failed)?, None)
-    } else {
-        let file = File::open(f).map_err(|error| {
-            failed(IngestError::Read {
-                source_name: name.clone(),
-                error,
-            })
-        })?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        (open_input(&name, file).map_err(failed)?, Some(len))
-    };
-    let pb = len
-        .filter(|_| show_progress)
-        .map(|n| bytes_bar(n, "ingest"));
-    // The bar measures the file, so a compressed file's progress is its compressed bytes read.
-    let raw = (input.compression() != Compression::None).then(|| input.raw_bytes_read());
-    let res = ingest_stream(ledger, detection, &name, input, opts, rejects, &mut |p| {
-        if let Some(pb) = &pb {
-            pb.set_position(raw.as_ref().map_or(p.bytes, |r| r.load(Ordering::Relaxed)));
-        }
-    });
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
-    res
-}
-
-/// What an ingest that stopped at `failed` had stored: every file before it, and `partial`
-/// of it; and the files it did not reach.
-fn stored_before_error(
-    done: &[(String, StreamSummary)],
-    failed: &str,
-    partial: &StreamSummary,
-    files: &[PathBuf],
-) -> String {
-    use std::fmt::Write as _;
-    let line = |s: &StreamSummary| {
-        let mut text = format!(
-            "{} stored, {} duplicates, {} rejected",
-            thousands(s.stored),
-            thousands(s.duplicates),
-            thousands(s.rejected)
-        );
-        if let Some(i) = s.first_index {
-            let _ = write!(text, " (ledger indexes from {i})");
-        }
-        text
-    };
-    let mut out = String::from("the ingest stopped on an error; what it stored until then:\n");
-    for (name, s) in done {
-        let _ = writeln!(out, "  {name}: complete: {}", line(s));
-    }
-    let _ = writeln!(
-        out,
-        "  {failed}: stopped after {} lines: {}",
-        thousands(partial.lines),
-        line(partial)
-    );
-    let rest: Vec<String> = files
-        .iter()
-        .skip(done.len() + 1)
-        .map(|f| f.display().to_string())
-        .collect();
-    if !rest.is_empty() {
-        let _ = writeln!(out, "  not ingested: {}", rest.join(", "));
-    }
-    out
 }
 
 pub fn rejects(data: &Path, limit: usize, ndjson: bool) -> Result<i32> {
@@ -410,8 +297,9 @@ pub fn verify(data: &Path, key: Option<&str>) -> Result<i32> {
     }
 }
 
-pub fn status(data: &Path) -> Result<i32> {
-    let layout = Layout::new(data);
+pub fn status(app: &App) -> Result<i32> {
+    let data = app.dir().root();
+    let layout = app.dir().layout();
     let vkey = suho_ledger::load_verifier(&layout.keys())?;
     let text = std::fs::read_to_string(layout.checkpoint())
         .context("no checkpoint: the ledger was never opened, or its checkpoint was removed (`suho verify` says which)")?;
@@ -424,7 +312,7 @@ pub fn status(data: &Path) -> Result<i32> {
     println!("root             {}", hex::encode(cp.root));
     println!("public tiles     {}", layout.ledger().display());
     println!("records (WAL)    {}", layout.wal().display());
-    let lag = suho_ingest::lag(&layout)?;
+    let lag = suho_app::recovery::lag(app)?;
     match (&lag.writer, lag.logged) {
         (Some(w), _) => println!("writer           {w} (it checkpoints and detects as it goes)"),
         (None, Some(n)) => println!("records logged   {}", thousands(n)),
@@ -437,14 +325,13 @@ pub fn status(data: &Path) -> Result<i32> {
     Ok(0)
 }
 
-pub fn recover(data: &Path) -> Result<i32> {
-    let layout = Layout::new(data);
-    let before = suho_ingest::lag(&layout)?;
+pub fn recover(app: &App) -> Result<i32> {
+    let before = suho_app::recovery::lag(app)?;
     if let Some(w) = &before.writer {
         bail!("a running suho process ({w}) holds the ledger and keeps it up to date; nothing to recover");
     }
-    let r = crate::scope_cmd::sync_history(data, false)?;
-    let lag = suho_ingest::lag(&layout)?;
+    let r = crate::scope_cmd::sync_history(app, false)?;
+    let lag = suho_app::recovery::lag(app)?;
     println!(
         "ledger size {}: checkpointed, seen by the detectors ({}), indexed in the history (< {})",
         thousands(lag.checkpoint),

@@ -11,9 +11,9 @@ mod evidence_cmd;
 mod leak_cmd;
 mod ledger_cmd;
 mod notify_cmd;
-mod own_use;
 mod scope_cmd;
 mod serve_cmd;
+mod sources_cmd;
 mod sql_cmd;
 mod ui;
 
@@ -66,8 +66,12 @@ enum Command {
     /// checkpoint every 5 seconds (SUHO_CHECKPOINT_EVERY_SECS sets another interval).
     Ingest {
         /// NDJSON files of access records (plain or gzip), or logs of --format.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "source")]
         files: Vec<PathBuf>,
+        /// Read the source of this name from `[[sources]]` in suho.toml (its path, format and
+        /// mapping); repeat for several. Not with FILES.
+        #[arg(long, conflicts_with_all = ["files", "format", "mapping"])]
+        source: Vec<String>,
         /// The files' format: `suho` (access records, contract section 1) or `gateway` (an
         /// API gateway's or application's JSON access log, mapped by --mapping).
         #[arg(long, default_value = "suho", value_parser = clap::builder::PossibleValuesParser::new(suho_decode::FORMATS))]
@@ -77,6 +81,9 @@ enum Command {
         #[arg(long)]
         mapping: Option<PathBuf>,
     },
+    /// The logs suho reads (`[[sources]]` in suho.toml) and what their decoders could not map.
+    #[command(subcommand)]
+    Sources(sources_cmd::SourcesCmd),
     /// Print the lines rejected so far: when, from where (file or `http:<token name>`), line
     /// number, reason, and the start of the line.
     Rejects {
@@ -249,49 +256,55 @@ fn run(cli: Cli) -> Result<i32> {
         )
     })?;
     let data = cli.data;
+    let app = suho_app::App::new(&data);
     match cli.command {
         Command::Demo(a) => demo::demo(&data, a),
         Command::Simulate(a) => demo::simulate(&a).map(|_| 0),
         Command::Ingest {
             files,
+            source,
             format,
             mapping,
         } => {
+            if !source.is_empty() {
+                return ledger_cmd::ingest_sources(&app, &source).map(|_| 0);
+            }
             let decoder = suho_decode::decoder(&format, mapping.as_deref())?;
-            ledger_cmd::ingest(&data, &files, decoder.into()).map(|_| 0)
+            ledger_cmd::ingest(&app, &files, decoder.into()).map(|_| 0)
         }
+        Command::Sources(c) => sources_cmd::sources(&app, c),
         Command::Rejects { limit, ndjson } => ledger_cmd::rejects(&data, limit, ndjson),
         Command::Verify { key } => ledger_cmd::verify(&data, key.as_deref()),
-        Command::Status => ledger_cmd::status(&data),
-        Command::Recover => ledger_cmd::recover(&data),
+        Command::Status => ledger_cmd::status(&app),
+        Command::Recover => ledger_cmd::recover(&app),
         Command::Records { from, limit } => ledger_cmd::records(&data, from, limit),
         Command::Ledger(c) => ledger_cmd::ledger(&data, c),
         Command::VerifyProof { file, key, record } => {
             ledger_cmd::verify_proof(&file, &key, record.as_deref())
         }
         Command::VerifyConsistency { file, key } => ledger_cmd::verify_consistency(&file, &key),
-        Command::Registry(c) => detect_cmd::registry(&data, c),
+        Command::Registry(c) => detect_cmd::registry(&app, c),
         Command::Alerts {
             format,
             min_severity,
             rule,
             actor,
             limit,
-        } => detect_cmd::alerts(&data, format, min_severity, rule, actor, limit),
+        } => detect_cmd::alerts(&app, format, min_severity, rule, actor, limit),
         Command::Incidents {
             format,
             min_severity,
-        } => detect_cmd::incidents(&data, format, min_severity),
+        } => detect_cmd::incidents(&app, format, min_severity),
         Command::Eval(a) => eval::eval(&data, a),
-        Command::Serve(a) => serve_cmd::serve(&data, a),
+        Command::Serve(a) => serve_cmd::serve(&app, a),
         Command::Token(c) => serve_cmd::token(&data, c),
         Command::Bench(a) => bench::bench(&data, a),
-        Command::Scope(a) => scope_cmd::scope(&data, a),
-        Command::History(c) => scope_cmd::history(&data, c),
-        Command::Evidence(a) => evidence_cmd::evidence(&data, a),
+        Command::Scope(a) => scope_cmd::scope(&app, a),
+        Command::History(c) => scope_cmd::history(&app, c),
+        Command::Evidence(a) => evidence_cmd::evidence(&app, a),
         Command::VerifyEvidence(a) => evidence_cmd::verify_evidence(a),
-        Command::Notify(a) => notify_cmd::notify(&data, a),
+        Command::Notify(a) => notify_cmd::notify(&app, a),
         Command::LeakCheck(c) => leak_cmd::leak_check(&data, c),
-        Command::Sql(a) => sql_cmd::sql(&data, a),
+        Command::Sql(a) => sql_cmd::sql(&app, a),
     }
 }

@@ -3,11 +3,12 @@
 //! exposure) into `<data>/notices/<INCIDENT>/`, with a per-subject mail-merge list.
 
 use std::path::{Path, PathBuf};
+use suho_app::App;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use suho_notify::{
-    draft_all, write_default_templates, write_drafts, write_mail_merge_file, Company, Facts, Stage,
+    draft_all, write_default_templates, write_drafts, write_mail_merge_file, Facts, Stage,
     SubjectRow, Templates, Written, FACTS_FILE, MAIL_MERGE_FILE,
 };
 
@@ -63,19 +64,6 @@ fn parse_time(s: &str) -> Result<i64> {
         .map_err(|e| anyhow::anyhow!("{s:?} is not an RFC 3339 time or epoch milliseconds: {e}"))
 }
 
-fn templates_dir(data: &Path) -> PathBuf {
-    data.join("templates").join("notify")
-}
-
-pub(crate) fn load_company(data: &Path) -> Result<Company> {
-    let path = data.join("suho.toml");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Company::from_suho_toml(&text, &path.display().to_string())?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Company::default()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
 fn load_previous(out: &Path) -> Result<Option<Facts>> {
     let path = out.join(FACTS_FILE);
     match std::fs::read_to_string(&path) {
@@ -85,8 +73,8 @@ fn load_previous(out: &Path) -> Result<Option<Facts>> {
     }
 }
 
-pub fn notify(data: &Path, a: NotifyArgs) -> Result<i32> {
-    let tdir = templates_dir(data);
+pub fn notify(app: &App, a: NotifyArgs) -> Result<i32> {
+    let tdir = app.dir().notice_templates_dir();
     if a.init_templates {
         for w in write_default_templates(&tdir)? {
             match w {
@@ -104,14 +92,14 @@ pub fn notify(data: &Path, a: NotifyArgs) -> Result<i32> {
     }
     // Everything that can be wrong with the configuration is found before the scope is read:
     // reading it is recorded as an access to personal data.
-    let company = load_company(data)?;
+    let company = app.config()?.company.clone();
     let templates = Templates::load(&tdir)?;
     templates.check()?;
     let aware_arg = a.aware_at.as_deref().map(parse_time).transpose()?;
     let out = a
         .out
         .clone()
-        .unwrap_or_else(|| data.join("notices").join(&id));
+        .unwrap_or_else(|| app.dir().incident_notices_dir(&id));
     let before = load_previous(&out)?;
     let stage = a.stage.unwrap_or(if before.is_some() {
         Stage::Update
@@ -129,11 +117,11 @@ pub fn notify(data: &Path, a: NotifyArgs) -> Result<i32> {
         .reason
         .clone()
         .unwrap_or_else(|| format!("breach notification (PIPA Art. 34) for incident {id}"));
-    let scope = scope_cmd::incident_scope(data, &id, &reason)?;
+    let scope = scope_cmd::incident_scope(app, &id, &reason)?;
     let inc = &scope.incident;
     let aware_at_ms = match aware_arg {
         Some(ms) => ms,
-        None => first_detected(data, inc)?,
+        None => first_detected(app, inc)?,
     };
     let s = &scope.summary;
     let facts = Facts {
@@ -287,8 +275,8 @@ fn print_report(f: &Facts, templates: &Templates) {
 }
 
 /// When suho raised the incident's first alert: the moment the company could know.
-fn first_detected(data: &Path, inc: &suho_detect::Incident) -> Result<i64> {
-    let store = suho_detect::AlertStore::open(&data.join("alerts.db"))?;
+fn first_detected(app: &App, inc: &suho_detect::Incident) -> Result<i64> {
+    let store = app.alerts()?;
     let mut first = None::<i64>;
     for id in &inc.alert_ids {
         if let Some(al) = store.get(id)? {

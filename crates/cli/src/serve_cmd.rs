@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use suho_app::App;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use suho_ingest::{IngestService, RejectLog, ServiceOptions};
-use suho_ledger::{Layout, Ledger, Options};
 use suho_server::{AppState, Role, ServeConfig, TokenStore};
 
 #[derive(Args)]
@@ -54,20 +54,21 @@ pub enum TokenCmd {
     },
 }
 
-pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
-    let layout = Layout::new(data);
-    let mut ledger = Ledger::open(data, Options::default())?;
+pub fn serve(app: &App, a: ServeArgs) -> Result<i32> {
+    let data = app.dir().root();
+    let layout = app.dir().layout();
+    let mut ledger = app.open_ledger()?;
     let size = ledger.size();
     let vkey = ledger.verifier_key();
     let tokens = TokenStore::open(data)?;
     if tokens.list().iter().all(|t| t.is_revoked()) {
         eprintln!("warning: no API token exists yet, so every request will get 401; create one with `suho token create --role ingest`");
     }
-    let config = suho_ingest::IngestConfig::load(data)?;
-    let detection = suho_ingest::Detection::open(&mut ledger)?;
+    let config = app.config()?.ingest;
+    let detection = app.open_detection(&mut ledger)?;
     let service = IngestService::start_detecting(
         ledger,
-        Some(detection),
+        detection,
         RejectLog::new(data),
         ServiceOptions {
             config,

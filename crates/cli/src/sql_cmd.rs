@@ -3,13 +3,12 @@
 //! `suho_history::SqlSession`). Read-only: anything but a query is refused.
 
 use std::io::{self, BufWriter, Read, Write};
-use std::path::Path;
 use std::time::Instant;
+use suho_app::App;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use suho_history::{History, HistoryError, SqlError, SqlSession, SqlValue, SQL_TABLES_HELP};
-use suho_ledger::Layout;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SqlFormat {
@@ -45,7 +44,7 @@ pub struct SqlArgs {
 }
 
 /// Runs `suho sql`; exit status 2 when the statement is bad SQL or not a query.
-pub fn sql(data: &Path, a: SqlArgs) -> Result<i32> {
+pub fn sql(app: &App, a: SqlArgs) -> Result<i32> {
     let query = if a.query == "-" {
         let mut q = String::new();
         io::stdin()
@@ -55,11 +54,11 @@ pub fn sql(data: &Path, a: SqlArgs) -> Result<i32> {
     } else {
         a.query.clone()
     };
-    let layout = Layout::new(data);
-    catch_up(&layout)?;
+    let layout = app.dir().layout();
+    catch_up(app)?;
 
     let started = Instant::now();
-    let session = SqlSession::open(&layout)?;
+    let session = SqlSession::open(layout)?;
     let mut q = match session.prepare(&query) {
         Ok(q) => q,
         Err(e @ (SqlError::Sql { .. } | SqlError::NotAQuery { .. })) => {
@@ -111,10 +110,10 @@ pub fn sql(data: &Path, a: SqlArgs) -> Result<i32> {
         );
     }
     // A query over who-read-whom is itself an access to personal data: record it.
-    let who = crate::own_use::operator(a.operator.as_deref());
-    let recorded = crate::own_use::record(
-        data,
-        crate::own_use::OwnUse {
+    let who = suho_app::own_use::operator(a.operator.as_deref());
+    let recorded = suho_app::own_use::record(
+        app,
+        suho_app::own_use::OwnUse {
             actor: &who,
             action: "search",
             resource: "suho sql".into(),
@@ -136,9 +135,9 @@ pub fn sql(data: &Path, a: SqlArgs) -> Result<i32> {
 }
 
 /// Index what the ledger stored since the last sync; print nothing when nothing is new.
-fn catch_up(layout: &Layout) -> Result<()> {
-    if let suho_ingest::Recovered::Live { writer, checkpoint } =
-        suho_ingest::recover(layout).context("recovering the ledger before answering")?
+fn catch_up(app: &App) -> Result<()> {
+    if let suho_app::recovery::Recovered::Live { writer, checkpoint } =
+        suho_app::recovery::recover(app).context("recovering the ledger before answering")?
     {
         eprintln!(
             "note: a running suho process ({writer}) holds the ledger; the history covers the \
@@ -146,8 +145,8 @@ fn catch_up(layout: &Layout) -> Result<()> {
         );
     }
     match History::sync_with(
-        layout,
-        &crate::scope_cmd::sync_options(&layout.data)?,
+        app.dir().layout(),
+        &crate::scope_cmd::sync_options(app)?,
         |_| {},
     ) {
         Ok(r) => {

@@ -90,6 +90,22 @@ macro_rules! rules {
     };
 }
 
+impl Rule {
+    /// Whether an alert of this rule means that a signing key itself is compromised, so that
+    /// an incident's scope is everything the key signed, not one actor's or credential's
+    /// records.
+    pub fn implicates_signing_key(self) -> bool {
+        matches!(
+            self,
+            Rule::ForgedCredential
+                | Rule::OrphanedSigningKey
+                | Rule::RevokedSigningKey
+                | Rule::RetiredSigningKey
+                | Rule::UnknownSigningKey
+        )
+    }
+}
+
 rules! {
     /// Access by a principal that had departed at the record's time.
     DepartedPrincipal = "departed_principal",

@@ -174,7 +174,7 @@ impl Default for DetectConfig {
 #[derive(Deserialize, Default)]
 struct SuhoToml {
     #[serde(default)]
-    geo: Option<GeoSection>,
+    geo: Option<toml::Value>,
     #[serde(default)]
     detect: Option<toml::Value>,
 }
@@ -187,7 +187,9 @@ struct GeoSection {
 }
 
 impl DetectConfig {
-    /// Reads `<data_dir>/suho.toml`: `[geo] database` (relative to `data_dir`) is opened,
+    /// Reads `<data_dir>/suho.toml` on its own (for tools and tests; suho's front ends read the
+    /// file once through the application layer, which calls [`DetectConfig::from_sections`]):
+    /// `[geo] database` (relative to `data_dir`) is opened,
     /// `[geo] home_countries` and `[detect]` fill the config. A missing file gives the
     /// defaults (home country KR, no geo database).
     pub fn load(data_dir: &Path) -> Result<(DetectConfig, Option<GeoDb>), DetectError> {
@@ -214,17 +216,35 @@ impl DetectConfig {
         data_dir: &Path,
         path: &Path,
     ) -> Result<(DetectConfig, Option<GeoDb>), DetectError> {
+        let doc: SuhoToml = toml::from_str(text).map_err(|e| DetectError::Config {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        DetectConfig::from_sections(doc.geo, doc.detect, data_dir, path)
+    }
+
+    /// The `[geo]` and `[detect]` sections of a parsed `suho.toml` (the application layer
+    /// parses the file once and hands each part of suho its sections); `path` is for errors.
+    pub fn from_sections(
+        geo: Option<toml::Value>,
+        detect: Option<toml::Value>,
+        data_dir: &Path,
+        path: &Path,
+    ) -> Result<(DetectConfig, Option<GeoDb>), DetectError> {
         let bad = |reason: String| DetectError::Config {
             path: path.to_path_buf(),
             reason,
         };
-        let doc: SuhoToml = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
-        let mut cfg = match doc.detect {
+        let mut cfg = match detect {
             Some(v) => DetectConfig::deserialize(v).map_err(|e| bad(format!("[detect]: {e}")))?,
             None => DetectConfig::default(),
         };
+        let geo_section = match geo {
+            Some(v) => Some(GeoSection::deserialize(v).map_err(|e| bad(format!("[geo]: {e}")))?),
+            None => None,
+        };
         let mut geo = None;
-        if let Some(g) = doc.geo {
+        if let Some(g) = geo_section {
             if let Some(h) = g.home_countries {
                 cfg.home_countries = h;
             }

@@ -1,6 +1,8 @@
 //! Detection in the same pass as the ledger append: every stored record goes through the
-//! detector engine right after it is sequenced, alerts land in `<data>/alerts.db`, and the
-//! engine's state is saved beside the ledger so it survives restarts.
+//! detector engine right after it is sequenced, alerts land in the alert store, and the
+//! engine's state is saved beside the ledger so it survives restarts. Where those live and how
+//! detection is configured comes in a [`DetectionSetup`] (the application layer builds it from
+//! its data directory and `suho.toml`).
 //!
 //! `<data>/detect/state` holds the engine's state together with the ledger size it has seen, in
 //! one file written atomically, so a crash can never leave state that already counts records
@@ -21,7 +23,7 @@ use crossbeam_channel::{bounded, Sender};
 use suho_detect::{
     Alert, AlertStore, DetectConfig, Engine, Features, IdConflict, SavedAt, Severity,
 };
-use suho_ledger::{Appended, Entry, Layout, Ledger, ENTRY_LEN};
+use suho_ledger::{Appended, Entry, Ledger, ENTRY_LEN};
 
 use crate::prepare::PreparedChunk;
 use crate::IngestError;
@@ -39,6 +41,21 @@ fn position(dir: &Path, saved: SavedAt) -> u64 {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0),
     }
+}
+
+/// What detection needs from its surroundings: settings and where its files are.
+#[derive(Clone)]
+pub struct DetectionSetup {
+    /// The `[detect]` settings.
+    pub config: DetectConfig,
+    /// The geo database of `[geo]`, if any.
+    pub geo: Option<suho_detect::GeoDb>,
+    /// The directory of the registry's database.
+    pub registry_dir: PathBuf,
+    /// The alert store (`alerts.db`).
+    pub alerts_db: PathBuf,
+    /// The directory of the detector state (`detect/`).
+    pub state_dir: PathBuf,
 }
 
 /// The detector engine with its alert store and persisted state.
@@ -59,22 +76,25 @@ fn err(e: impl std::fmt::Display) -> IngestError {
 }
 
 impl Detection {
-    /// Open detection for the data directory of `ledger`: configuration from `suho.toml`, the
-    /// registry from `registry.db`, state from `detect/`; then catch up with the records the
-    /// ledger holds.
-    pub fn open(ledger: &mut Ledger) -> Result<Detection, IngestError> {
-        let data = ledger.layout().data.clone();
+    /// Open detection over `ledger` as `setup` says, then catch up with the records the ledger
+    /// holds beyond the saved state.
+    pub fn open(ledger: &mut Ledger, setup: DetectionSetup) -> Result<Detection, IngestError> {
         let ledger_size = ledger.size();
-        let (cfg, geo) = DetectConfig::load(&data).map_err(err)?;
-        let registry = suho_registry::RegistryStore::open(&data).map_err(err)?;
+        let DetectionSetup {
+            config: cfg,
+            geo,
+            registry_dir,
+            alerts_db,
+            state_dir: dir,
+        } = setup;
+        let registry = suho_registry::RegistryStore::open(&registry_dir).map_err(err)?;
         let registry_version = registry.data_version().map_err(err)?;
         let snapshot = registry.snapshot().map_err(err)?;
         let mut engine = Engine::new(Arc::new(snapshot), geo, cfg);
-        let dir = data.join("detect");
         fs::create_dir_all(&dir)
             .map_err(|e| IngestError::Detect(format!("{}: {e}", dir.display())))?;
         let observed = position(&dir, engine.load_state(&dir.join("state")).map_err(err)?);
-        let store = AlertStore::open(&data.join("alerts.db")).map_err(err)?;
+        let store = AlertStore::open(&alerts_db).map_err(err)?;
         let mut d = Detection {
             engine,
             registry,
@@ -91,13 +111,12 @@ impl Detection {
         Ok(d)
     }
 
-    /// How many ledger records the saved detector state of `layout`'s data directory has seen,
-    /// without loading it.
-    pub fn saved_position(layout: &Layout) -> Result<u64, IngestError> {
-        let dir = layout.data.join("detect");
+    /// How many ledger records the detector state saved in `state_dir` has seen, without
+    /// loading it.
+    pub fn saved_position(state_dir: &Path) -> Result<u64, IngestError> {
         Ok(position(
-            &dir,
-            Engine::saved_position(&dir.join("state")).map_err(err)?,
+            state_dir,
+            Engine::saved_position(&state_dir.join("state")).map_err(err)?,
         ))
     }
 

@@ -9,7 +9,6 @@ mod detection;
 mod durable;
 mod input;
 mod prepare;
-mod recovery;
 mod rejects;
 mod service;
 pub mod spool;
@@ -20,9 +19,8 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
-pub use detection::Detection;
+pub use detection::{Detection, DetectionSetup};
 pub use input::{open_input, Compression, Input};
-pub use recovery::{lag, recover, Lag, Recovered};
 pub use rejects::{RejectLog, Source, EXCERPT_BYTES};
 pub use service::{IngestService, ServiceOptions};
 pub use stream::{ingest_stream, IngestOptions, Progress, StreamError, StreamSummary};

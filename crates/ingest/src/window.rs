@@ -54,21 +54,9 @@ struct SuhoToml {
 }
 
 impl IngestConfig {
-    /// Reads the `[ingest]` section of `<data_dir>/suho.toml`; a missing file or section gives
-    /// the defaults.
-    pub fn load(data_dir: &Path) -> Result<IngestConfig, IngestError> {
-        let path = data_dir.join("suho.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => IngestConfig::from_toml(&text, &path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(IngestConfig::default()),
-            Err(e) => Err(IngestError::Config {
-                path,
-                reason: e.to_string(),
-            }),
-        }
-    }
-
-    /// Same as [`IngestConfig::load`] on the text of a `suho.toml`; `path` is for errors.
+    /// The `[ingest]` section of the text of a `suho.toml` (other sections are ignored; a
+    /// missing section gives the defaults); `path` is for errors. suho itself reads the file
+    /// once, in the application layer, and uses [`IngestConfig::from_section`].
     pub fn from_toml(text: &str, path: &Path) -> Result<IngestConfig, IngestError> {
         let bad = |reason: String| IngestError::Config {
             path: PathBuf::from(path),
@@ -76,6 +64,21 @@ impl IngestConfig {
         };
         let doc: SuhoToml = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         Ok(doc.ingest)
+    }
+
+    /// The `[ingest]` section of a parsed `suho.toml` (absent: the defaults); `path` is for
+    /// errors.
+    pub fn from_section(
+        section: Option<toml::Value>,
+        path: &Path,
+    ) -> Result<IngestConfig, IngestError> {
+        match section {
+            None => Ok(IngestConfig::default()),
+            Some(v) => IngestConfig::deserialize(v).map_err(|e| IngestError::Config {
+                path: PathBuf::from(path),
+                reason: format!("[ingest]: {e}"),
+            }),
+        }
     }
 
     /// The accepted range at wall-clock time `now_ms`.

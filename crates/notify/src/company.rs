@@ -86,7 +86,23 @@ impl Company {
             path: path.to_string(),
             reason: e.to_string(),
         })?;
-        let mut c = doc.company.unwrap_or_default();
+        Ok(Company::tidy(doc.company.unwrap_or_default()))
+    }
+
+    /// The `[company]` section of a parsed `suho.toml` (absent: no facts); `path` is for
+    /// errors.
+    pub fn from_section(section: Option<toml::Value>, path: &str) -> Result<Company, NotifyError> {
+        let c = match section {
+            None => Company::default(),
+            Some(v) => Company::deserialize(v).map_err(|e| NotifyError::Config {
+                path: path.to_string(),
+                reason: format!("[company]: {e}"),
+            })?,
+        };
+        Ok(Company::tidy(c))
+    }
+
+    fn tidy(mut c: Company) -> Company {
         // An empty string is as good as missing: it would print as nothing.
         for v in [
             &mut c.name,
@@ -106,7 +122,7 @@ impl Company {
         }
         c.countermeasures.retain(|s| !s.trim().is_empty());
         c.countermeasures_en.retain(|s| !s.trim().is_empty());
-        Ok(c)
+        c
     }
 
     /// The `[company]` keys that are not set; each prints as a marked placeholder. The English

@@ -2,11 +2,12 @@
 //! in the ledger, as access records like any other: who ran it, why, how many subjects and
 //! which categories, never the subjects themselves (a SHA-256 of the result stands for them).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
 use rand::RngCore;
-use suho_ledger::{Ledger, LedgerError, Options, Prepared};
+use suho_ledger::{Ledger, LedgerError, Prepared};
+
+use crate::{App, AppError, During};
 
 /// One use of suho's own powers over personal data.
 pub struct OwnUse<'a> {
@@ -65,7 +66,7 @@ pub fn operator(explicit: Option<&str>) -> String {
 }
 
 /// The record body of `u`, with a fresh id; returns (body, id, event time).
-pub fn body_of(u: OwnUse<'_>) -> Result<(String, String, i64)> {
+pub fn body_of(u: OwnUse<'_>) -> Result<(String, String, i64), AppError> {
     let mut nonce = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut nonce);
     let id = format!("suho-own-{}", hex::encode(nonce));
@@ -86,14 +87,14 @@ pub fn body_of(u: OwnUse<'_>) -> Result<(String, String, i64)> {
     }
     let body = body.to_string();
     let rec = suho_record::parse_record(body.as_bytes())
-        .map_err(|e| anyhow::anyhow!("suho's own-use record is invalid: {e}"))?;
+        .map_err(|e| AppError::Refused(format!("suho's own-use record is invalid: {e}")))?;
     let time = rec.time_ms;
     Ok((body, id, time))
 }
 
-/// Append `u` to an open ledger, checkpoint it and run it through the detectors; returns its
-/// index.
-pub fn record_in(ledger: &mut Ledger, u: OwnUse<'_>) -> Result<u64> {
+/// Append `u` to an open ledger of `app`, checkpoint it and run it through the detectors;
+/// returns its index.
+pub fn record_in(app: &App, ledger: &mut Ledger, u: OwnUse<'_>) -> Result<u64, AppError> {
     let (body, id, time) = body_of(u)?;
     suho_ingest::spool::drain(ledger)?;
     let p = Prepared::new(body.as_bytes(), time, Some(&id), suho_ledger::now_ms());
@@ -101,23 +102,21 @@ pub fn record_in(ledger: &mut Ledger, u: OwnUse<'_>) -> Result<u64> {
     ledger.checkpoint()?;
     // The detectors see suho's own use like any other access, now rather than at the next
     // ingest, so that nothing stored waits unseen (`suho status` would call that pending).
-    if std::env::var_os("SUHO_NO_DETECT").is_none() {
-        suho_ingest::Detection::open(ledger)
-            .context("running suho's own-use record through the detectors")?;
-    }
+    app.open_detection(ledger)
+        .during("running suho's own-use record through the detectors")?;
     Ok(index)
 }
 
-/// Record `u` in the ledger of `data` (or the spool when another process holds it).
-pub fn record(data: &Path, u: OwnUse<'_>) -> Result<Recorded> {
-    match Ledger::open(data, Options::default()) {
-        Ok(mut ledger) => Ok(Recorded::Ledger(record_in(&mut ledger, u)?)),
-        Err(LedgerError::Locked { .. }) => {
+/// Record `u` in the ledger of `app` (or the spool when another process holds it).
+pub fn record(app: &App, u: OwnUse<'_>) -> Result<Recorded, AppError> {
+    match app.open_ledger() {
+        Ok(mut ledger) => Ok(Recorded::Ledger(record_in(app, &mut ledger, u)?)),
+        Err(AppError::Ledger(LedgerError::Locked { .. })) => {
             let (body, id, _) = body_of(u)?;
-            let path = suho_ingest::spool::submit(data, &id, body.as_bytes())
-                .context("spooling suho's own-use record")?;
+            let path = suho_ingest::spool::submit(app.dir().root(), &id, body.as_bytes())
+                .during("spooling suho's own-use record")?;
             Ok(Recorded::Spooled(path))
         }
-        Err(e) => Err(e).context("recording suho's own use in the ledger"),
+        Err(e) => Err(e).during("recording suho's own use in the ledger"),
     }
 }

@@ -8,9 +8,10 @@
 //! ledger's own recovery, then the detectors' catch-up), for every command that answers from
 //! the history: an answer called exact must cover every durable record.
 
+use suho_ingest::{Detection, IngestError};
 use suho_ledger::{Layout, Ledger, LedgerError, Options, WalReader};
 
-use crate::{Detection, IngestError};
+use crate::{App, AppError};
 
 /// How far the derived parts of a data directory are behind its durable ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +51,11 @@ impl Lag {
     }
 }
 
-/// Read the lag of the data directory of `layout` without changing anything.
-pub fn lag(layout: &Layout) -> Result<Lag, IngestError> {
+/// Read the lag of the data directory of `app` without changing anything.
+pub fn lag(app: &App) -> Result<Lag, AppError> {
+    let layout = app.dir().layout();
     let checkpoint = checkpoint_size(layout)?;
-    let detected = Detection::saved_position(layout)?;
+    let detected = Detection::saved_position(&app.dir().detect_dir())?;
     let writer = suho_ledger::lock_holder(&layout.data)?;
     let logged = match writer {
         Some(_) => None,
@@ -90,8 +92,9 @@ pub enum Recovered {
 /// Bring the checkpoint and the detectors up to every durable record: open the ledger (which
 /// cuts a torn tail, re-integrates records past the checkpoint and signs a new one), then let
 /// the detectors replay what they have not seen. Alerts are stored before this returns.
-pub fn recover(layout: &Layout) -> Result<Recovered, IngestError> {
-    let before = lag(layout)?;
+pub fn recover(app: &App) -> Result<Recovered, AppError> {
+    let layout = app.dir().layout();
+    let before = lag(app)?;
     let mut ledger = match Ledger::open(&layout.data, Options::default()) {
         Ok(l) => l,
         Err(LedgerError::Locked { holder, .. }) => {
@@ -102,10 +105,11 @@ pub fn recover(layout: &Layout) -> Result<Recovered, IngestError> {
         }
         Err(e) => return Err(e.into()),
     };
+    let setup = app.detection_setup()?;
     let size = ledger.durable_size();
     // Opening catches the detectors up with `size` records and saves their state; the ledger
     // stays open meanwhile, so no writer can start and run ahead of them.
-    let detection = Detection::open(&mut ledger)?;
+    let detection = Detection::open(&mut ledger, setup)?;
     drop(detection);
     drop(ledger);
     let caught_up = size.saturating_sub(before.checkpoint.min(before.detected));
