@@ -17,6 +17,7 @@ mod datadir;
 mod error;
 pub mod evidence;
 pub mod ingest;
+pub mod notify;
 pub mod own_use;
 pub mod recovery;
 pub mod registry;

@@ -322,9 +322,11 @@ pub struct ScopeRun {
     pub seconds: f64,
 }
 
-/// Run a scope over the history (which the caller has synced) and record the use.
+/// Run a scope over the history, brought up to the ledger first (a caller that wants to show
+/// that work syncs before; this then finds nothing new), and record the use.
 pub fn run(app: &App, req: &ScopeRequest<'_>) -> Result<ScopeRun, AppError> {
     let (selector, text, _) = self::selector(app, &req.select)?;
+    sync_history(app, &mut |_| {})?;
     let opts = scope_options(app, req.customers)?;
     let layout = app.dir().layout();
     let started = Instant::now();
@@ -383,7 +385,7 @@ pub struct IncidentScope {
     pub recorded: Recorded,
 }
 
-/// Scope an incident over the history (which the caller has synced); the run is recorded in
+/// Scope an incident over the history, brought up to the ledger first; the run is recorded in
 /// the ledger as an access by `operator`, with `reason`.
 pub fn incident_scope(
     app: &App,
@@ -397,6 +399,7 @@ pub fn incident_scope(
     };
     let (selector, selector_text, inc) = self::selector(app, &spec)?;
     let incident = inc.ok_or_else(|| AppError::Refused(format!("no incident {incident:?}")))?;
+    sync_history(app, &mut |_| {})?;
     let opts = scope_options(app, None)?;
     let (summary, subjects) = suho_history::scope_subjects(app.dir().layout(), &selector, &opts)?;
     let recorded = record_scope_use(

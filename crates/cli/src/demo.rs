@@ -184,10 +184,7 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         4,
         "the open door: credentials and keys still valid although their owner has left",
     );
-    crate::detect_cmd::registry(
-        &lapp,
-        crate::detect_cmd::RegistryCmd::Orphans { ndjson: false },
-    )?;
+    crate::detect_cmd::print_orphans(&lapp.registry()?.orphans(suho_ledger::now_ms())?, false)?;
 
     step(
         5,
@@ -227,18 +224,15 @@ pub fn demo(data: &Path, a: DemoArgs) -> Result<i32> {
         .unwrap_or("")
         .to_string();
     if !owner.is_empty() {
-        crate::detect_cmd::registry(
+        let (r, recorded) = suho_app::registry::offboard(
             &lapp,
-            crate::detect_cmd::RegistryCmd::Offboard {
-                principal: owner,
-                at: None,
-                operator: "demo-security-team".into(),
-            },
+            &owner,
+            suho_ledger::now_ms(),
+            "demo-security-team",
+            suho_ledger::now_ms(),
         )?;
-        crate::detect_cmd::registry(
-            &lapp,
-            crate::detect_cmd::RegistryCmd::Orphans { ndjson: false },
-        )?;
+        crate::detect_cmd::print_offboard(&r, &recorded);
+        crate::detect_cmd::print_orphans(&lapp.registry()?.orphans(suho_ledger::now_ms())?, false)?;
     }
 
     if let Some(al) = first {
@@ -284,22 +278,23 @@ fn respond(lapp: &App, incident: &str) -> Result<()> {
     );
     println!("   $ suho scope --incident {incident} --claim 4500 --reason \"PIPA 72h scoping\" --out affected.csv");
     let list = ldata.join("affected.csv");
-    crate::scope_cmd::scope(
+    let select = suho_app::scope::SelectSpec {
+        incident: Some(incident.to_string()),
+        ..Default::default()
+    };
+    let reason = "PIPA 72h scoping of the breach";
+    crate::scope_cmd::sync_history(lapp, false)?;
+    let run = suho_app::scope::run(
         lapp,
-        crate::scope_cmd::ScopeArgs {
-            select: crate::scope_cmd::SelectArgs {
-                incident: Some(incident.to_string()),
-                ..Default::default()
-            },
-            format: crate::scope_cmd::ScopeFormat::Table,
-            out: Some(list.clone()),
-            out_format: None,
-            claim: Some(4500),
-            reason: "PIPA 72h scoping of the breach".into(),
-            operator: Some("demo-security-team".into()),
+        &suho_app::scope::ScopeRequest {
+            select,
             customers: None,
+            out: Some((list.clone(), suho_history::OutFormat::Csv)),
+            operator: "demo-security-team",
+            reason,
         },
     )?;
+    crate::scope_cmd::print_run(&run, Some(4500), "demo-security-team", reason);
 
     step(
         10,
@@ -309,14 +304,14 @@ fn respond(lapp: &App, incident: &str) -> Result<()> {
     if bundle.exists() {
         std::fs::remove_dir_all(&bundle)?;
     }
-    crate::evidence_cmd::evidence(
+    let b = suho_app::evidence::bundle(
         lapp,
-        crate::evidence_cmd::EvidenceArgs {
-            incident: incident.to_string(),
-            out: bundle.clone(),
-            reason: "evidence for the regulator and the police".into(),
-        },
+        incident,
+        &bundle,
+        "demo-security-team",
+        "evidence for the regulator and the police",
     )?;
+    crate::evidence_cmd::print_bundled(&bundle, &b.scope, &b.report, &b.recorded);
     let vkey = suho_ledger::load_verifier(&Layout::new(ldata).keys())?.to_string();
     println!(
         "   $ suho verify-evidence {} --key '{vkey}' --claim-subjects 4500 --claim-no-external",
@@ -346,20 +341,17 @@ fn respond(lapp: &App, incident: &str) -> Result<()> {
     if notices.exists() {
         std::fs::remove_dir_all(&notices)?;
     }
-    crate::notify_cmd::notify(
+    let n = suho_app::notify::draft(
         lapp,
-        crate::notify_cmd::NotifyArgs {
-            incident: Some(incident.to_string()),
+        &suho_app::notify::NotifyRequest {
+            incident: incident.to_string(),
             out: Some(notices.clone()),
-            aware_at: None,
-            stage: None,
-            external: false,
-            contacts_missing: false,
-            california_residents: None,
             reason: Some("PIPA Art. 34 notices and the PIPC report".into()),
-            init_templates: false,
+            operator: "demo-security-team".into(),
+            ..Default::default()
         },
     )?;
+    crate::notify_cmd::print_notified(&n);
     let sms = std::fs::read_to_string(notices.join("sms.ko.txt")).unwrap_or_default();
     println!("\n   the SMS every affected customer gets (sms.ko.txt):");
     for line in sms.lines() {

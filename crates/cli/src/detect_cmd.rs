@@ -102,52 +102,10 @@ pub fn registry(app: &App, cmd: RegistryCmd) -> Result<i32> {
             drop(store);
             let (r, recorded) =
                 suho_app::registry::offboard(app, &principal, at_ms, &operator, now())?;
-            println!(
-                "offboarded {} as of {}",
-                r.principal,
-                suho_record::format_rfc3339_ms(r.at)
-            );
-            for c in &r.credentials_revoked {
-                println!("  revoked credential  {c}");
-            }
-            for k in &r.keys_revoked {
-                println!("  revoked signing key {k}");
-            }
-            for x in &r.already_revoked {
-                println!("  already revoked     {x}");
-            }
-            println!("{recorded}");
+            print_offboard(&r, &recorded);
             return Ok(0);
         }
-        RegistryCmd::Orphans { ndjson } => {
-            let orphans = store.orphans(now())?;
-            if ndjson {
-                for o in &orphans {
-                    println!("{}", serde_json::to_string(o)?);
-                }
-            } else if orphans.is_empty() {
-                println!("no orphaned credentials or keys: everything a departed or suspended principal held is revoked");
-            } else {
-                println!(
-                    "{} credentials and keys are still valid although their owner is gone:",
-                    orphans.len()
-                );
-                for o in &orphans {
-                    let v = serde_json::to_value(o)?;
-                    println!(
-                        "  {:<12} {:<24} owner {:<14} {:<15} since {}",
-                        o.type_,
-                        o.id,
-                        o.owner.as_deref().unwrap_or("-"),
-                        v["owner_status"].as_str().unwrap_or("?"),
-                        v["owner_departed_at"]
-                            .as_str()
-                            .or(v["owner_suspended_at"].as_str())
-                            .unwrap_or("-")
-                    );
-                }
-            }
-        }
+        RegistryCmd::Orphans { ndjson } => print_orphans(&store.orphans(now())?, ndjson)?,
         RegistryCmd::History { id, limit } => {
             for row in store.history(HistoryFilter {
                 id,
@@ -159,6 +117,56 @@ pub fn registry(app: &App, cmd: RegistryCmd) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// What `suho registry offboard` prints: what was revoked, and where the record of it went.
+pub fn print_offboard(r: &suho_registry::OffboardReport, recorded: &suho_app::own_use::Recorded) {
+    println!(
+        "offboarded {} as of {}",
+        r.principal,
+        suho_record::format_rfc3339_ms(r.at)
+    );
+    for c in &r.credentials_revoked {
+        println!("  revoked credential  {c}");
+    }
+    for k in &r.keys_revoked {
+        println!("  revoked signing key {k}");
+    }
+    for x in &r.already_revoked {
+        println!("  already revoked     {x}");
+    }
+    println!("{recorded}");
+}
+
+/// What `suho registry orphans` prints.
+pub fn print_orphans(orphans: &[suho_registry::Orphan], ndjson: bool) -> Result<()> {
+    if ndjson {
+        for o in orphans {
+            println!("{}", serde_json::to_string(o)?);
+        }
+    } else if orphans.is_empty() {
+        println!("no orphaned credentials or keys: everything a departed or suspended principal held is revoked");
+    } else {
+        println!(
+            "{} credentials and keys are still valid although their owner is gone:",
+            orphans.len()
+        );
+        for o in orphans {
+            let v = serde_json::to_value(o)?;
+            println!(
+                "  {:<12} {:<24} owner {:<14} {:<15} since {}",
+                o.type_,
+                o.id,
+                o.owner.as_deref().unwrap_or("-"),
+                v["owner_status"].as_str().unwrap_or("?"),
+                v["owner_departed_at"]
+                    .as_str()
+                    .or(v["owner_suspended_at"].as_str())
+                    .unwrap_or("-")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Alerts and incidents miss what a stopped process stored but never ran through the detectors:

@@ -62,6 +62,17 @@ pub fn evidence(app: &App, a: EvidenceArgs) -> Result<i32> {
         report,
         recorded,
     } = suho_app::evidence::bundle(app, &a.incident, &a.out, &who, &a.reason)?;
+    print_bundled(&a.out, &scope, &report, &recorded);
+    Ok(0)
+}
+
+/// What `suho evidence` prints of a bundle written.
+pub fn print_bundled(
+    out: &std::path::Path,
+    scope: &suho_app::scope::IncidentScope,
+    report: &suho_evidence::BundleReport,
+    recorded: &suho_app::own_use::Recorded,
+) {
     eprintln!(
         "scope of {}: {} subjects; {}",
         scope.incident.id,
@@ -70,7 +81,7 @@ pub fn evidence(app: &App, a: EvidenceArgs) -> Result<i32> {
     );
     println!(
         "wrote {}: {} records of {} ({}), {} subjects, proved against a checkpoint of size {} with a consistency proof to size {}; {} tiles, {:.1} MB",
-        a.out.display(),
+        out.display(),
         thousands(report.records),
         scope.incident.id,
         scope.selector_text,
@@ -81,7 +92,6 @@ pub fn evidence(app: &App, a: EvidenceArgs) -> Result<i32> {
         report.bytes as f64 / 1e6
     );
     println!("this export was {recorded}");
-    Ok(0)
 }
 
 pub fn verify_evidence(a: VerifyEvidenceArgs) -> Result<i32> {

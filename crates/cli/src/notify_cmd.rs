@@ -2,15 +2,12 @@
 //! and the PIPC/KISA report, GDPR Art. 33/34, California Civ. Code 1798.82, the statutory
 //! exposure) into `<data>/notices/<INCIDENT>/`, with a per-subject mail-merge list.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use suho_app::App;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
-use suho_notify::{
-    draft_all, write_default_templates, write_drafts, write_mail_merge_file, Facts, Stage,
-    SubjectRow, Templates, Written, FACTS_FILE, MAIL_MERGE_FILE,
-};
+use suho_notify::{write_default_templates, Facts, Stage, Templates, Written, MAIL_MERGE_FILE};
 
 use crate::scope_cmd;
 use crate::ui::thousands;
@@ -64,19 +61,9 @@ fn parse_time(s: &str) -> Result<i64> {
         .map_err(|e| anyhow::anyhow!("{s:?} is not an RFC 3339 time or epoch milliseconds: {e}"))
 }
 
-fn load_previous(out: &Path) -> Result<Option<Facts>> {
-    let path = out.join(FACTS_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(Facts::from_json(&text, &path.display().to_string())?)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
 pub fn notify(app: &App, a: NotifyArgs) -> Result<i32> {
-    let tdir = app.dir().notice_templates_dir();
     if a.init_templates {
-        for w in write_default_templates(&tdir)? {
+        for w in write_default_templates(&app.dir().notice_templates_dir())? {
             match w {
                 Written::Created(p) => println!("wrote  {}", p.display()),
                 Written::Kept(p) => println!("kept   {} (already there)", p.display()),
@@ -87,89 +74,45 @@ pub fn notify(app: &App, a: NotifyArgs) -> Result<i32> {
     let Some(id) = a.incident.clone() else {
         return Ok(0);
     };
-    if id.is_empty() || id.contains(['/', '\\']) || id == "." || id == ".." {
-        bail!("{id:?} is not an incident id (see `suho incidents`)");
-    }
-    // Everything that can be wrong with the configuration is found before the scope is read:
-    // reading it is recorded as an access to personal data.
-    let company = app.config()?.company.clone();
-    let templates = Templates::load(&tdir)?;
-    templates.check()?;
-    let aware_arg = a.aware_at.as_deref().map(parse_time).transpose()?;
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| app.dir().incident_notices_dir(&id));
-    let before = load_previous(&out)?;
-    let stage = a.stage.unwrap_or(if before.is_some() {
-        Stage::Update
-    } else {
-        Stage::First
-    });
-    if stage == Stage::Update && before.is_none() {
+    let aware_at_ms = a.aware_at.as_deref().map(parse_time).transpose()?;
+    // Show the history catching up (the service syncs too, and then finds nothing new).
+    scope_cmd::sync_history(app, false)?;
+    let n = suho_app::notify::draft(
+        app,
+        &suho_app::notify::NotifyRequest {
+            incident: id,
+            out: a.out.clone(),
+            aware_at_ms,
+            stage: a.stage,
+            external: a.external,
+            contacts_missing: a.contacts_missing,
+            california_residents: a.california_residents,
+            reason: a.reason.clone(),
+            operator: suho_app::own_use::operator(None),
+        },
+    )?;
+    print_notified(&n);
+    Ok(0)
+}
+
+/// What `suho notify` prints of a run: the report, then the files written.
+pub fn print_notified(n: &suho_app::notify::Notified) {
+    eprintln!(
+        "scope of {}: {} subjects; {}",
+        n.scope.incident.id,
+        thousands(n.scope.summary.subjects),
+        n.scope.recorded
+    );
+    if n.no_previous {
         eprintln!(
             "note: no previous run in {} to compare with; the update states the current scope only",
-            out.display()
+            n.out.display()
         );
     }
-
-    let reason = a
-        .reason
-        .clone()
-        .unwrap_or_else(|| format!("breach notification (PIPA Art. 34) for incident {id}"));
-    let scope = scope_cmd::incident_scope(app, &id, &reason)?;
-    let inc = &scope.incident;
-    let aware_at_ms = match aware_arg {
-        Some(ms) => ms,
-        None => first_detected(app, inc)?,
-    };
-    let s = &scope.summary;
-    let facts = Facts {
-        incident: inc.id.clone(),
-        rules: inc.rules.clone(),
-        severity: inc.severity.as_str().to_string(),
-        selector: scope.selector_text.clone(),
-        aware_at_ms,
-        now_ms: suho_ledger::now_ms(),
-        stage,
-        subjects: s.subjects,
-        unlisted_subjects: s.unlisted_subjects,
-        records: s.records,
-        fields: s.fields.clone(),
-        first_access: s.first_access.clone(),
-        last_access: s.last_access.clone(),
-        countries: s.countries.iter().map(|c| c.id.clone()).collect(),
-        credentials: s.credential_count,
-        signing_keys: s.signing_keys.iter().map(|k| k.id.clone()).collect(),
-        actors: s.actors.iter().map(|x| x.id.clone()).collect(),
-        actor_count: s.actor_count,
-        external: a.external,
-        contacts_missing: a.contacts_missing,
-        california_residents: a.california_residents,
-        company,
-        previous: match stage {
-            Stage::First => None,
-            _ => before.as_ref().map(Facts::as_previous),
-        },
-    };
-
-    let drafts = draft_all(&facts, &templates)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let merge = out.join(MAIL_MERGE_FILE);
-    let rows = scope.subjects.iter().map(|x| SubjectRow {
-        subject: x.subject,
-        fields: x.fields,
-        first_ms: x.first_ms,
-        last_ms: x.last_ms,
-        accesses: x.accesses,
-    });
-    let merged = write_mail_merge_file(&merge, rows)?;
-    let written = write_drafts(&out, &drafts)?;
-
-    print_report(&facts, &templates);
+    print_report(&n.facts, &n.templates);
     println!();
-    println!("Files written to {}:", out.display());
-    for p in &written {
+    println!("Files written to {}:", n.out.display());
+    for p in &n.written {
         println!(
             "  {}",
             p.file_name().map_or_else(
@@ -178,8 +121,7 @@ pub fn notify(app: &App, a: NotifyArgs) -> Result<i32> {
             )
         );
     }
-    println!("  {MAIL_MERGE_FILE} ({} subjects)", thousands(merged));
-    Ok(0)
+    println!("  {MAIL_MERGE_FILE} ({} subjects)", thousands(n.merged));
 }
 
 fn print_report(f: &Facts, templates: &Templates) {
@@ -272,23 +214,4 @@ fn print_report(f: &Facts, templates: &Templates) {
             Templates::names().collect::<Vec<_>>().join(", ")
         );
     }
-}
-
-/// When suho raised the incident's first alert: the moment the company could know.
-fn first_detected(app: &App, inc: &suho_detect::Incident) -> Result<i64> {
-    let store = app.alerts()?;
-    let mut first = None::<i64>;
-    for id in &inc.alert_ids {
-        if let Some(al) = store.get(id)? {
-            if let Ok(ms) = suho_record::parse_rfc3339(&al.detected_at) {
-                first = Some(first.map_or(ms, |f| f.min(ms)));
-            }
-        }
-    }
-    first.with_context(|| {
-        format!(
-            "incident {}: no alert says when it was detected; give --aware-at",
-            inc.id
-        )
-    })
 }

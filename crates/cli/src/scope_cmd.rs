@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use suho_app::own_use;
-use suho_app::scope::{selector_json, IncidentScope, ScopeRequest, SelectSpec};
+use suho_app::scope::{selector_json, ScopeRequest, SelectSpec};
 use suho_app::App;
 use suho_history::{
     History, OutFormat, ScopeOptions, ScopeSummary, Selector, SyncProgress, DEFAULT_KEEP_DAYS,
@@ -342,16 +342,10 @@ pub fn scope(app: &App, a: ScopeArgs) -> Result<i32> {
             reason: &a.reason,
         },
     )?;
-    let (sel, text, summary, written, recorded) = (
-        run.selector,
-        run.text,
-        run.summary,
-        run.written,
-        run.recorded,
-    );
     if a.format == ScopeFormat::Json {
-        let mut v = serde_json::to_value(&summary)?;
-        v["selector"] = selector_json(&sel);
+        let summary = &run.summary;
+        let mut v = serde_json::to_value(summary)?;
+        v["selector"] = selector_json(&run.selector);
         // False when retention deleted days the selection reaches into (see scan.pruned_before).
         v["complete"] = summary.scan.pruned_before.is_none().into();
         if let Some(c) = a.claim {
@@ -365,22 +359,30 @@ pub fn scope(app: &App, a: ScopeArgs) -> Result<i32> {
             });
         }
         println!("{}", serde_json::to_string(&v)?);
-        eprintln!("{recorded}");
+        eprintln!("{}", run.recorded);
         return Ok(0);
     }
-    print_summary(&text, &summary, run.seconds);
-    if let Some(c) = a.claim {
-        println!("  claim check    {}", claim_verdict(c, summary.subjects));
+    print_run(&run, a.claim, &who, &a.reason);
+    Ok(0)
+}
+
+/// A scope's answer for people: the summary, the claim check, the list written, the record.
+pub fn print_run(run: &suho_app::scope::ScopeRun, claim: Option<u64>, who: &str, reason: &str) {
+    print_summary(&run.text, &run.summary, run.seconds);
+    if let Some(c) = claim {
+        println!(
+            "  claim check    {}",
+            claim_verdict(c, run.summary.subjects)
+        );
     }
-    if let Some((p, n)) = written {
+    if let Some((p, n)) = &run.written {
         println!(
             "  subject list   {} subjects written to {}",
-            thousands(n),
+            thousands(*n),
             p.display()
         );
     }
-    println!("  this run was {recorded} (as {who}: {:?})", a.reason);
-    Ok(0)
+    println!("  this run was {} (as {who}: {reason:?})", run.recorded);
 }
 
 pub fn print_summary(text: &str, s: &ScopeSummary, seconds: f64) {
@@ -468,19 +470,4 @@ pub fn print_summary(text: &str, s: &ScopeSummary, seconds: f64) {
         "  scanned        {} of {} row groups in {} files, {:.2}s (history covers ledger < {})",
         s.scan.row_groups_read, s.scan.row_groups, s.scan.files, seconds, s.scan.indexed_through
     );
-}
-
-/// Scope an incident (syncs the history first); the run is recorded in the ledger as an access
-/// by the operator, with `reason`.
-pub fn incident_scope(app: &App, incident: &str, reason: &str) -> Result<IncidentScope> {
-    sync_history(app, false)?;
-    let who = own_use::operator(None);
-    let scope = suho_app::scope::incident_scope(app, incident, &who, reason)?;
-    eprintln!(
-        "scope of {}: {} subjects; {}",
-        scope.incident.id,
-        thousands(scope.summary.subjects),
-        scope.recorded
-    );
-    Ok(scope)
 }
