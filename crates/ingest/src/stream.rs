@@ -125,7 +125,8 @@ pub fn ingest_stream(
     let (done_tx, done_rx) = bounded::<Done>(workers * 2);
     let mut summary = StreamSummary::default();
     let res = std::thread::scope(|s| -> Result<(), IngestError> {
-        let reader = s.spawn(move || read_chunks(input, chunk_tx));
+        let framing = decoder.map_or(suho_decode::Framing::Lines, |d| d.framing());
+        let reader = s.spawn(move || read_chunks(input, chunk_tx, framing));
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
@@ -279,7 +280,13 @@ fn sequence(
 /// skipped without being buffered and reported as its own chunk. A read error (a truncated
 /// gzip file, a failing disk) ends the input: the complete lines before it are still sent,
 /// then the error is returned.
-fn read_chunks(input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> std::io::Result<()> {
+/// Cut `input` into chunks of whole source records (lines, or the units of the decoder's
+/// `framing`: a csvlog record or a pretty-printed JSON document spans lines).
+fn read_chunks(
+    input: impl Read,
+    tx: crossbeam_channel::Sender<Chunk>,
+    framing: suho_decode::Framing,
+) -> std::io::Result<()> {
     let mut input = Reading {
         input,
         failed: None,
@@ -299,13 +306,14 @@ fn read_chunks(input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> std::i
         let cut = if eof && input.failed.is_none() {
             Some(buf.len())
         } else {
-            memchr::memrchr(b'\n', &buf).map(|p| p + 1)
+            framing.cut(&buf)
         };
         match cut {
             Some(cut) => {
                 let rest = buf.split_off(cut);
-                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64
-                    + u64::from(!buf.ends_with(b"\n"));
+                // A framing may cut within a line (between two JSON values on it): the next
+                // chunk then starts on the same line.
+                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
                 let chunk = Chunk {
                     seq,
                     first_line: line,
