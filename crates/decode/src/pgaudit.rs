@@ -11,8 +11,8 @@
 //!
 //! Each pgAudit entry becomes one access record: pgAudit writes an entry per statement, and
 //! per object when object auditing or `pgaudit.log_relation` is on, so a statement touching two
-//! audited tables is two records, and `COPY (query) TO` is the query's read and the copy's
-//! export. Server messages that are not pgAudit entries are no accesses and give no record.
+//! audited tables is two records, and `COPY (query) TO` (which pgAudit logs as the query's
+//! SELECT and the COPY) two exports. Server messages that are not pgAudit entries are no accesses and give no record.
 //!
 //! The mapping names, per table, the column that holds the subject key (`customers.id`,
 //! `orders.customer_id`) and a category per column. Subjects are the literal keys the
@@ -989,17 +989,20 @@ fn strip_port(s: &str) -> &str {
 
 /// The contract action of a pgAudit entry.
 fn action(class: &str, command: &str, stmt: Option<&Statement>) -> &'static str {
+    // Whatever pgAudit calls it (SELECT for `COPY t TO`, SELECT and COPY for `COPY (query)
+    // TO`), rows that a COPY writes out are exported, and those it reads in created.
+    match stmt.filter(|s| s.verb == "copy").and_then(|s| s.copy_to) {
+        Some(true) => return "export",
+        Some(false) => return "create",
+        None => {}
+    }
     match command {
         "SELECT" => "read",
         "INSERT" => "create",
         "UPDATE" | "MERGE" => "update",
         "DELETE" | "TRUNCATE TABLE" => "delete",
-        "COPY" => match stmt.and_then(|s| s.copy_to) {
-            Some(true) => "export",
-            Some(false) => "create",
-            None if class == "READ" => "export",
-            None => "create",
-        },
+        "COPY" if class == "READ" => "export",
+        "COPY" => "create",
         _ => match command.split(' ').next().unwrap_or("") {
             "CREATE" => "create",
             "DROP" => "delete",
