@@ -224,8 +224,8 @@ impl Decoder for CloudTrailDecoder {
     }
 
     fn decode(&self, unit: &[u8], out: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
-        let v: Value = serde_json::from_slice(unit)
-            .map_err(|e| DecodeError::new(format!("not JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(unit).map_err(|e| DecodeError::new(format!("not JSON: {e}")))?;
         let Value::Object(obj) = &v else {
             return Err(DecodeError::new(
                 "not a JSON object (a CloudTrail event or a {\"Records\":[...]} log object)",
@@ -233,9 +233,8 @@ impl Decoder for CloudTrailDecoder {
         };
         if obj.contains_key("Records") {
             // A whole log object handed over as one unit: each event with its own bytes.
-            let doc: Document<'_> = serde_json::from_slice(unit).map_err(|e| {
-                DecodeError::new(format!("Records is not an array of events: {e}"))
-            })?;
+            let doc: Document<'_> = serde_json::from_slice(unit)
+                .map_err(|e| DecodeError::new(format!("Records is not an array of events: {e}")))?;
             let at = out.len();
             let mut d = Decoded::default();
             for (i, raw) in doc.records.iter().enumerate() {
@@ -489,8 +488,12 @@ fn default_action(name: &str, read_only: Option<bool>, v: &Value) -> &'static st
         }
         "GetObject" | "GetItem" | "BatchGetItem" | "TransactGetItems" => "read",
         "Query" | "Scan" | "SelectObjectContent" => "search",
-        "PutObject" | "CopyObject" | "PutItem" | "CreateMultipartUpload"
-        | "CompleteMultipartUpload" | "UploadPart" => "create",
+        "PutObject"
+        | "CopyObject"
+        | "PutItem"
+        | "CreateMultipartUpload"
+        | "CompleteMultipartUpload"
+        | "UploadPart" => "create",
         "BatchWriteItem" | "TransactWriteItems" | "UpdateItem" => "update",
         "DeleteObject" | "DeleteObjects" | "DeleteItem" => "delete",
         _ => operation_action(name).unwrap_or(match read_only {

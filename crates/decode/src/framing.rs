@@ -337,7 +337,10 @@ mod tests {
                    2025-06-24 12:00:02.000 KST,\"u\",\"d\",1,,,,,,,,LOG,00000,\"y\",,,,\n";
         let u = all(Framing::PostgresLog, log);
         assert_eq!(u.len(), 3, "{u:?}");
-        assert_eq!(u[0].1, "2025-06-24 12:00:00.123 KST,\"u\",\"d\",1,\"cut short");
+        assert_eq!(
+            u[0].1,
+            "2025-06-24 12:00:00.123 KST,\"u\",\"d\",1,\"cut short"
+        );
         assert_eq!((u[1].0, u[2].0), (2, 3));
     }
 

@@ -143,7 +143,6 @@ pub struct GatewayMapping {
     index: HashMap<(String, usize), Vec<usize>>,
 }
 
-
 impl GatewayMapping {
     /// Load a mapping file (TOML).
     pub fn load(path: &Path) -> Result<GatewayMapping, MappingError> {

@@ -36,7 +36,11 @@ pub(crate) fn all_at<'a>(v: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
     match path.split_once("[]") {
         None => out.extend(get(v, path)),
         Some((head, rest)) => {
-            let arr = if head.is_empty() { Some(v) } else { get(v, head) };
+            let arr = if head.is_empty() {
+                Some(v)
+            } else {
+                get(v, head)
+            };
             if let Some(Value::Array(items)) = arr {
                 let rest = rest.strip_prefix('.').unwrap_or(rest);
                 for item in items {

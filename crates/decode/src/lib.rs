@@ -137,7 +137,9 @@ pub fn decoder(format: &str, mapping: Option<&Path>) -> Result<Box<dyn Decoder>,
         }
         "cloudtrail" => {
             let path = mapping.ok_or_else(|| need("cloudtrail"))?;
-            Ok(Box::new(CloudTrailDecoder::new(CloudTrailMapping::load(path)?)))
+            Ok(Box::new(CloudTrailDecoder::new(CloudTrailMapping::load(
+                path,
+            )?)))
         }
         "ocsf" => {
             let path = mapping.ok_or_else(|| need("ocsf"))?;

@@ -196,8 +196,8 @@ impl Decoder for OcsfDecoder {
 
     fn decode(&self, unit: &[u8], out: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
         let map = &self.map;
-        let v: Value = serde_json::from_slice(unit)
-            .map_err(|e| DecodeError::new(format!("not JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(unit).map_err(|e| DecodeError::new(format!("not JSON: {e}")))?;
         if !v.is_object() {
             return Err(DecodeError::new("not a JSON object (an OCSF event)"));
         }
@@ -343,7 +343,16 @@ impl Decoder for OcsfDecoder {
             ("operation", operation),
             ("service", service),
             ("product", text_at(&v, Some("metadata.product.name"))),
-            ("query", first_text(&v, &["query_info.query_string".into(), "query_info.datastore_query".into()])),
+            (
+                "query",
+                first_text(
+                    &v,
+                    &[
+                        "query_info.query_string".into(),
+                        "query_info.datastore_query".into(),
+                    ],
+                ),
+            ),
         ] {
             if let Some(x) = value {
                 attrs.insert(key.into(), Value::from(clip(&x, 1024)));

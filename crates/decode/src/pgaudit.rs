@@ -143,8 +143,8 @@ impl PgAuditMapping {
         };
         let actor_pattern = match &file.log.actor_pattern {
             Some(p) => {
-                let re = regex::Regex::new(p)
-                    .map_err(|e| format!("log.actor_pattern {p:?}: {e}"))?;
+                let re =
+                    regex::Regex::new(p).map_err(|e| format!("log.actor_pattern {p:?}: {e}"))?;
                 Some(re)
             }
             None => None,
@@ -297,7 +297,9 @@ fn match_prefix<'a>(toks: &[PrefixTok], line: &'a str) -> Option<(Context<'a>, &
                     b'd' => ctx.database = Some(Cow::Borrowed(v)),
                     b'p' => ctx.pid = Some(Cow::Borrowed(v)),
                     // host(port)
-                    b'r' => ctx.client = Some(Cow::Borrowed(v.split_once('(').map_or(v, |(h, _)| h))),
+                    b'r' => {
+                        ctx.client = Some(Cow::Borrowed(v.split_once('(').map_or(v, |(h, _)| h)))
+                    }
                     b'h' => ctx.client = ctx.client.take().or(Some(Cow::Borrowed(v))),
                     b'a' => ctx.application = Some(Cow::Borrowed(v)),
                     b'c' => ctx.session = Some(Cow::Borrowed(v)),
@@ -328,7 +330,10 @@ fn escape_len(e: u8, s: &str, next_lit: Option<&str>) -> Option<usize> {
                 return None;
             }
             i += 1;
-            let zone = b[i..].iter().take_while(|c| !c.is_ascii_whitespace()).count();
+            let zone = b[i..]
+                .iter()
+                .take_while(|c| !c.is_ascii_whitespace())
+                .count();
             (zone > 0).then_some(i + zone)
         }
         b'n' => {
@@ -345,7 +350,12 @@ fn escape_len(e: u8, s: &str, next_lit: Option<&str>) -> Option<usize> {
             (n > 0 || e == b'P' || e == b'x').then_some(n)
         }
         b'c' => {
-            let hex = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+            let hex = |from: usize| {
+                b[from..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .count()
+            };
             let a = hex(0);
             (a > 0 && b.get(a) == Some(&b'.')).then(|| a + 1 + hex(a + 1))
         }
@@ -566,7 +576,11 @@ impl PgAuditMapping {
         let mut parts = t.split(' ');
         let (date, clock, zone) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(d), Some(c), Some(z), None) => (d, c, z),
-            _ => return Err(format!("{t:?} is not a log timestamp (YYYY-MM-DD HH:MM:SS.fff ZONE)")),
+            _ => {
+                return Err(format!(
+                    "{t:?} is not a log timestamp (YYYY-MM-DD HH:MM:SS.fff ZONE)"
+                ))
+            }
         };
         let offset = self
             .zones
@@ -587,7 +601,9 @@ impl PgAuditMapping {
 /// An epoch with a fraction (`%n`) in milliseconds.
 fn epoch_ms(s: &str) -> Result<i64, String> {
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i64 = secs.parse().map_err(|_| format!("{s:?} is not an epoch time"))?;
+    let secs: i64 = secs
+        .parse()
+        .map_err(|_| format!("{s:?} is not an epoch time"))?;
     let mut ms = 0i64;
     for (i, c) in frac.bytes().take(3).enumerate() {
         ms += i64::from(c - b'0') * [100, 10, 1][i];
@@ -647,7 +663,8 @@ impl Decoder for PgAuditDecoder {
 
 impl PgAuditDecoder {
     fn csvlog(&self, text: &str, line: &[u8], out: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
-        let mut f = csv_fields(text).map_err(|e| DecodeError::new(format!("csvlog record: {e}")))?;
+        let mut f =
+            csv_fields(text).map_err(|e| DecodeError::new(format!("csvlog record: {e}")))?;
         if f.len() <= CSV_MESSAGE {
             return Err(DecodeError::new(format!(
                 "csvlog record has {} fields; the message is field 14 (the record is cut short)",
@@ -735,6 +752,13 @@ impl PgAuditDecoder {
                 _ => "no database user: the log_line_prefix (log.prefix) has no %u",
             })
         })?;
+        if map.actor_from_app && form == "stderr" && !map.prefix.contains(&PrefixTok::Esc(b'a')) {
+            // Falling back to the database user would quietly name the wrong account.
+            return Err(DecodeError::new(
+                "the actor is application_name (log.actor) but the log_line_prefix (log.prefix) \
+                 has no %a",
+            ));
+        }
         let actor = if map.actor_from_app {
             ctx.application
                 .as_deref()
@@ -839,10 +863,13 @@ impl PgAuditDecoder {
         if !fields.is_empty() {
             rec.insert("fields".into(), Value::from(fields));
         }
+        // The session id and line number name one log message of one server; the form is part
+        // of the id because the same message in the csvlog and the stderr log is two source
+        // records (with two hashes), not a conflict.
         if let (Some(s), Some(l)) = (ctx.session.as_deref(), ctx.line.as_deref()) {
             rec.insert(
                 "id".into(),
-                Value::from(clip(&format!("pgaudit:{s}:{l}"), 128)),
+                Value::from(clip(&format!("pgaudit:{form}:{s}:{l}"), 128)),
             );
         }
         attrs.insert("audit_type".into(), Value::from(e.audit_type.as_ref()));
@@ -982,7 +1009,9 @@ impl PgAuditDecoder {
 /// `host:port` -> host (an IPv6 host keeps its colons); `[local]` as it is.
 fn strip_port(s: &str) -> &str {
     match s.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => h,
+        Some((h, p)) if !h.is_empty() && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => {
+            h
+        }
         _ => s,
     }
 }
@@ -1006,8 +1035,8 @@ fn action(class: &str, command: &str, stmt: Option<&Statement>) -> &'static str 
         _ => match command.split(' ').next().unwrap_or("") {
             "CREATE" => "create",
             "DROP" => "delete",
-            "ALTER" | "GRANT" | "REVOKE" | "COMMENT" | "SET" | "RESET" | "REINDEX"
-            | "VACUUM" | "ANALYZE" | "CLUSTER" | "REFRESH" => "update",
+            "ALTER" | "GRANT" | "REVOKE" | "COMMENT" | "SET" | "RESET" | "REINDEX" | "VACUUM"
+            | "ANALYZE" | "CLUSTER" | "REFRESH" => "update",
             _ if class == "WRITE" => "update",
             _ => "read",
         },
@@ -1024,16 +1053,22 @@ mod tests {
             csv_fields(r#"a,"b,c","d""e",,"#).expect("ok"),
             vec!["a", "b,c", "d\"e", "", ""]
         );
-        assert!(csv_fields(r#"a,"open"#).expect_err("open").contains("never closed"));
-        assert!(csv_fields(r#""a"x,b"#).expect_err("junk").contains("after its closing quote"));
+        assert!(csv_fields(r#"a,"open"#)
+            .expect_err("open")
+            .contains("never closed"));
+        assert!(csv_fields(r#""a"x,b"#)
+            .expect_err("junk")
+            .contains("after its closing quote"));
     }
 
     #[test]
     fn prefixes_match_with_q_and_reject_ambiguity() {
         let p = parse_prefix("%m [%p] %q%u@%d %r ").expect("prefix");
-        let (c, rest) =
-            match_prefix(&p, "2025-06-24 12:00:00.123 KST [42] app@shop 10.0.0.1(5432) LOG:  x")
-                .expect("match");
+        let (c, rest) = match_prefix(
+            &p,
+            "2025-06-24 12:00:00.123 KST [42] app@shop 10.0.0.1(5432) LOG:  x",
+        )
+        .expect("match");
         assert_eq!(c.time.as_deref(), Some("2025-06-24 12:00:00.123 KST"));
         assert_eq!(c.user.as_deref(), Some("app"));
         assert_eq!(c.database.as_deref(), Some("shop"));
@@ -1051,13 +1086,26 @@ mod tests {
     }
 
     #[test]
+    fn an_application_actor_without_a_in_the_stderr_prefix_is_an_error_not_a_silent_fallback() {
+        let m = PgAuditMapping::parse("[log]\nactor = \"application_name\"\n").expect("mapping");
+        let line = b"2025-06-24 12:00:00.100 KST [42] app@shop LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 1,<none>";
+        let e = PgAuditDecoder::new(m)
+            .decode(line, &mut Vec::new())
+            .expect_err("no %a");
+        assert!(e.to_string().contains("no %a"), "{e}");
+    }
+
+    #[test]
     fn zones_offsets_and_epochs() {
         let m = PgAuditMapping::parse("[zones]\nCST = \"+08:00\"\n").expect("mapping");
         let utc = m.time_ms("2025-06-24 03:12:45.120 UTC").expect("utc");
         assert_eq!(m.time_ms("2025-06-24 12:12:45.120 KST"), Ok(utc));
         assert_eq!(m.time_ms("2025-06-24 12:12:45.120 +09"), Ok(utc));
         assert_eq!(m.time_ms("2025-06-24 11:12:45.120 CST"), Ok(utc));
-        assert!(m.time_ms("2025-06-24 12:12:45.120 XYZ").expect_err("zone").contains("[zones]"));
+        assert!(m
+            .time_ms("2025-06-24 12:12:45.120 XYZ")
+            .expect_err("zone")
+            .contains("[zones]"));
         assert!(m.time_ms("2025-13-24 12:12:45 UTC").is_err());
         assert_eq!(epoch_ms("1750734765.12"), Ok(1_750_734_765_120));
         assert_eq!(numeric_offset("-0330").as_deref(), Some("-03:30"));

@@ -107,7 +107,10 @@ pub(crate) fn tokens(sql: &str) -> Vec<Tok<'_>> {
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                 let start = i;
                 while i < b.len()
-                    && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i] >= 0x80)
                 {
                     i += 1;
                 }
@@ -118,7 +121,9 @@ pub(crate) fn tokens(sql: &str) -> Vec<Tok<'_>> {
                     Cow::Borrowed(w)
                 }));
             }
-            c if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
+            c if c.is_ascii_digit()
+                || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
+            {
                 let start = i;
                 while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                     i += 1;
@@ -765,9 +770,13 @@ mod tests {
 
     #[test]
     fn update_insert_and_copy() {
-        let s = Statement::parse("UPDATE customers SET phone = '555', email = lower($1) WHERE id = 2");
+        let s =
+            Statement::parse("UPDATE customers SET phone = '555', email = lower($1) WHERE id = 2");
         assert_eq!(s.set_columns, vec!["phone", "email"]);
-        assert_eq!(s.comparisons.last().map(|c| c.1.clone()), Some(vec![lit("2")]));
+        assert_eq!(
+            s.comparisons.last().map(|c| c.1.clone()),
+            Some(vec![lit("2")])
+        );
         let s = Statement::parse(
             "insert into customers (id, name) values (1,'a'),(2, upper('b')), (now(), 'c')",
         );
@@ -781,7 +790,8 @@ mod tests {
                 vec![None, Some(lit("c"))]
             ]
         );
-        let s = Statement::parse("COPY  ( select id, email from customers where id = 1 ) TO STDOUT");
+        let s =
+            Statement::parse("COPY  ( select id, email from customers where id = 1 ) TO STDOUT");
         assert_eq!(s.copy_to, Some(true));
         assert_eq!(s.tables, vec!["customers"]);
         let s = Statement::parse("copy public.customers (id, email) from stdin");

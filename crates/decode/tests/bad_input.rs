@@ -79,7 +79,10 @@ fn decode_checked(d: &dyn Decoder, unit: &[u8]) -> Result<usize, String> {
     let mut out = Vec::new();
     match d.decode(unit, &mut out) {
         Ok(decoded) => {
-            let lines: Vec<&[u8]> = out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+            let lines: Vec<&[u8]> = out
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
             assert_eq!(lines.len(), decoded.records, "{}", d.name());
             for l in lines {
                 if let Err(e) = suho_record::parse_record(l) {
@@ -129,7 +132,10 @@ fn every_bad_unit_is_rejected_with_its_reason_and_the_good_ones_around_it_decode
                         d.name()
                     );
                 }
-                (w, got) => panic!("{} line {line}: expected {w}, got {got:?}: {show}", d.name()),
+                (w, got) => panic!(
+                    "{} line {line}: expected {w}, got {got:?}: {show}",
+                    d.name()
+                ),
             }
         }
     }

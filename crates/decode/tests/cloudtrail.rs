@@ -95,7 +95,10 @@ fn s3_object_events_in_a_pretty_printed_log_object_name_their_subjects() {
     assert_eq!(r[0]["credential"], "AKIAEXAMPLEANA01");
     assert_eq!(r[0]["src_ip"], "203.0.113.7");
     assert_eq!(r[0]["action"], "download", "the mapping's [actions]");
-    assert_eq!(r[0]["resource"], "s3://acme-customer-files/customers/c-0417/profile.json");
+    assert_eq!(
+        r[0]["resource"],
+        "s3://acme-customer-files/customers/c-0417/profile.json"
+    );
     assert_eq!(r[0]["subjects"], json!(["c-0417"]));
     assert_eq!(r[0]["fields"], json!(["address", "name"]));
     assert_eq!(r[0]["id"], "ev-GetObject");
@@ -141,9 +144,15 @@ fn dynamodb_item_events_plain_and_typed_keys_one_event_per_line() {
 #[test]
 fn a_mapping_error_names_the_entry_and_what_is_wrong() {
     for (text, says) in [
-        ("[[s3]]\nbucket = \"b\"\nsubject = \"(unclosed\"\n", "s3[0].subject"),
+        (
+            "[[s3]]\nbucket = \"b\"\nsubject = \"(unclosed\"\n",
+            "s3[0].subject",
+        ),
         ("[actions]\nGetObject = \"steal\"\n", "actions.GetObject"),
-        ("[[dynamodb]]\ntable = \"t\"\nsubject = \"x\"\n", "needs the key"),
+        (
+            "[[dynamodb]]\ntable = \"t\"\nsubject = \"x\"\n",
+            "needs the key",
+        ),
         ("[[s3]]\nbuckett = \"b\"\n", "buckett"),
     ] {
         let e = CloudTrailMapping::parse(text).expect_err(text);

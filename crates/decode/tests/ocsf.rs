@@ -27,9 +27,14 @@ fn decode(v: &Value) -> Result<(Value, bool), String> {
     let d = OcsfDecoder::new(OcsfMapping::parse(MAPPING).expect("mapping"));
     let mut out = Vec::new();
     let line = v.to_string();
-    let decoded = d.decode(line.as_bytes(), &mut out).map_err(|e| e.to_string())?;
+    let decoded = d
+        .decode(line.as_bytes(), &mut out)
+        .map_err(|e| e.to_string())?;
     suho_record::parse_record(&out[..out.len() - 1]).expect("a valid record");
-    Ok((serde_json::from_slice(&out).expect("json"), decoded.unmapped))
+    Ok((
+        serde_json::from_slice(&out).expect("json"),
+        decoded.unmapped,
+    ))
 }
 
 fn api_activity() -> Value {
@@ -86,7 +91,10 @@ fn datastore_activity_by_table_name_with_a_failed_status_and_an_override() {
     });
     let (r, unmapped) = decode(&ev).expect("decoded");
     assert!(!unmapped);
-    assert_eq!(r["actor"], "svc-report", "actor.user.name when there is no uid");
+    assert_eq!(
+        r["actor"], "svc-report",
+        "actor.user.name when there is no uid"
+    );
     assert_eq!(r["action"], "export", "the entry's action");
     assert_eq!(r["resource"], "customers");
     assert_eq!(r["subjects"], json!(["c-1", "c-2"]));

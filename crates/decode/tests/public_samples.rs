@@ -175,7 +175,11 @@ fn invictus_cloudtrail_events_decode_to_their_actor_credential_time_and_address(
     let file = std::fs::read(dir.join("invictus-events.json")).expect("sample");
     let d = CloudTrailDecoder::new(CloudTrailMapping::parse("").expect("default mapping"));
     let units: Vec<&[u8]> = Framing::Json.units(&file, 1).map(|(_, u)| u).collect();
-    assert_eq!(units.len(), 9, "one unit per event of the one-line log object");
+    assert_eq!(
+        units.len(),
+        9,
+        "one unit per event of the one-line log object"
+    );
     let decoded = decode_all(&d, &file);
     let records: Vec<Value> = decoded
         .into_iter()
