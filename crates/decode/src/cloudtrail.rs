@@ -363,16 +363,15 @@ impl CloudTrailDecoder {
         rec.insert("actor".into(), Value::from(clip(&actor, 256)));
         rec.insert("action".into(), Value::from(action));
         rec.insert("resource".into(), Value::from(resource));
-        match text_at(v, Some("sourceIPAddress")) {
-            Some(ip) => match ip.parse::<IpAddr>() {
+        if let Some(ip) = text_at(v, Some("sourceIPAddress")) {
+            match ip.parse::<IpAddr>() {
                 Ok(ip) => {
                     rec.insert("src_ip".into(), Value::from(ip.to_string()));
                 }
                 Err(_) => {
                     attrs.insert("source_ip_address".into(), Value::from(ip));
                 }
-            },
-            None => {}
+            }
         }
         if let Some(c) = first_text(v, &map.credential) {
             rec.insert("credential".into(), Value::from(clip(&c, 256)));

@@ -267,11 +267,7 @@ fn json_value_end(buf: &[u8], start: usize) -> usize {
             match c {
                 b'\\' => i += 1,
                 b'"' => in_string = false,
-                b'\n' => {
-                    if buf[i + 1..].starts_with(b"{\"") {
-                        return i;
-                    }
-                }
+                b'\n' if buf[i + 1..].starts_with(b"{\"") => return i,
                 _ => {}
             }
         } else {
@@ -284,11 +280,7 @@ fn json_value_end(buf: &[u8], start: usize) -> usize {
                         return i + 1;
                     }
                 }
-                b'\n' => {
-                    if buf[i + 1..].starts_with(b"{\"") {
-                        return i;
-                    }
-                }
+                b'\n' if buf[i + 1..].starts_with(b"{\"") => return i,
                 _ => {}
             }
         }

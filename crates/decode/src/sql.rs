@@ -224,6 +224,10 @@ pub(crate) struct ColRef {
     pub column: String,
 }
 
+/// An INSERT: its table (an index into [`Statement::tables`]), its column list (empty: all, in
+/// table order), and the rows of VALUES (None for an item that is an expression).
+pub(crate) type Insert = (usize, Vec<String>, Vec<Vec<Option<Val>>>);
+
 /// What a statement says, as far as the decoders need.
 #[derive(Debug, Default)]
 pub(crate) struct Statement {
@@ -241,9 +245,8 @@ pub(crate) struct Statement {
     pub has_select: bool,
     /// Columns an UPDATE sets.
     pub set_columns: Vec<String>,
-    /// INSERT: target table index, column list (empty: all, in table order), rows of values
-    /// (None for an expression).
-    pub insert: Option<(usize, Vec<String>, Vec<Vec<Option<Val>>>)>,
+    /// What an INSERT writes.
+    pub insert: Option<Insert>,
     /// COPY: the column list of `COPY t (a, b)`, and whether it copies TO (else FROM).
     pub copy_columns: Vec<String>,
     pub copy_to: Option<bool>,

@@ -426,7 +426,7 @@ mod tests {
     fn the_complete_lines_before_a_read_error_are_still_sent() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let input = std::io::Cursor::new(b"line 1\nline 2\nline 3 cut sh".to_vec()).chain(Broken);
-        let res = read_chunks(input, tx);
+        let res = read_chunks(input, tx, suho_decode::Framing::Lines);
         assert_eq!(
             res.map_err(|e| e.kind()),
             Err(std::io::ErrorKind::UnexpectedEof)
@@ -435,5 +435,40 @@ mod tests {
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].buf, b"line 1\nline 2\n");
         assert_eq!(chunks[0].first_line, 1);
+    }
+
+    #[test]
+    fn chunks_of_a_framed_stream_end_between_records_that_span_lines() {
+        // csvlog records whose quoted statement spans three lines, 2.5 MiB in all: the reader
+        // must cut only between records, and number each chunk's first line right.
+        let record = |i: usize| {
+            format!(
+                "2025-06-24 12:00:00.{:03} UTC,\"u\",\"d\",1,,,{i},,,,,LOG,00000,\"AUDIT: SESSION,{i},1,READ,SELECT,,,\"\"SELECT *\nFROM customers\nWHERE id = {i}\"\",<none>\",,,,\n",
+                i % 1000
+            )
+        };
+        let input: String = (0..20_000).map(record).collect();
+        assert!(input.len() > 2 * CHUNK);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        read_chunks(
+            std::io::Cursor::new(input.clone().into_bytes()),
+            tx,
+            suho_decode::Framing::PostgresLog,
+        )
+        .expect("read");
+        let chunks: Vec<Chunk> = rx.iter().collect();
+        assert!(chunks.len() > 1);
+        let mut line = 1;
+        let mut joined = Vec::new();
+        for c in &chunks {
+            assert!(
+                c.buf.starts_with(b"2025-06-24 "),
+                "a chunk starts with a record"
+            );
+            assert_eq!(c.first_line, line);
+            line += memchr::memchr_iter(b'\n', &c.buf).count() as u64;
+            joined.extend_from_slice(&c.buf);
+        }
+        assert_eq!(joined, input.as_bytes());
     }
 }
