@@ -227,14 +227,17 @@ fn a_pgaudit_csvlog_and_stderr_log_are_ingested_with_multi_line_statements_whole
     // records: stored too); server messages are no accesses.
     assert!(out.contains("9 stored, 0 duplicates, 0 rejected"), "{out}");
     let subjects = |r: &serde_json::Value| r["subjects"].clone();
-    assert!(
-        records
-            .iter()
-            .any(|r| subjects(r) == serde_json::json!(["418", "419", "420"])
-                && r["actor"] == "emp-0042"
-                && r["src_ip"] == "10.20.1.7"),
-        "the multi-line SELECT, whole: {records:#?}"
-    );
+    for form in ["csvlog", "stderr"] {
+        assert!(
+            records
+                .iter()
+                .any(|r| subjects(r) == serde_json::json!(["418", "419", "420"])
+                    && r["actor"] == "emp-0042"
+                    && r["src_ip"] == "10.20.1.7"
+                    && r["attrs"]["log"] == form),
+            "the multi-line SELECT, whole, from the {form} file: {records:#?}"
+        );
+    }
     assert!(records
         .iter()
         .any(|r| subjects(r) == serde_json::json!(["421"])));
