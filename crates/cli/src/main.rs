@@ -72,12 +72,16 @@ enum Command {
         /// mapping); repeat for several. Not with FILES.
         #[arg(long, conflicts_with_all = ["files", "format", "mapping"])]
         source: Vec<String>,
-        /// The files' format: `suho` (access records, contract section 1) or `gateway` (an
-        /// API gateway's or application's JSON access log, mapped by --mapping).
+        /// The files' format: `suho` (access records, contract section 1), `gateway` (an
+        /// API gateway's or application's JSON access log), `pgaudit` (PostgreSQL pgAudit
+        /// entries in a csvlog or stderr server log), `cloudtrail` (AWS CloudTrail log objects
+        /// or one event per line) or `ocsf` (OCSF API and Datastore Activity events); all but
+        /// `suho` need --mapping.
         #[arg(long, default_value = "suho", value_parser = clap::builder::PossibleValuesParser::new(suho_decode::FORMATS))]
         format: String,
-        /// The mapping file (TOML) of --format gateway: where the log's fields are and the route
-        /// catalogue (which path or query part names the subjects, which fields a route returns).
+        /// The mapping file (TOML) of --format: where the log's fields are and where the
+        /// subjects and field categories are (routes, tables, buckets, resources). Commented
+        /// examples: examples/<format>/mapping.toml.
         #[arg(long)]
         mapping: Option<PathBuf>,
     },

@@ -174,3 +174,161 @@ fn a_gateway_ingest_without_a_usable_mapping_stores_nothing_and_says_why() {
     );
     assert!(!data.join("wal").exists() || suho(&data, &["records"]).stdout.is_empty());
 }
+
+fn example(path: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(path)
+        .to_str()
+        .expect("utf-8")
+        .to_string()
+}
+
+/// `suho ingest --format F --mapping examples/F/mapping.toml FILES`, then what was stored.
+fn ingest_example(
+    data: &std::path::Path,
+    format: &str,
+    files: &[&str],
+) -> (String, Vec<serde_json::Value>) {
+    let mapping = example(&format!("{format}/mapping.toml"));
+    let mut args = vec!["ingest", "--format", format, "--mapping", mapping.as_str()];
+    let files: Vec<String> = files.iter().map(|f| example(f)).collect();
+    args.extend(files.iter().map(String::as_str));
+    let out = suho(data, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let records = suho(data, &["records"]);
+    assert!(records.status.success(), "{}", text(&records));
+    let stored = String::from_utf8_lossy(&records.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| r.get("record").cloned().unwrap_or(r))
+        .collect();
+    (text(&out), stored)
+}
+
+fn scope(data: &std::path::Path, selector: &[&str]) -> serde_json::Value {
+    let mut args = vec!["scope", "--format", "json", "--reason", "test"];
+    args.extend_from_slice(selector);
+    let out = suho(data, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("scope JSON")
+}
+
+#[test]
+fn a_pgaudit_csvlog_and_stderr_log_are_ingested_with_multi_line_statements_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (out, records) = ingest_example(
+        &data,
+        "pgaudit",
+        &["pgaudit/postgresql.csv", "pgaudit/postgresql.log"],
+    );
+    // 6 pgAudit entries in the csvlog, 3 in the stderr log (the same accesses, but other source
+    // records: stored too); server messages are no accesses.
+    assert!(out.contains("9 stored, 0 duplicates, 0 rejected"), "{out}");
+    let subjects = |r: &serde_json::Value| r["subjects"].clone();
+    for form in ["csvlog", "stderr"] {
+        assert!(
+            records
+                .iter()
+                .any(|r| subjects(r) == serde_json::json!(["418", "419", "420"])
+                    && r["actor"] == "emp-0042"
+                    && r["src_ip"] == "10.20.1.7"
+                    && r["attrs"]["log"] == form),
+            "the multi-line SELECT, whole, from the {form} file: {records:#?}"
+        );
+    }
+    assert!(records
+        .iter()
+        .any(|r| subjects(r) == serde_json::json!(["421"])));
+    assert!(records
+        .iter()
+        .any(|r| r["action"] == "export" && r["actor"] == "report"));
+    // scope finds the accesses by actor: customers 417 to 421, in both logs.
+    let v = scope(&data, &["--actor", "emp-0042"]);
+    assert_eq!(v["subjects"], 5, "{v}");
+    assert_eq!(v["records"], 6, "{v}");
+    assert_eq!(v["fields"]["phone"], 4, "{v}");
+}
+
+#[test]
+fn a_pretty_printed_cloudtrail_log_object_is_ingested_event_by_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (out, records) = ingest_example(&data, "cloudtrail", &["cloudtrail/trail.json"]);
+    assert!(out.contains("3 stored, 0 duplicates, 0 rejected"), "{out}");
+    let actor = "arn:aws:sts::111122223333:assumed-role/cs-agent/emp-0042";
+    assert!(records
+        .iter()
+        .any(|r| r["subjects"] == serde_json::json!(["c-0417"])
+            && r["action"] == "download"
+            && r["credential"] == "ASIAEXAMPLE0042"));
+    assert!(records
+        .iter()
+        .any(|r| r["attrs"]["unmapped"] == true
+            && r["attrs"]["source_ip_address"] == "s3.amazonaws.com"));
+    let v = scope(&data, &["--actor", actor]);
+    assert_eq!(v["subjects"], 3, "{v}");
+    assert_eq!(v["fields"]["phone"], 2, "{v}");
+    let v = scope(&data, &["--credential", "ASIAEXAMPLE0042"]);
+    assert_eq!(v["records"], 2, "{v}");
+}
+
+#[test]
+fn ocsf_events_are_ingested_and_another_class_is_rejected_with_its_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (out, records) = ingest_example(&data, "ocsf", &["ocsf/events.jsonl"]);
+    assert!(out.contains("3 stored, 0 duplicates, 1 rejected"), "{out}");
+    let rejects = text(&suho(&data, &["rejects"]));
+    assert!(
+        rejects.contains(":4") && rejects.contains("class_uid 4001 (Network Activity)"),
+        "{rejects}"
+    );
+    assert!(records
+        .iter()
+        .any(|r| r["outcome"] == "failure" && r["attrs"]["unmapped"] == true));
+    let v = scope(&data, &[]);
+    assert_eq!(v["subjects"], 3, "{v}");
+    assert_eq!(v["fields"]["email"], 2, "{v}");
+}
+
+#[test]
+fn a_one_line_cloudtrail_log_object_larger_than_a_read_chunk_is_stored_event_by_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let n = 4000;
+    let events: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/ana","accessKeyId":"AKIAEXAMPLEANA01"}},"eventTime":"2025-06-24T03:{:02}:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","sourceIPAddress":"203.0.113.7","requestParameters":{{"bucketName":"acme-customer-files","key":"customers/c-{i:05}/contract.pdf","Host":"acme-customer-files.s3.ap-northeast-2.amazonaws.com"}},"responseElements":null,"eventID":"ev-{i:05}","readOnly":true,"eventType":"AwsApiCall","managementEvent":false,"eventCategory":"Data"}}"#,
+                i / 60 % 60,
+                i % 60
+            )
+        })
+        .collect();
+    let file = dir.path().join("trail.json");
+    let body = format!("{{\"Records\":[{}]}}", events.join(","));
+    assert!(body.len() > 2 << 20, "spans several 1 MiB read chunks");
+    std::fs::write(&file, body).expect("write");
+    let mapping = example("cloudtrail/mapping.toml");
+    let out = suho(
+        &data,
+        &[
+            "ingest",
+            "--format",
+            "cloudtrail",
+            "--mapping",
+            &mapping,
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("4,000 stored, 0 duplicates, 0 rejected"),
+        "{}",
+        text(&out)
+    );
+    let v = scope(&data, &[]);
+    assert_eq!(v["subjects"], n, "{v}");
+}

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::json::{get, text, text_at};
-use crate::{source_sha256, DecodeError, Decoded, Decoder, MappingError};
+use crate::{check_action, source_sha256, DecodeError, Decoded, Decoder, MappingError};
 
 /// Where the log's fields are (dotted paths into each JSON line).
 #[derive(Debug, Clone, Deserialize)]
@@ -143,31 +143,10 @@ pub struct GatewayMapping {
     index: HashMap<(String, usize), Vec<usize>>,
 }
 
-const ACTIONS: &[&str] = &[
-    "read",
-    "search",
-    "export",
-    "download",
-    "print",
-    "create",
-    "update",
-    "delete",
-    "login",
-    "logout",
-    "login_failed",
-];
-
 impl GatewayMapping {
     /// Load a mapping file (TOML).
     pub fn load(path: &Path) -> Result<GatewayMapping, MappingError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        GatewayMapping::parse(&text).map_err(|detail| MappingError::Invalid {
-            path: path.to_path_buf(),
-            detail,
-        })
+        crate::load_mapping(path, GatewayMapping::parse)
     }
 
     /// Parse a mapping from its TOML text; the error says which route or key is wrong.
@@ -263,9 +242,7 @@ fn route(spec: &RouteSpec) -> Result<Route, String> {
         });
     }
     if let Some(a) = &spec.action {
-        if !ACTIONS.contains(&a.as_str()) {
-            return Err(format!("action {a:?}: use one of {}", ACTIONS.join(", ")));
-        }
+        check_action("action", a)?;
     }
     Ok(Route {
         resource: format!("{method} {template}"),
@@ -571,9 +548,7 @@ impl Decoder for GatewayDecoder {
         }
         rec.insert("attrs".into(), Value::Object(attrs));
         let unmapped = route.is_none();
-        serde_json::to_writer(&mut *out, &Value::Object(rec))
-            .map_err(|e| DecodeError::new(format!("cannot encode the record: {e}")))?;
-        out.push(b'\n');
+        crate::emit(rec, out)?;
         Ok(Decoded {
             records: 1,
             unmapped,

@@ -62,7 +62,8 @@ pub(crate) fn prepare_chunk(
     p.finish(buf)
 }
 
-/// [`prepare_chunk`] for lines of another log format: each line of `buf` is decoded into access
+/// [`prepare_chunk`] for lines of another log format: each line of `buf` (each unit of the
+/// decoder's framing: a whole csvlog record, one JSON event) is decoded into access
 /// records first (in this worker, so decoding runs on every core), and those are prepared and
 /// stored in place of the source line; a line that cannot be decoded is rejected with the
 /// decoder's reason and an excerpt of the source line.
@@ -80,7 +81,7 @@ pub(crate) fn prepare_decoded(
     }
     let mut out = Vec::with_capacity(buf.len() + buf.len() / 4);
     let mut steps = Vec::with_capacity(buf.len() / 200 + 1);
-    for (line, bytes) in suho_record::split_lines(&buf, first_line) {
+    for (line, bytes) in decoder.framing().units(&buf, first_line) {
         let at = out.len();
         match decoder.decode(bytes, &mut out) {
             Ok(_) => {

@@ -125,7 +125,8 @@ pub fn ingest_stream(
     let (done_tx, done_rx) = bounded::<Done>(workers * 2);
     let mut summary = StreamSummary::default();
     let res = std::thread::scope(|s| -> Result<(), IngestError> {
-        let reader = s.spawn(move || read_chunks(input, chunk_tx));
+        let framing = decoder.map_or(suho_decode::Framing::Lines, |d| d.framing());
+        let reader = s.spawn(move || read_chunks(input, chunk_tx, framing));
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
@@ -279,7 +280,13 @@ fn sequence(
 /// skipped without being buffered and reported as its own chunk. A read error (a truncated
 /// gzip file, a failing disk) ends the input: the complete lines before it are still sent,
 /// then the error is returned.
-fn read_chunks(input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> std::io::Result<()> {
+/// Cut `input` into chunks of whole source records (lines, or the units of the decoder's
+/// `framing`: a csvlog record or a pretty-printed JSON document spans lines).
+fn read_chunks(
+    input: impl Read,
+    tx: crossbeam_channel::Sender<Chunk>,
+    framing: suho_decode::Framing,
+) -> std::io::Result<()> {
     let mut input = Reading {
         input,
         failed: None,
@@ -299,13 +306,14 @@ fn read_chunks(input: impl Read, tx: crossbeam_channel::Sender<Chunk>) -> std::i
         let cut = if eof && input.failed.is_none() {
             Some(buf.len())
         } else {
-            memchr::memrchr(b'\n', &buf).map(|p| p + 1)
+            framing.cut(&buf)
         };
         match cut {
             Some(cut) => {
                 let rest = buf.split_off(cut);
-                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64
-                    + u64::from(!buf.ends_with(b"\n"));
+                // A framing may cut within a line (between two JSON values on it): the next
+                // chunk then starts on the same line.
+                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
                 let chunk = Chunk {
                     seq,
                     first_line: line,
@@ -418,7 +426,7 @@ mod tests {
     fn the_complete_lines_before_a_read_error_are_still_sent() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let input = std::io::Cursor::new(b"line 1\nline 2\nline 3 cut sh".to_vec()).chain(Broken);
-        let res = read_chunks(input, tx);
+        let res = read_chunks(input, tx, suho_decode::Framing::Lines);
         assert_eq!(
             res.map_err(|e| e.kind()),
             Err(std::io::ErrorKind::UnexpectedEof)
@@ -427,5 +435,40 @@ mod tests {
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].buf, b"line 1\nline 2\n");
         assert_eq!(chunks[0].first_line, 1);
+    }
+
+    #[test]
+    fn chunks_of_a_framed_stream_end_between_records_that_span_lines() {
+        // csvlog records whose quoted statement spans three lines, 2.5 MiB in all: the reader
+        // must cut only between records, and number each chunk's first line right.
+        let record = |i: usize| {
+            format!(
+                "2025-06-24 12:00:00.{:03} UTC,\"u\",\"d\",1,,,{i},,,,,LOG,00000,\"AUDIT: SESSION,{i},1,READ,SELECT,,,\"\"SELECT *\nFROM customers\nWHERE id = {i}\"\",<none>\",,,,\n",
+                i % 1000
+            )
+        };
+        let input: String = (0..20_000).map(record).collect();
+        assert!(input.len() > 2 * CHUNK);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        read_chunks(
+            std::io::Cursor::new(input.clone().into_bytes()),
+            tx,
+            suho_decode::Framing::PostgresLog,
+        )
+        .expect("read");
+        let chunks: Vec<Chunk> = rx.iter().collect();
+        assert!(chunks.len() > 1);
+        let mut line = 1;
+        let mut joined = Vec::new();
+        for c in &chunks {
+            assert!(
+                c.buf.starts_with(b"2025-06-24 "),
+                "a chunk starts with a record"
+            );
+            assert_eq!(c.first_line, line);
+            line += memchr::memchr_iter(b'\n', &c.buf).count() as u64;
+            joined.extend_from_slice(&c.buf);
+        }
+        assert_eq!(joined, input.as_bytes());
     }
 }
