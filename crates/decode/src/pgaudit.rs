@@ -388,9 +388,11 @@ fn parse_entry(msg: &str) -> Result<Entry<'_>, String> {
         .strip_prefix("AUDIT: ")
         .ok_or("the message does not start with AUDIT:")?;
     let mut f = csv_fields(body).map_err(|e| format!("AUDIT entry: {e}"))?;
-    if f.len() < 9 {
+    // pgAudit writes PARAMETER too (`<not logged>` unless pgaudit.log_parameter is on); its
+    // own documentation shows entries without it, read as parameters not logged.
+    if f.len() < 8 {
         return Err(format!(
-            "AUDIT entry has {} fields; pgAudit writes at least 9 (AUDIT_TYPE, STATEMENT_ID, SUBSTATEMENT_ID, CLASS, COMMAND, OBJECT_TYPE, OBJECT_NAME, STATEMENT, PARAMETER)",
+            "AUDIT entry has {} fields; pgAudit writes at least 8 (AUDIT_TYPE, STATEMENT_ID, SUBSTATEMENT_ID, CLASS, COMMAND, OBJECT_TYPE, OBJECT_NAME, STATEMENT, then PARAMETER)",
             f.len()
         ));
     }
@@ -416,7 +418,7 @@ fn parse_entry(msg: &str) -> Result<Entry<'_>, String> {
     } else {
         None
     };
-    let params = match f[8].as_ref() {
+    let params = match f.get(8).map_or("<not logged>", |p| p.as_ref()) {
         "<none>" => Some(Vec::new()),
         p if !logged(p) => None,
         p => Some(
