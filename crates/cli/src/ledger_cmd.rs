@@ -83,9 +83,13 @@ pub fn ingest(
     files: &[PathBuf],
     decoder: std::sync::Arc<dyn suho_decode::Decoder>,
 ) -> Result<IngestTotals> {
+    // A bad [[sinks]] configuration stops the command before the ledger is touched.
+    let sinks = crate::sinks_cmd::start(data)?;
     let mut ledger = Ledger::open(data, Options::default())?;
-    let t = ingest_into(&mut ledger, data, files, Some(decoder), true)?;
+    let hook = sinks.as_ref().map(suho_sink::Dispatcher::hook);
+    let t = ingest_into(&mut ledger, data, files, Some(decoder), true, hook)?;
     print_totals(&t, data);
+    crate::sinks_cmd::finish_ingest(sinks);
     Ok(t)
 }
 
@@ -124,7 +128,8 @@ pub fn print_totals(t: &IngestTotals, data: &Path) {
     }
 }
 
-/// Ingest `files` into an open ledger (used by `ingest`, the demo and the benchmark).
+/// Ingest `files` into an open ledger (used by `ingest`, the demo and the benchmark);
+/// `on_outbox` is called whenever alerts are stored (to wake the sink dispatcher).
 ///
 /// Every named file is checked first (it exists, is a readable file, and is not compressed in
 /// a format suho cannot read), so that a typo stores nothing. A gzip file is decompressed. If
@@ -136,6 +141,7 @@ pub fn ingest_into(
     files: &[PathBuf],
     decoder: Option<std::sync::Arc<dyn suho_decode::Decoder>>,
     show_progress: bool,
+    on_outbox: Option<suho_detect::OutboxHook>,
 ) -> Result<IngestTotals> {
     check_inputs(files)?;
     let config = IngestConfig::load(data)?;
@@ -144,6 +150,9 @@ pub fn ingest_into(
     } else {
         Some(Detection::open(ledger)?)
     };
+    if let Some(d) = &mut detection {
+        d.on_outbox(on_outbox);
+    }
     let mut rejects = RejectLog::new(data);
     let mut opts = IngestOptions {
         config,

@@ -64,7 +64,9 @@ pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
         eprintln!("warning: no API token exists yet, so every request will get 401; create one with `suho token create --role ingest`");
     }
     let config = suho_ingest::IngestConfig::load(data)?;
-    let detection = suho_ingest::Detection::open(&mut ledger)?;
+    let sinks = crate::sinks_cmd::start(data)?;
+    let mut detection = suho_ingest::Detection::open(&mut ledger)?;
+    detection.on_outbox(sinks.as_ref().map(suho_sink::Dispatcher::hook));
     let service = IngestService::start_detecting(
         ledger,
         Some(detection),
@@ -104,9 +106,11 @@ pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
         // Exit non-zero, so that a supervisor restarts suho (recovery runs on open) instead of
         // producers retrying against a server that can no longer store anything.
         let _ = service.shutdown();
+        crate::sinks_cmd::stop(sinks);
         anyhow::bail!("the ingest service stopped on an error, so suho serve stopped: {why}");
     }
     service.shutdown()?;
+    crate::sinks_cmd::stop(sinks);
     eprintln!("stopped; final checkpoint written");
     Ok(0)
 }

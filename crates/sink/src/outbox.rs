@@ -135,6 +135,11 @@ impl Outbox {
         }
     }
 
+    /// How far the outbox goes: the newest event number and what it still holds.
+    pub fn head(&self) -> Result<suho_detect::OutboxHead, SinkError> {
+        Ok(self.alerts.outbox_head()?)
+    }
+
     /// The id every attempt of event `seq` carries.
     pub fn uid(&self, seq: i64) -> String {
         format!("msg_{}_{seq}", self.instance)

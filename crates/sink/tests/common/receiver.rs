@@ -38,9 +38,9 @@ pub struct Request {
     pub duplicate: bool,
 }
 
-#[derive(Default)]
 struct Book {
     script: VecDeque<Answer>,
+    default: Answer,
     requests: Vec<Request>,
     acked_ids: Vec<String>,
 }
@@ -48,7 +48,7 @@ struct Book {
 pub struct Receiver {
     pub url: String,
     book: Arc<Mutex<Book>>,
-    /// Every request once handled (a held one once its connection closed).
+    /// Every request as it arrives (a held one before it is held).
     pub seen: Rx<Request>,
 }
 
@@ -92,13 +92,16 @@ pub fn verify(secret: &str, id: &str, timestamp: &str, body: &str, signature: &s
 }
 
 impl Receiver {
-    /// Listens on 127.0.0.1 (a free port); requests beyond the script are acknowledged.
+    /// Listens on 127.0.0.1 (a free port); requests beyond the script are acknowledged (see
+    /// [`Receiver::set_default`]).
     pub fn start(secret: &str, script: &[Answer]) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/hooks/suho", listener.local_addr().expect("addr"));
         let book = Arc::new(Mutex::new(Book {
             script: script.iter().copied().collect(),
-            ..Book::default()
+            default: Answer::Status(200),
+            requests: Vec::new(),
+            acked_ids: Vec::new(),
         }));
         let (tx, seen) = channel();
         let b = book.clone();
@@ -120,6 +123,11 @@ impl Receiver {
             .expect("book")
             .script
             .extend(answers.iter().copied());
+    }
+
+    /// What requests beyond the script get.
+    pub fn set_default(&self, answer: Answer) {
+        self.book.lock().expect("book").default = answer;
     }
 
     /// Every request so far.
@@ -175,12 +183,11 @@ fn serve(conn: TcpStream, book: &Mutex<Book>, tx: &Sender<Request>, secret: &str
             get("webhook-signature"),
         );
         let verified = verify(secret, &id, &timestamp, &body, &signature);
-        let answer = book
-            .lock()
-            .expect("book")
-            .script
-            .pop_front()
-            .unwrap_or(Answer::Status(200));
+        let answer = {
+            let mut b = book.lock().expect("book");
+            let d = b.default;
+            b.script.pop_front().unwrap_or(d)
+        };
         let mut req = Request {
             id,
             timestamp,
@@ -193,9 +200,9 @@ fn serve(conn: TcpStream, book: &Mutex<Book>, tx: &Sender<Request>, secret: &str
         match answer {
             Answer::Hold => {
                 // Never answer; the request ends when the sender gives up and closes.
+                record(book, tx, req);
                 let mut rest = Vec::new();
                 let _ = reader.read_to_end(&mut rest);
-                record(book, tx, req);
                 return;
             }
             Answer::Status(code) => {
