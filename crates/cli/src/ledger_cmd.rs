@@ -86,7 +86,7 @@ pub fn ingest(
     // A bad [[sinks]] configuration stops the command before the ledger is touched.
     let sinks = crate::sinks_cmd::start(data)?;
     let mut ledger = Ledger::open(data, Options::default())?;
-    let hook = sinks.as_ref().map(suho_sink::Dispatcher::hook);
+    let hook = Some(sinks.hook());
     let t = ingest_into(&mut ledger, data, files, Some(decoder), true, hook)?;
     print_totals(&t, data);
     crate::sinks_cmd::finish_ingest(sinks);

@@ -66,7 +66,7 @@ pub fn serve(data: &Path, a: ServeArgs) -> Result<i32> {
     let config = suho_ingest::IngestConfig::load(data)?;
     let sinks = crate::sinks_cmd::start(data)?;
     let mut detection = suho_ingest::Detection::open(&mut ledger)?;
-    detection.on_outbox(sinks.as_ref().map(suho_sink::Dispatcher::hook));
+    detection.on_outbox(Some(sinks.hook()));
     let service = IngestService::start_detecting(
         ledger,
         Some(detection),

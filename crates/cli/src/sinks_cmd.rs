@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use suho_sink::{DispatchOptions, Dispatcher, DrainReport, SinkError};
+use suho_sink::{DispatchOptions, Dispatcher, DrainReport};
 
 /// How long `suho ingest` waits at its end for the sinks to take what it raised.
 const INGEST_DRAIN: Duration = Duration::from_secs(5);
@@ -143,24 +143,21 @@ fn secret(file: &Path) -> Result<i32> {
 }
 
 /// The dispatcher for `suho serve` and `suho ingest` (also with no sink configured: it then
-/// only prunes the outbox). `None`, said on standard error, when another process already
-/// delivers; a bad `[[sinks]]` configuration or an unreadable secret is an error.
-pub fn start(data: &Path) -> Result<Option<Dispatcher>> {
+/// only prunes the outbox). When another process delivers (`suho sinks deliver`), it waits and
+/// takes over once that one stops. A bad `[[sinks]]` configuration or an unreadable secret is
+/// an error.
+pub fn start(data: &Path) -> Result<Dispatcher> {
     let cfgs = suho_sink::load(data)?;
-    match Dispatcher::start(data, cfgs, DispatchOptions::default()) {
-        Ok(d) => Ok(Some(d)),
-        Err(e @ SinkError::Busy { .. }) => {
-            eprintln!("note: {e}; this process leaves the alerts to it");
-            Ok(None)
-        }
-        Err(e) => Err(e).context("cannot start delivering alerts to the sinks"),
-    }
+    let opts = DispatchOptions {
+        wait_for_lock: true,
+        ..DispatchOptions::default()
+    };
+    Dispatcher::start(data, cfgs, opts).context("cannot start delivering alerts to the sinks")
 }
 
 /// At the end of `suho ingest`: a bounded moment for the sinks to take what it raised, then
 /// what waits and why.
-pub fn finish_ingest(d: Option<Dispatcher>) {
-    let Some(d) = d else { return };
+pub fn finish_ingest(d: Dispatcher) {
     match d.drain(Some(INGEST_DRAIN), false) {
         Ok(report) => say_pending(&report),
         Err(e) => eprintln!("warning: alert delivery stopped: {e}"),
@@ -168,8 +165,7 @@ pub fn finish_ingest(d: Option<Dispatcher>) {
 }
 
 /// At the end of `suho serve`.
-pub fn stop(d: Option<Dispatcher>) {
-    let Some(d) = d else { return };
+pub fn stop(d: Dispatcher) {
     match d.shutdown() {
         Ok(report) => say_pending(&report),
         Err(e) => eprintln!("warning: alert delivery stopped: {e}"),
@@ -177,6 +173,10 @@ pub fn stop(d: Option<Dispatcher>) {
 }
 
 fn say_pending(report: &DrainReport) {
+    if report.locked_out && !report.all_delivered() {
+        eprintln!("note: another suho process (sinks deliver) was delivering the alerts meanwhile; it or the next `suho serve` or `suho sinks deliver` delivers what waits");
+        return;
+    }
     for s in report.sinks.iter().filter(|s| s.pending > 0) {
         let why = s
             .last_error

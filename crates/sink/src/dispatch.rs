@@ -27,12 +27,17 @@ pub struct DispatchOptions {
     /// Look for new events at least this often (events another process committed wake
     /// nobody). Default 1 s.
     pub poll: Duration,
+    /// When another process delivers this data directory's alerts: wait (polling) until it
+    /// stops and deliver then, instead of failing to start with [`SinkError::Busy`]. For
+    /// long-running processes (`suho serve`). Default false.
+    pub wait_for_lock: bool,
 }
 
 impl Default for DispatchOptions {
     fn default() -> DispatchOptions {
         DispatchOptions {
             poll: Duration::from_secs(1),
+            wait_for_lock: false,
         }
     }
 }
@@ -117,10 +122,12 @@ pub struct SinkOutcome {
 pub struct DrainReport {
     /// In configuration order.
     pub sinks: Vec<SinkOutcome>,
+    /// Another process held the dispatcher lock the whole time: this one delivered nothing.
+    pub locked_out: bool,
 }
 
 impl DrainReport {
-    /// Whether every sink has everything.
+    /// Whether every sink has everything (vacuously true with no sink).
     pub fn all_delivered(&self) -> bool {
         self.sinks.iter().all(|s| s.pending == 0)
     }
@@ -150,12 +157,12 @@ pub fn build(cfg: &SinkConfig, data_dir: &Path) -> Result<Box<dyn Sink>, SinkErr
 pub struct Dispatcher {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<Result<DrainReport, SinkError>>>,
-    _lock: File,
 }
 
 impl Dispatcher {
-    /// Reads every sink's secret and TLS files, takes the dispatcher lock of `data_dir`, and
-    /// starts delivering. A sink seen for the first time starts per its `start`.
+    /// Reads every sink's secret and TLS files, takes the dispatcher lock of `data_dir` (or,
+    /// with [`DispatchOptions::wait_for_lock`], waits for it on its thread), and starts
+    /// delivering. A sink seen for the first time starts per its `start`.
     pub fn start(
         data_dir: &Path,
         sinks: Vec<SinkConfig>,
@@ -166,7 +173,18 @@ impl Dispatcher {
             let sink = build(&cfg, data_dir)?;
             built.push((cfg, sink));
         }
-        let lock = take_lock(&data_dir.join("sinks.lock"))?;
+        let lock_path = data_dir.join("sinks.lock");
+        let lock = match take_lock(&lock_path) {
+            Ok(f) => Some(f),
+            Err(SinkError::Busy { .. }) if opts.wait_for_lock => {
+                tracing::warn!(
+                    lock = %lock_path.display(),
+                    "another suho process is delivering the alerts; this one takes over when it stops"
+                );
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let mut outbox = Outbox::open(data_dir)?;
         let mut targets = Vec::with_capacity(built.len());
         for (cfg, sink) in built {
@@ -191,6 +209,13 @@ impl Dispatcher {
         let thread = std::thread::Builder::new()
             .name("suho-sinks".into())
             .spawn(move || {
+                // Held until the thread ends: the lock goes after the last attempt.
+                let Some(_lock) = lock.or_else(|| wait_for_lock(&lock_path, &s, opts.poll)) else {
+                    return report(&outbox, &targets).map(|r| DrainReport {
+                        locked_out: true,
+                        ..r
+                    });
+                };
                 let r = run(&mut outbox, &mut targets, &s, opts);
                 if let Err(e) = &r {
                     tracing::error!(error = %e, "alert delivery to the sinks stopped");
@@ -201,7 +226,6 @@ impl Dispatcher {
         Ok(Dispatcher {
             shared,
             thread: Some(thread),
-            _lock: lock,
         })
     }
 
@@ -254,6 +278,26 @@ impl Drop for Dispatcher {
         if self.thread.is_some() {
             self.shared.set(Mode::Stop);
             let _ = self.join();
+        }
+    }
+}
+
+/// Polls for the lock until it is free (`Some`), or until the dispatcher is told to stop or
+/// drain and the lock is still held (`None`: nothing was delivered, the other process does it).
+fn wait_for_lock(path: &PathBuf, shared: &Shared, poll: Duration) -> Option<File> {
+    loop {
+        let mode = shared.take();
+        match take_lock(path) {
+            Ok(f) => {
+                tracing::info!("the other process stopped delivering; this one delivers now");
+                return Some(f);
+            }
+            Err(_) if mode != Mode::Run => return None,
+            Err(SinkError::Busy { .. }) => shared.wait(poll),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the sink dispatcher lock; will retry");
+                shared.wait(poll);
+            }
         }
     }
 }
@@ -354,7 +398,10 @@ fn report(outbox: &Outbox, targets: &[Target]) -> Result<DrainReport, SinkError>
                 .flatten(),
         });
     }
-    Ok(DrainReport { sinks })
+    Ok(DrainReport {
+        sinks,
+        locked_out: false,
+    })
 }
 
 fn run(

@@ -148,3 +148,48 @@ fn a_sink_added_later_starts_now_unless_it_asks_for_the_oldest_held_event() {
     assert!(after[0].started);
     assert_eq!((after[0].pending, after[1].pending), (1, 3));
 }
+
+#[test]
+fn one_dispatcher_delivers_at_a_time_and_a_waiting_one_takes_over() {
+    use std::time::Duration;
+    use suho_sink::{DispatchOptions, Dispatcher, SinkError};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cfgs = sinks(
+        d,
+        "[[sinks]]\nname = \"f\"\nkind = \"ocsf_file\"\npath = \"f.ndjson\"\nstart = \"oldest\"\n",
+    );
+    let mut store = AlertStore::open(&d.join("alerts.db")).expect("store");
+    store
+        .upsert(&[alert("al-1", Severity::High, 1)])
+        .expect("alert");
+    let guard = Some(Duration::from_secs(60));
+    let waiting = DispatchOptions {
+        poll: Duration::from_millis(20),
+        wait_for_lock: true,
+    };
+    let first = Dispatcher::start(d, cfgs.clone(), DispatchOptions::default()).expect("first");
+    assert!(matches!(
+        Dispatcher::start(d, cfgs.clone(), DispatchOptions::default()),
+        Err(SinkError::Busy { .. })
+    ));
+    // One that waits, and is told to finish while the first still delivers, delivers nothing.
+    let gave_up = Dispatcher::start(d, cfgs.clone(), waiting)
+        .expect("a waiting dispatcher starts")
+        .drain(guard, false)
+        .expect("drain");
+    assert!(gave_up.locked_out);
+    assert_eq!(gave_up.sinks[0].delivered, 0);
+
+    let second = Dispatcher::start(d, cfgs.clone(), waiting).expect("waits");
+    let r = first.drain(guard, false).expect("first drains");
+    assert_eq!(r.sinks[0].delivered, 1);
+    store
+        .upsert(&[alert("al-2", Severity::High, 1)])
+        .expect("alert");
+    let r = second.drain(guard, false).expect("second drains");
+    assert!(!r.locked_out);
+    assert_eq!(r.sinks[0].delivered, 1);
+    let lines = std::fs::read_to_string(d.join("f.ndjson")).expect("file");
+    assert_eq!(lines.lines().count(), 2, "each event once");
+}

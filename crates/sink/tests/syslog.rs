@@ -347,6 +347,7 @@ fn rsyslog_receives_rfc_5424_messages_and_a_restarted_server_loses_nothing() {
         suho_sink::load(d).expect("config"),
         DispatchOptions {
             poll: Duration::from_millis(50),
+            ..DispatchOptions::default()
         },
     )
     .expect("dispatcher");

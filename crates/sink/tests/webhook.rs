@@ -31,6 +31,7 @@ fn start(dir: &std::path::Path) -> Dispatcher {
         sinks,
         DispatchOptions {
             poll: Duration::from_millis(50),
+            ..DispatchOptions::default()
         },
     )
     .expect("dispatcher")
