@@ -473,3 +473,47 @@ fn run(
         shared.wait(wait);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(initial: u64, max: u64) -> SinkConfig {
+        let text = format!(
+            "[[sinks]]\nname = \"f\"\nkind = \"ocsf_file\"\npath = \"f\"\nbackoff_initial_ms = {initial}\nbackoff_max_ms = {max}\n"
+        );
+        crate::from_toml(&text, Path::new("suho.toml"))
+            .expect("config")
+            .remove(0)
+    }
+
+    #[test]
+    fn retries_wait_half_to_all_of_a_doubling_delay_up_to_the_cap() {
+        let c = cfg(1000, 8000);
+        for (attempts, full) in [
+            (1, 1000),
+            (2, 2000),
+            (3, 4000),
+            (4, 8000),
+            (5, 8000),
+            (60, 8000),
+        ] {
+            for _ in 0..50 {
+                let d = backoff_ms(&c, attempts, None);
+                assert!((full / 2..=full).contains(&d), "attempt {attempts}: {d} ms");
+            }
+        }
+        // Jitter: retries of many sinks do not all land on the same millisecond.
+        let draws: std::collections::HashSet<i64> =
+            (0..50).map(|_| backoff_ms(&c, 4, None)).collect();
+        assert!(draws.len() > 1);
+    }
+
+    #[test]
+    fn a_receivers_retry_after_is_honoured_within_the_cap() {
+        let c = cfg(1000, 8000);
+        assert_eq!(backoff_ms(&c, 1, Some(Duration::from_secs(5))), 5000);
+        assert_eq!(backoff_ms(&c, 1, Some(Duration::from_secs(3600))), 8000);
+        assert!(backoff_ms(&c, 4, Some(Duration::from_millis(1))) >= 4000);
+    }
+}

@@ -148,6 +148,19 @@ impl WebhookSink {
     pub fn new(cfg: &SinkConfig, data_dir: &Path) -> Result<WebhookSink, SinkError> {
         let secret = WebhookSecret::load(cfg, data_dir)?;
         let url = cfg.url.clone().unwrap_or_default();
+        if let Some(rest) = url.strip_prefix("http://") {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = host.rsplit('@').next().unwrap_or(host);
+            let local = host.starts_with("127.")
+                || host.starts_with("localhost")
+                || host.starts_with("[::1]");
+            if !local {
+                tracing::warn!(
+                    sink = %cfg.name,
+                    "the webhook url is plain http://: alerts (account names, addresses) cross the network unencrypted; use https://"
+                );
+            }
+        }
         let mut tls = ureq::tls::TlsConfig::builder()
             .provider(ureq::tls::TlsProvider::Rustls)
             .unversioned_rustls_crypto_provider(Arc::new(
