@@ -43,6 +43,8 @@ pub enum AppError {
     Decode(#[from] suho_decode::MappingError),
     #[error(transparent)]
     Evidence(#[from] suho_evidence::EvidenceError),
+    #[error(transparent)]
+    Sink(#[from] suho_sink::SinkError),
     /// An ingest stopped part-way: `stored` says, per input, what was stored until then (one
     /// line each), for the caller to show before the error.
     #[error("ingesting {input} stopped: {source}")]

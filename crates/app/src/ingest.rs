@@ -64,6 +64,8 @@ pub struct IngestRequest {
     pub files: Vec<PathBuf>,
     /// The decoder (default: the contract format).
     pub decoder: Option<Arc<dyn Decoder>>,
+    /// Called whenever alerts are stored (to wake the sink dispatcher).
+    pub on_outbox: Option<suho_detect::OutboxHook>,
 }
 
 /// Ingest `req.files` into the ledger of `app`, opened by the caller.
@@ -76,6 +78,9 @@ pub fn ingest_into(
     check_inputs(&req.files)?;
     let config = app.config()?;
     let mut detection = app.open_detection(ledger)?;
+    if let Some(d) = &mut detection {
+        d.on_outbox(req.on_outbox.clone());
+    }
     let mut rejects = RejectLog::new(app.dir().root());
     let mut opts = IngestOptions {
         config: config.ingest,

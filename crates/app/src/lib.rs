@@ -23,6 +23,7 @@ pub mod recovery;
 pub mod registry;
 pub mod retention;
 pub mod scope;
+pub mod sinks;
 pub mod sources;
 
 use std::sync::OnceLock;

@@ -157,6 +157,7 @@ pub fn run(data: &Path, scenario: &str, days: u32, seed: Option<u64>) -> Result<
         &[input.join("records.ndjson")],
         None,
         true,
+        None,
     )?;
     drop(ledger);
     crate::ledger_cmd::print_totals(&totals, &lapp);

@@ -65,9 +65,19 @@ pub fn ingest(
     files: &[PathBuf],
     decoder: std::sync::Arc<dyn suho_decode::Decoder>,
 ) -> Result<IngestTotals> {
+    // A bad [[sinks]] configuration stops the command before the ledger is touched.
+    let sinks = crate::sinks_cmd::start(app)?;
     let mut ledger = app.open_ledger()?;
-    let t = ingest_into(app, &mut ledger, files, Some(decoder), true)?;
+    let t = ingest_into(
+        app,
+        &mut ledger,
+        files,
+        Some(decoder),
+        true,
+        Some(sinks.hook()),
+    )?;
     print_totals(&t, app);
+    crate::sinks_cmd::finish_ingest(sinks);
     Ok(t)
 }
 
@@ -96,6 +106,7 @@ pub fn ingest_sources(app: &App, names: &[String]) -> Result<()> {
     // Every source's file is checked before anything is stored.
     let paths: Vec<PathBuf> = chosen.iter().map(|(s, _)| s.path.clone()).collect();
     suho_app::ingest::check_inputs(&paths)?;
+    let sinks = crate::sinks_cmd::start(app)?;
     let mut ledger = app.open_ledger()?;
     for (s, decoder) in chosen {
         print!("source {}: ", s.name);
@@ -105,9 +116,12 @@ pub fn ingest_sources(app: &App, names: &[String]) -> Result<()> {
             std::slice::from_ref(&s.path),
             Some(decoder.into()),
             true,
+            Some(sinks.hook()),
         )?;
         print_totals(&t, app);
     }
+    drop(ledger);
+    crate::sinks_cmd::finish_ingest(sinks);
     Ok(())
 }
 
@@ -169,7 +183,8 @@ impl suho_app::ingest::Progress for Bars {
 }
 
 /// Ingest `files` into an open ledger (used by `ingest`, the demo and the benchmark), with a
-/// progress bar per file when `show_progress`. If the ingest stops part-way, what was stored
+/// progress bar per file when `show_progress`; `on_outbox` is called whenever alerts are stored
+/// (to wake the sink dispatcher). If the ingest stops part-way, what was stored
 /// until then, per file, is printed to standard error before the error is returned.
 pub fn ingest_into(
     app: &App,
@@ -177,9 +192,11 @@ pub fn ingest_into(
     files: &[PathBuf],
     decoder: Option<std::sync::Arc<dyn suho_decode::Decoder>>,
     show_progress: bool,
+    on_outbox: Option<suho_detect::OutboxHook>,
 ) -> Result<IngestTotals> {
     let req = suho_app::ingest::IngestRequest {
         files: files.to_vec(),
+        on_outbox,
         decoder,
     };
     let mut bars = Bars {

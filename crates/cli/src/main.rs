@@ -13,6 +13,7 @@ mod ledger_cmd;
 mod notify_cmd;
 mod scope_cmd;
 mod serve_cmd;
+mod sinks_cmd;
 mod sources_cmd;
 mod sql_cmd;
 mod ui;
@@ -64,6 +65,10 @@ enum Command {
     /// whose `id` an earlier record of the same hour carries with other content is a conflict:
     /// stored, counted, and raised as an `id_conflict` alert. A long ingest publishes a signed
     /// checkpoint every 5 seconds (SUHO_CHECKPOINT_EVERY_SECS sets another interval).
+    ///
+    /// Alerts go to the sinks of suho.toml ([[sinks]]) while ingesting, and for up to 5
+    /// seconds after; what a failing sink has not taken waits for `suho serve` or `suho sinks
+    /// deliver`.
     Ingest {
         /// NDJSON files of access records (plain or gzip), or logs of --format.
         #[arg(required_unless_present = "source")]
@@ -178,7 +183,8 @@ enum Command {
     /// `POST /v1/records` takes NDJSON or a JSON array of records and answers 200 when anything
     /// was stored, 422 when every line was rejected, 400 when the body holds no record; the
     /// `Suho-Stored`, `Suho-Duplicates` and `Suho-Rejected` headers give the counts. Event times
-    /// are checked as by `suho ingest` (the `[ingest]` section of `suho.toml`).
+    /// are checked as by `suho ingest` (the `[ingest]` section of `suho.toml`). Alerts go to
+    /// the sinks of suho.toml ([[sinks]]) as they are raised.
     Serve(serve_cmd::ServeArgs),
     /// API tokens.
     #[command(subcommand)]
@@ -202,6 +208,13 @@ enum Command {
     LeakCheck(leak_cmd::LeakCmd),
     /// SQL over the history (Parquet), for threat hunting.
     Sql(sql_cmd::SqlArgs),
+    /// Alert sinks ([[sinks]] in suho.toml: webhook, syslog, OCSF file): status, deliver now.
+    ///
+    /// Every alert and every update of it goes to each sink from a durable outbox, in order;
+    /// a receiver that is down gets it later. `suho serve` delivers for its lifetime, `suho
+    /// ingest` while it ingests (and up to 5 s after).
+    #[command(subcommand)]
+    Sinks(sinks_cmd::SinksCmd),
 }
 
 fn main() {
@@ -310,5 +323,6 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Notify(a) => notify_cmd::notify(&app, a),
         Command::LeakCheck(c) => leak_cmd::leak_check(&data, c),
         Command::Sql(a) => sql_cmd::sql(&app, a),
+        Command::Sinks(c) => sinks_cmd::sinks(&app, c),
     }
 }

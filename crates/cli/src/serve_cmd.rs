@@ -65,7 +65,11 @@ pub fn serve(app: &App, a: ServeArgs) -> Result<i32> {
         eprintln!("warning: no API token exists yet, so every request will get 401; create one with `suho token create --role ingest`");
     }
     let config = app.config()?.ingest;
-    let detection = app.open_detection(&mut ledger)?;
+    let sinks = crate::sinks_cmd::start(app)?;
+    let mut detection = app.open_detection(&mut ledger)?;
+    if let Some(d) = &mut detection {
+        d.on_outbox(Some(sinks.hook()));
+    }
     let service = IngestService::start_detecting(
         ledger,
         detection,
@@ -105,9 +109,11 @@ pub fn serve(app: &App, a: ServeArgs) -> Result<i32> {
         // Exit non-zero, so that a supervisor restarts suho (recovery runs on open) instead of
         // producers retrying against a server that can no longer store anything.
         let _ = service.shutdown();
+        crate::sinks_cmd::stop(sinks);
         anyhow::bail!("the ingest service stopped on an error, so suho serve stopped: {why}");
     }
     service.shutdown()?;
+    crate::sinks_cmd::stop(sinks);
     eprintln!("stopped; final checkpoint written");
     Ok(0)
 }

@@ -8,7 +8,8 @@
 //! * [`Engine`]: the detectors, run in ledger order on the sequencing thread; event-time
 //!   windows, bounded memory, state that survives restarts. Rules are listed in [`Rule`]
 //!   and documented in `RULES.md`.
-//! * [`AlertStore`]: alerts and incidents in SQLite (`<data>/alerts.db`).
+//! * [`AlertStore`]: alerts and incidents in SQLite (`<data>/alerts.db`), and the outbox of
+//!   alert events the sinks deliver.
 //! * [`GeoDb`], [`DetectConfig`]: the `[geo]` and `[detect]` sections of `suho.toml`.
 //!
 //! Architecture invariant: this crate knows nothing about the ledger's storage, HTTP or the
@@ -35,7 +36,9 @@ pub use engine::{Engine, EngineStats, IdConflict, SavedAt};
 pub use features::{Features, SEQ_MAX_STRIDE};
 pub use geo::{centroid, GeoDb, Place};
 pub use hash::hash_id;
-pub use store::{AlertFilter, AlertStore, Incident};
+pub use store::{
+    AlertFilter, AlertStore, Incident, OutboxEvent, OutboxHead, OutboxHook, OutboxKind,
+};
 
 /// File name of the alert store in the data directory.
 pub const ALERTS_DB: &str = "alerts.db";

@@ -5,8 +5,19 @@
 //! its incident (alerts about one actor, credential, key or source network); an incident's
 //! first/last time and severity follow its alerts, and it stays `open` until someone closes it
 //! (a new alert reopens it).
+//!
+//! **The outbox.** Every `upsert` call also appends, in the same transaction, one outbox event
+//! per alert it touched: `created` when the alert was new, `updated` otherwise, carrying the
+//! alert's JSON as it stands after the call. So an alert is never stored without its event,
+//! and a crash loses neither. Events are numbered in commit order by SQLite `AUTOINCREMENT`:
+//! a number is never reused, even after pruning, so a reader's cursor (the last number it
+//! handled) never skips a later event. The sinks (`suho-sink`) read the outbox through
+//! [`AlertStore::outbox_after`] and delete what every sink has delivered with
+//! [`AlertStore::prune_outbox`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -29,6 +40,19 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts(time_ms);
 CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts(incident);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    alert_id TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT OR IGNORE INTO outbox_meta (key, value) VALUES ('instance', lower(hex(randomblob(8))));
 CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY,
     subject TEXT NOT NULL,
@@ -79,15 +103,96 @@ pub struct Incident {
     pub alert_ids: Vec<String>,
 }
 
+/// Whether an outbox event announces a new alert or a later state of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxKind {
+    /// The upsert stored this alert id for the first time.
+    Created,
+    /// The alert was already stored; the event carries its state after the upsert.
+    Updated,
+}
+
+impl OutboxKind {
+    /// `created` or `updated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Created => "created",
+            OutboxKind::Updated => "updated",
+        }
+    }
+}
+
+/// One outbox event: an alert as it stood after one `upsert` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    /// Number in commit order, from 1; never reused.
+    pub seq: i64,
+    /// New alert or update.
+    pub kind: OutboxKind,
+    /// The alert's id.
+    pub alert_id: String,
+    /// The alert's severity after the upsert.
+    pub severity: Severity,
+    /// Wall-clock time the event was committed (epoch ms).
+    pub created_ms: i64,
+    /// The alert (contract section 3) as it stood after the upsert, as JSON.
+    pub json: String,
+}
+
+/// How far the outbox goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxHead {
+    /// The highest event number ever given (0 when none was), even if pruned since.
+    pub newest: i64,
+    /// The lowest event number still held, when any is.
+    pub oldest: Option<i64>,
+    /// Events held.
+    pub events: u64,
+}
+
+/// Called after a commit that added outbox events (to wake a dispatcher).
+pub type OutboxHook = Arc<dyn Fn() + Send + Sync>;
+
+struct Hook(Option<OutboxHook>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(hook)"
+        } else {
+            "None"
+        })
+    }
+}
+
 /// The alert database.
 #[derive(Debug)]
 pub struct AlertStore {
     conn: Connection,
     path: PathBuf,
+    hook: Hook,
 }
 
 fn ms(text: &str) -> i64 {
     suho_record::parse_rfc3339(text).unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A stored alert as it stands: its JSON, with the severity and count the row has reached
+/// (an emission older than the stored one leaves the JSON but can still raise the severity).
+fn as_stands(json: &str, severity: u8, count: i64, path: &Path) -> Result<Alert, DetectError> {
+    let mut a: Alert = serde_json::from_str(json).map_err(|e| DetectError::Store {
+        path: path.to_path_buf(),
+        reason: format!("a stored alert is not valid JSON: {e}"),
+    })?;
+    a.severity = a.severity.max(Severity::from_rank(severity));
+    a.count = a.count.max(u64::try_from(count).unwrap_or(0));
+    Ok(a)
 }
 
 impl AlertStore {
@@ -105,10 +210,32 @@ impl AlertStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        // How many upsert calls touched the alert: 1 means the last one created it. Rows from
+        // before the outbox existed count as emitted once.
+        let has_emissions: bool = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('alerts') WHERE name = 'emissions'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(err)?
+            > 0;
+        if !has_emissions {
+            conn.execute_batch(
+                "ALTER TABLE alerts ADD COLUMN emissions INTEGER NOT NULL DEFAULT 1",
+            )
+            .map_err(err)?;
+        }
         Ok(AlertStore {
             conn,
             path: path.to_path_buf(),
+            hook: Hook(None),
         })
+    }
+
+    /// Calls `hook` after every commit that added outbox events (`None` removes it).
+    pub fn on_outbox(&mut self, hook: Option<OutboxHook>) {
+        self.hook = Hook(hook);
     }
 
     fn err(&self, e: rusqlite::Error) -> DetectError {
@@ -118,7 +245,8 @@ impl AlertStore {
         }
     }
 
-    /// Inserts or updates alerts (same id = update), in one transaction.
+    /// Inserts or updates alerts (same id = update), in one transaction, with one outbox event
+    /// per alert id (the alert as it stands after the call).
     pub fn upsert(&mut self, alerts: &[Alert]) -> Result<(), DetectError> {
         if alerts.is_empty() {
             return Ok(());
@@ -132,14 +260,16 @@ impl AlertStore {
         {
             let mut put = tx
                 .prepare_cached(
-                    "INSERT INTO alerts (id, rule, severity, time_ms, last_time_ms, actor, credential, incident, count, json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    "INSERT INTO alerts (id, rule, severity, time_ms, last_time_ms, actor, credential, incident, count, json, emissions)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)
                      ON CONFLICT(id) DO UPDATE SET
                         json = CASE WHEN excluded.count >= alerts.count OR excluded.severity > alerts.severity
                                     THEN excluded.json ELSE alerts.json END,
                         severity = max(alerts.severity, excluded.severity),
                         last_time_ms = max(alerts.last_time_ms, excluded.last_time_ms),
-                        count = max(alerts.count, excluded.count)",
+                        count = max(alerts.count, excluded.count),
+                        emissions = alerts.emissions + 1
+                     RETURNING emissions, json, severity, count",
                 )
                 .map_err(err)?;
             let mut inc = tx
@@ -153,6 +283,9 @@ impl AlertStore {
                         severity = max(incidents.severity, excluded.severity)",
                 )
                 .map_err(err)?;
+            // One event per alert id, in order of first appearance, with its final state.
+            let mut events: Vec<(OutboxKind, &str, u8, String)> = Vec::new();
+            let mut slot: HashMap<&str, usize> = HashMap::new();
             for a in alerts {
                 let json = serde_json::to_string(a).map_err(|e| DetectError::Store {
                     path: path.clone(),
@@ -160,19 +293,23 @@ impl AlertStore {
                 })?;
                 let (t, last) = (ms(&a.time), ms(&a.last_time));
                 let count = i64::try_from(a.count).unwrap_or(i64::MAX);
-                put.execute(params![
-                    a.id,
-                    a.rule,
-                    a.severity.rank(),
-                    t,
-                    last,
-                    a.actor,
-                    a.credential,
-                    a.incident,
-                    count,
-                    json
-                ])
-                .map_err(err)?;
+                let (emissions, stored, severity, stored_count): (i64, String, u8, i64) = put
+                    .query_row(
+                        params![
+                            a.id,
+                            a.rule,
+                            a.severity.rank(),
+                            t,
+                            last,
+                            a.actor,
+                            a.credential,
+                            a.incident,
+                            count,
+                            json
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )
+                    .map_err(err)?;
                 inc.execute(params![
                     a.incident,
                     a.incident_of,
@@ -181,9 +318,176 @@ impl AlertStore {
                     a.severity.rank()
                 ])
                 .map_err(err)?;
+                // Usually the row now holds exactly this emission; otherwise say what it holds.
+                let stands =
+                    if stored == json && severity == a.severity.rank() && stored_count == count {
+                        json
+                    } else {
+                        let now = as_stands(&stored, severity, stored_count, &path)?;
+                        serde_json::to_string(&now).map_err(|e| DetectError::Store {
+                            path: path.clone(),
+                            reason: format!("cannot encode alert {}: {e}", a.id),
+                        })?
+                    };
+                match slot.get(a.id.as_str()) {
+                    Some(&k) => {
+                        events[k].2 = severity;
+                        events[k].3 = stands;
+                    }
+                    None => {
+                        slot.insert(&a.id, events.len());
+                        let kind = if emissions == 1 {
+                            OutboxKind::Created
+                        } else {
+                            OutboxKind::Updated
+                        };
+                        events.push((kind, &a.id, severity, stands));
+                    }
+                }
+            }
+            let mut ev = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (kind, alert_id, severity, created_ms, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            let now = now_ms();
+            for (kind, id, severity, json) in &events {
+                ev.execute(params![kind.as_str(), id, severity, now, json])
+                    .map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        if let Some(hook) = &self.hook.0 {
+            hook();
+        }
+        Ok(())
+    }
+
+    /// Outbox events after number `after` whose alert is at least `min_severity`, oldest
+    /// first, at most `limit`.
+    pub fn outbox_after(
+        &self,
+        after: i64,
+        min_severity: Severity,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, DetectError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, kind, alert_id, severity, created_ms, json FROM outbox
+                 WHERE seq > ?1 AND severity >= ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    after,
+                    min_severity.rank(),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, u8>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, kind, alert_id, severity, created_ms, json) = row.map_err(|e| self.err(e))?;
+            let kind = match kind.as_str() {
+                "created" => OutboxKind::Created,
+                "updated" => OutboxKind::Updated,
+                other => {
+                    return Err(DetectError::Store {
+                        path: self.path.clone(),
+                        reason: format!("outbox event {seq} has an unknown kind {other:?}"),
+                    })
+                }
+            };
+            out.push(OutboxEvent {
+                seq,
+                kind,
+                alert_id,
+                severity: Severity::from_rank(severity),
+                created_ms,
+                json,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Number of outbox events after number `after` whose alert is at least `min_severity`.
+    pub fn outbox_count_after(
+        &self,
+        after: i64,
+        min_severity: Severity,
+    ) -> Result<u64, DetectError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE seq > ?1 AND severity >= ?2",
+                params![after, min_severity.rank()],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The newest event number ever given, and what the outbox still holds.
+    pub fn outbox_head(&self) -> Result<OutboxHead, DetectError> {
+        let newest: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let (oldest, events): (Option<i64>, i64) = self
+            .conn
+            .query_row("SELECT min(seq), count(*) FROM outbox", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(OutboxHead {
+            newest: newest.unwrap_or(0),
+            oldest,
+            events: u64::try_from(events).unwrap_or(0),
+        })
+    }
+
+    /// Deletes the events numbered up to `through` that were committed before `before_ms`
+    /// (epoch ms); returns how many went. Numbers are never given again.
+    pub fn prune_outbox(&self, through: i64, before_ms: i64) -> Result<u64, DetectError> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM outbox WHERE seq <= ?1 AND created_ms < ?2",
+                params![through, before_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+
+    /// A random name for this alert database, made when its outbox was created: it tells
+    /// events of this data directory from those of another (or of a recreated one) whose
+    /// numbers are the same. Lower-case hex.
+    pub fn outbox_instance(&self) -> Result<String, DetectError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM outbox_meta WHERE key = 'instance'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// Alerts matching `filter`, earliest first.
@@ -224,13 +528,7 @@ impl AlertStore {
         let mut out = Vec::new();
         for row in rows {
             let (json, sev, count) = row.map_err(|e| self.err(e))?;
-            let mut a: Alert = serde_json::from_str(&json).map_err(|e| DetectError::Store {
-                path: self.path.clone(),
-                reason: format!("a stored alert is not valid JSON: {e}"),
-            })?;
-            a.severity = a.severity.max(Severity::from_rank(sev));
-            a.count = a.count.max(u64::try_from(count).unwrap_or(0));
-            out.push(a);
+            out.push(as_stands(&json, sev, count, &self.path)?);
         }
         Ok(out)
     }

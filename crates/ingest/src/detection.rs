@@ -251,6 +251,12 @@ impl Detection {
         .map(|s| (s, self.raised[s.rank() as usize]))
     }
 
+    /// Call `hook` after every commit that stored alerts, and with them outbox events (a sink
+    /// dispatcher's wake-up).
+    pub fn on_outbox(&mut self, hook: Option<suho_detect::OutboxHook>) {
+        self.store.on_outbox(hook);
+    }
+
     /// The alert store.
     pub fn store(&self) -> &AlertStore {
         &self.store
