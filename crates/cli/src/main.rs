@@ -164,8 +164,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Serve the HTTP API (ingest, checkpoint, tiles).
     ///
-    /// `POST /v1/records` takes NDJSON or a JSON array of records and answers 200 when anything
-    /// was stored, 422 when every line was rejected, 400 when the body holds no record; the
+    /// `POST /v1/records` takes NDJSON or a JSON array of records, plain or with
+    /// `Content-Encoding: gzip` or `zstd` (the body limit applies to the decompressed body), and
+    /// answers 200 when anything was stored, 422 when every line was rejected, 400 when the body holds no record; the
     /// `Suho-Stored`, `Suho-Duplicates` and `Suho-Rejected` headers give the counts. Event times
     /// are checked as by `suho ingest` (the `[ingest]` section of `suho.toml`).
     Serve(serve_cmd::ServeArgs),
