@@ -851,8 +851,9 @@ fn rebuild_range(reader: &TileReader, size: u64) -> Result<CompactRange, LedgerE
     CompactRange::from_parts(size, hashes).map_err(|e| LedgerError::Proof(e.to_string()))
 }
 
-/// Write `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
+/// Write `bytes` to `path` atomically and durably: temporary file (`<path>.tmp`), fsync,
+/// rename, fsync of the directory. A crash leaves the old file or the new one, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
     let io_err = |source| LedgerError::Io {
         path: path.to_path_buf(),
         source,
