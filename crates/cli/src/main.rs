@@ -8,6 +8,7 @@ mod demo;
 mod detect_cmd;
 mod eval;
 mod evidence_cmd;
+mod follow_cmd;
 mod leak_cmd;
 mod ledger_cmd;
 mod notify_cmd;
@@ -64,10 +65,24 @@ enum Command {
     /// whose `id` an earlier record of the same hour carries with other content is a conflict:
     /// stored, counted, and raised as an `id_conflict` alert. A long ingest publishes a signed
     /// checkpoint every 5 seconds (SUHO_CHECKPOINT_EVERY_SECS sets another interval).
+    ///
+    /// With --follow, each file is read as it grows until SIGINT or SIGTERM (then everything
+    /// read is made durable, positions are saved, a checkpoint is written, and the exit status
+    /// is 0). A file that does not exist yet is waited for; a file renamed away by log rotation
+    /// is read to its end (its last line without a line end is taken as it is once it has been
+    /// idle for a second) and the new file at the path from its start; a file truncated in
+    /// place (copytruncate) is read again from its start. Only whole lines are stored. Where
+    /// each file is in the ledger is kept in DATA/follow/state, so a restart, even after a
+    /// kill, stores every line exactly once, with or without record ids. A file rotated more
+    /// than once while suho is stopped: only the newest and the one it was reading are found.
     Ingest {
         /// NDJSON files of access records (plain or gzip), or logs of --format.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Keep reading the files as they grow, across log rotation, until stopped; a restart
+        /// goes on where the ledger ends.
+        #[arg(long)]
+        follow: bool,
         /// The files' format: `suho` (access records, contract section 1) or `gateway` (an
         /// API gateway's or application's JSON access log, mapped by --mapping).
         #[arg(long, default_value = "suho", value_parser = clap::builder::PossibleValuesParser::new(suho_decode::FORMATS))]
@@ -255,11 +270,16 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Simulate(a) => demo::simulate(&a).map(|_| 0),
         Command::Ingest {
             files,
+            follow,
             format,
             mapping,
         } => {
             let decoder = suho_decode::decoder(&format, mapping.as_deref())?;
-            ledger_cmd::ingest(&data, &files, decoder.into()).map(|_| 0)
+            if follow {
+                follow_cmd::follow(&data, &files, decoder.into())
+            } else {
+                ledger_cmd::ingest(&data, &files, decoder.into()).map(|_| 0)
+            }
         }
         Command::Rejects { limit, ndjson } => ledger_cmd::rejects(&data, limit, ndjson),
         Command::Verify { key } => ledger_cmd::verify(&data, key.as_deref()),

@@ -216,6 +216,9 @@ pub fn follow(
         watches.push(open_watch(&p, &mut state, &mut notes));
     }
     state.save(&state_file)?;
+    for n in &notes {
+        tracing::warn!("{n}");
+    }
 
     let workers = opts.ingest.workers.max(1);
     let detecting = detection.is_some();
