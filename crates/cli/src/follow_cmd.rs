@@ -25,10 +25,38 @@ pub fn follow(
     decoder: Arc<dyn suho_decode::Decoder>,
 ) -> Result<i32> {
     check_follow_inputs(files)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signal(Arc::clone(&stop))?;
+    let line = std::io::stderr()
+        .is_terminal()
+        .then(|| crate::ui::spinner("follow"));
+    let res = run(data, files, Some(decoder), &stop, &mut |p| {
+        if let Some(pb) = &line {
+            pb.set_message(status_line(p));
+        }
+    });
+    if let Some(pb) = line {
+        pb.finish_and_clear();
+    }
+    let totals = res?;
+    println!("stopped following; positions saved, final checkpoint written");
+    print_totals(&totals, data);
+    Ok(0)
+}
+
+/// Follow `files` into the ledger of `data`, with every detector on (unless SUHO_NO_DETECT is
+/// set), until `stop` is set (used by the command and by `suho bench`).
+pub fn run(
+    data: &Path,
+    files: &[PathBuf],
+    decoder: Option<Arc<dyn suho_decode::Decoder>>,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&FollowProgress),
+) -> Result<IngestTotals> {
     let mut ledger = Ledger::open(data, Options::default())?;
     let mut opts = FollowOptions::default();
     opts.ingest.config = IngestConfig::load(data)?;
-    opts.ingest.decoder = Some(decoder);
+    opts.ingest.decoder = decoder;
     if let Some(secs) = std::env::var("SUHO_CHECKPOINT_EVERY_SECS")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -40,31 +68,18 @@ pub fn follow(
     } else {
         Some(Detection::open(&mut ledger)?)
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    stop_on_signal(Arc::clone(&stop))?;
     let mut rejects = RejectLog::new(data);
-    let line = std::io::stderr()
-        .is_terminal()
-        .then(|| crate::ui::spinner("follow"));
     let started = Instant::now();
-    let res = suho_ingest::follow(
+    let s = suho_ingest::follow(
         &mut ledger,
         detection.as_mut(),
         files,
         &opts,
         &mut rejects,
-        &stop,
-        &mut |p| {
-            if let Some(pb) = &line {
-                pb.set_message(status_line(p));
-            }
-        },
-    );
-    if let Some(pb) = line {
-        pb.finish_and_clear();
-    }
-    let s = res?;
-    let totals = IngestTotals {
+        stop,
+        progress,
+    )?;
+    Ok(IngestTotals {
         stored: s.counts.stored,
         duplicates: s.counts.duplicates,
         rejected: s.counts.rejected,
@@ -77,10 +92,7 @@ pub fn follow(
             .as_ref()
             .map(|d| d.raised().iter().map(|(s, n)| (s.as_str(), *n)).collect())
             .unwrap_or_default(),
-    };
-    println!("stopped following; positions saved, final checkpoint written");
-    print_totals(&totals, data);
-    Ok(0)
+    })
 }
 
 /// Refuses what cannot be followed: standard input, directories, compressed files. A file that
