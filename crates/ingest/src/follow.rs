@@ -188,7 +188,13 @@ pub fn follow(
         .filter(|d| !d.is_passthrough());
     let mut state = State::load(&state_file)?.unwrap_or_default();
     let mut notes = Vec::new();
-    notes.extend(resume(ledger, &mut state, decoder, &state_file)?);
+    notes.extend(resume(
+        ledger,
+        &mut state,
+        decoder,
+        &opts.ingest.config,
+        &state_file,
+    )?);
     state.ledger_size = ledger.durable_size();
     state.current = None;
     state.next_id = state
@@ -324,7 +330,9 @@ pub fn follow(
         let end = res.and_then(|()| {
             durability.wait(ledger)?;
             ledger.sync().map_err(IngestError::from)?;
-            seq.landed(ledger, &mut stage, progress)?;
+            // Everything read is durable: no file's records lie past the saved size, so a
+            // restart matches nothing, whatever other commands append meanwhile.
+            seq.current = None;
             seq.save(ledger, &mut stage, progress)?;
             drop(durability);
             let size = ledger.checkpoint().map_err(IngestError::from)?;

@@ -117,6 +117,27 @@ impl Running {
     }
 }
 
+/// The follow state `text` as a kill leaves it: naming its one file as the current one (the
+/// follower names the file it appends from before it appends, and saves no other at a kill).
+fn killed_state(text: &str) -> String {
+    use sha2::Digest;
+    let json = text.lines().nth(1).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        v["current"],
+        serde_json::Value::Null,
+        "a clean stop names no current file"
+    );
+    assert_eq!(v["files"].as_array().unwrap().len(), 1);
+    v["current"] = v["files"][0]["id"].clone();
+    let json = v.to_string();
+    let sum: String = sha2::Sha256::digest(json.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("suho.dev/follow-state@v1\n{json}\nsha256 {sum}\n")
+}
+
 /// How many times each stored record body is in the ledger of `data`.
 fn stored(data: &Path) -> HashMap<String, u32> {
     let mut out = HashMap::new();
@@ -239,7 +260,8 @@ fn a_restart_behind_the_ledger_finds_its_place_by_the_records_without_ids() {
     f.until("100", |p| p.ledger_size == 100);
     f.stop();
     let state = suho_ingest::state_path(&data);
-    let behind = std::fs::read(&state).unwrap();
+    // A clean stop names no current file; a kill leaves the one being read.
+    let behind = killed_state(&std::fs::read_to_string(&state).unwrap());
 
     append(&log, "not json\n");
     append(&log, &(record(100) + "\n" + &record(100) + "\n"));
@@ -272,6 +294,64 @@ fn a_restart_behind_the_ledger_finds_its_place_by_the_records_without_ids() {
         assert_eq!(stored.get(&record(n)), Some(&1), "record {n}");
     }
     assert_eq!(stored.values().sum::<u32>(), 171);
+}
+
+#[test]
+fn records_another_command_stored_after_a_kill_are_not_taken_for_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("access.log");
+    append(&log, &lines(0..50));
+    let f = start(&data, std::slice::from_ref(&log));
+    f.until("50", |p| p.ledger_size == 50);
+    f.stop();
+    let state = suho_ingest::state_path(&data);
+    let behind = killed_state(&std::fs::read_to_string(&state).unwrap());
+    append(&log, &lines(50..80));
+    let f = start(&data, std::slice::from_ref(&log));
+    f.until("80", |p| p.ledger_size == 80);
+    f.stop();
+    // Killed before saving the position of lines 50..80; then, before the restart, another
+    // command stored records, one of them with the content of a line still to be read.
+    std::fs::write(&state, &behind).unwrap();
+    let other = dir.path().join("other.ndjson");
+    std::fs::write(&other, record(90) + "\n" + &lines(1000..1010)).unwrap();
+    {
+        let mut ledger = Ledger::open(&data, Options::default()).unwrap();
+        let mut rejects = RejectLog::new(&data);
+        let input = File::open(&other).unwrap();
+        suho_ingest::ingest_stream(
+            &mut ledger,
+            None,
+            "other.ndjson",
+            input,
+            &suho_ingest::IngestOptions::default(),
+            &mut rejects,
+            &mut |_| {},
+        )
+        .unwrap();
+    }
+    append(&log, &lines(80..100));
+    let f = start(&data, std::slice::from_ref(&log));
+    f.until("every line", |p| p.ledger_size == 111);
+    let summary = f.stop();
+    assert!(
+        summary.notes.iter().any(
+            |n| n.contains("30 records stored after the last saved position")
+                && n.contains("the other 11 records")
+        ),
+        "{:?}",
+        summary.notes
+    );
+    let stored = stored(&data);
+    assert_eq!(
+        stored.get(&record(90)),
+        Some(&2),
+        "once from the file, once from the other"
+    );
+    for n in (0..100).chain(1000..1010).filter(|n| *n != 90) {
+        assert_eq!(stored.get(&record(n)), Some(&1), "record {n}");
+    }
 }
 
 #[test]

@@ -22,6 +22,13 @@
 //! was rejected or a duplicate by id, and reading it again does the same. Identical lines have
 //! identical records and the same fate, so the earliest match is the right one. No record id is
 //! needed.
+//!
+//! Another command may have appended to the ledger after the kill and before the restart
+//! (`suho scope` records its own use, `suho ingest` another file): those records come after
+//! the follower's. A line the ingest would certainly have stored (valid, without an id, its time
+//! within the window as of when the records around it were sequenced) whose record is not the
+//! next one ends the follower's records there; the rest are another writer's. A clean stop
+//! saves the state with no current file, so then nothing needs matching at all.
 
 use std::fs::File;
 use std::io::Read;
@@ -257,6 +264,7 @@ pub(crate) fn resume(
     ledger: &Ledger,
     state: &mut State,
     decoder: Option<&dyn suho_decode::Decoder>,
+    config: &crate::IngestConfig,
     state_path: &Path,
 ) -> Result<Option<String>, FollowError> {
     let durable = ledger.durable_size();
@@ -293,7 +301,7 @@ pub(crate) fn resume(
                 return false;
             }
             if let Some(e) = Entry::decode(&frame.entry) {
-                want.push(e.body_sha256);
+                want.push((e.body_sha256, e.sequenced_ms));
             }
             true
         })
@@ -307,35 +315,29 @@ pub(crate) fn resume(
             entry.offset
         )));
     };
-    let found = match_lines(file, entry.offset, entry.line, &want, decoder).map_err(|source| {
-        FollowError::Io {
-            path: entry.path.clone(),
-            source,
-        }
-    })?;
-    if found.matched < want.len() {
-        return Err(FollowError::State {
-            path: state_path.to_path_buf(),
-            reason: format!(
-                "the {past} records the ledger holds past its saved size {saved} must come from {} \
-                 after byte {}, but only {} of them are records of its lines there: the file was \
-                 changed while suho was stopped. Nothing was stored; to go on, move this file away \
-                 (every followed file is then read from its start, and lines without an `id` \
-                 already stored are stored twice)",
-                entry.path.display(),
-                entry.offset,
-                found.matched
-            ),
-        });
-    }
-    let note = format!(
-        "{}: {past} records stored after the last saved position (byte {}) are in the ledger; \
+    let found =
+        match_lines(file, entry.offset, entry.line, &want, decoder, config).map_err(|source| {
+            FollowError::Io {
+                path: entry.path.clone(),
+                source,
+            }
+        })?;
+    let mut note = format!(
+        "{}: {} records stored after the last saved position (byte {}) are in the ledger; \
          reading on from byte {} (line {})",
         entry.path.display(),
+        found.matched,
         entry.offset,
         found.offset,
         found.line
     );
+    if found.matched < want.len() {
+        note.push_str(&format!(
+            "; the other {} records past the saved ledger size {saved} are not from its lines \
+             (another command stored them while the follower was stopped)",
+            want.len() - found.matched
+        ));
+    }
     entry.offset = found.offset;
     entry.line = found.line;
     state.ledger_size = durable;
@@ -353,13 +355,44 @@ struct Found {
     line: u64,
 }
 
+/// What a line's record says about where the follower's records end.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// It is the next record wanted.
+    Found,
+    /// It is not, and ingest may have left it out (invalid, out of the time window, or with
+    /// an id that may have been a duplicate).
+    Skipped,
+    /// It is not, though ingest would have stored it: the follower's records end before it.
+    End,
+}
+
 impl Found {
-    /// Count `record` when it is the next one wanted.
-    fn check(&mut self, record: &[u8], want: &[[u8; 32]]) {
-        if self.matched < want.len()
-            && <[u8; 32]>::from(Sha256::digest(record)) == want[self.matched]
-        {
+    /// Look at `record`: the next one of `want` (SHA-256 and sequenced time of each), or not.
+    fn check(
+        &mut self,
+        record: &[u8],
+        want: &[([u8; 32], i64)],
+        config: &crate::IngestConfig,
+    ) -> Step {
+        let Some((sha, sequenced_ms)) = want.get(self.matched) else {
+            return Step::End;
+        };
+        if <[u8; 32]>::from(Sha256::digest(record)) == *sha {
             self.matched += 1;
+            return Step::Found;
+        }
+        match suho_record::parse_record(record) {
+            Ok(rec)
+                if rec.id.is_none()
+                    && config
+                        .at(*sequenced_ms)
+                        .check(rec.time_ms, rec.time_form)
+                        .is_ok() =>
+            {
+                Step::End
+            }
+            _ => Step::Skipped,
         }
     }
 }
@@ -371,8 +404,9 @@ fn match_lines(
     mut file: File,
     offset: u64,
     line: u64,
-    want: &[[u8; 32]],
+    want: &[([u8; 32], i64)],
     decoder: Option<&dyn suho_decode::Decoder>,
+    config: &crate::IngestConfig,
 ) -> std::io::Result<Found> {
     use std::io::{Seek, SeekFrom};
     let mut found = Found {
@@ -438,23 +472,29 @@ fn match_lines(
             }
             let after = body.as_ptr() as usize - base + body.len();
             let end = memchr::memchr(b'\n', &chunk[after..]).map_or(chunk.len(), |p| after + p + 1);
-            let before = found.matched;
+            let (mut hit, mut ended) = (false, false);
+            let mut step =
+                |record: &[u8], found: &mut Found| match found.check(record, want, config) {
+                    Step::Found => hit = true,
+                    Step::End => ended = true,
+                    Step::Skipped => {}
+                };
             match decoder {
-                None => found.check(body, want),
+                None => step(body, &mut found),
                 Some(d) => {
                     decoded.clear();
                     if d.decode(body, &mut decoded).is_ok() {
                         for record in decoded.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
-                            found.check(record, want);
+                            step(record, &mut found);
                         }
                     }
                 }
             }
-            if found.matched > before {
+            if hit {
                 found.offset = at + end as u64;
                 found.line = n + 1;
             }
-            if found.matched == want.len() {
+            if found.matched == want.len() || ended {
                 return Ok(found);
             }
         }
@@ -475,6 +515,18 @@ mod tests {
 
     fn sha(b: &[u8]) -> [u8; 32] {
         Sha256::digest(b).into()
+    }
+
+    /// A record line without an id, numbered `n`, and what the ledger's entry says of it.
+    fn rec(n: u64) -> String {
+        format!(
+            r#"{{"time":{},"actor":"a","action":"read","resource":"r{n}"}}"#,
+            1_750_000_000_000u64 + n
+        )
+    }
+
+    fn stored(line: &str) -> ([u8; 32], i64) {
+        (sha(line.as_bytes()), 1_750_000_100_000)
     }
 
     #[test]
@@ -513,34 +565,61 @@ mod tests {
     fn matching_finds_the_end_of_the_last_stored_line_past_rejected_and_repeated_ones() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("log");
-        // Line 2 was rejected, lines 3 and 4 are the same record (both stored: no id).
-        let lines = ["a", "bad", "same", "same", "b", "c"];
+        let config = crate::IngestConfig::default();
+        // Line 2 was rejected, lines 3 and 4 are the same record (both stored: no id), line 5
+        // has an id and was a duplicate.
+        let dup = r#"{"time":1750000000000,"actor":"a","action":"read","resource":"r","id":"k1"}"#;
+        let lines = [
+            rec(1),
+            "not json".into(),
+            rec(3),
+            rec(3),
+            dup.into(),
+            rec(6),
+            rec(7),
+        ];
         let mut f = File::create(&path).expect("create");
-        for l in lines {
+        let mut ends = Vec::new();
+        let mut at = 0;
+        for l in &lines {
             writeln!(f, "{l}").expect("write");
+            at += l.len() as u64 + 1;
+            ends.push(at);
         }
-        write!(f, "partial").expect("write");
+        write!(f, "{}", rec(8)).expect("write");
         drop(f);
         let open = || File::open(&path).expect("open");
-        let stored = [sha(b"a"), sha(b"same"), sha(b"same"), sha(b"b")];
-        let found = match_lines(open(), 0, 1, &stored, None).expect("match");
-        // After "b": 2 + 4 + 5 + 5 + 2 bytes, and line 6 is next.
+        let want = [
+            stored(&rec(1)),
+            stored(&rec(3)),
+            stored(&rec(3)),
+            stored(&rec(6)),
+        ];
+        let found = match_lines(open(), 0, 1, &want, None, &config).expect("match");
         assert_eq!(
             found,
             Found {
                 matched: 4,
-                offset: 18,
-                line: 6
+                offset: ends[5],
+                line: 7
             }
         );
-        // From a later position, with one record: the first "same" after it.
-        let found = match_lines(open(), 6, 3, &[sha(b"same")], None).expect("match");
-        assert_eq!((found.matched, found.offset, found.line), (1, 11, 4));
         // A rotated file's final line without its end was taken as it is.
-        let found = match_lines(open(), 18, 6, &[sha(b"c"), sha(b"partial")], None).expect("match");
-        assert_eq!((found.matched, found.offset), (2, 27));
-        // Records that are not there: only those found count.
-        let found = match_lines(open(), 0, 1, &[sha(b"a"), sha(b"zzz")], None).expect("match");
-        assert_eq!((found.matched, found.offset, found.line), (1, 2, 2));
+        let found = match_lines(
+            open(),
+            ends[5],
+            7,
+            &[stored(&rec(7)), stored(&rec(8))],
+            None,
+            &config,
+        )
+        .expect("match");
+        assert_eq!((found.matched, found.offset), (2, at + rec(8).len() as u64));
+        // Records another command stored after the follower's: the first line ingest would
+        // have stored and that is not next ends the follower's records; they are not looked
+        // for further on, even where a line has the same content.
+        let want = [stored(&rec(1)), stored(&rec(7)), stored(&rec(3))];
+        let found = match_lines(open(), 0, 1, &want, None, &config).expect("match");
+        assert_eq!((found.matched, found.offset, found.line), (1, ends[0], 2));
     }
 }

@@ -363,10 +363,10 @@ impl Reader<'_> {
         let id = match keep {
             Some((id, _)) => id,
             None => {
-                // The next file after the active one, in order.
+                // The next file with lines after the active one, in order (round robin).
                 let after = active
-                    .and_then(|(a, _)| ready.iter().position(|id| *id > a))
-                    .unwrap_or(0);
+                    .and_then(|(a, _)| ready.iter().position(|id| *id == a))
+                    .map_or(0, |p| (p + 1) % ready.len());
                 let id = ready[after];
                 *active = Some((id, Instant::now()));
                 id
