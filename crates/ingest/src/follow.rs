@@ -250,7 +250,7 @@ pub fn follow(
         last_save: Instant::now(),
         reported: ledger.durable_size(),
         started: suho_record::format_rfc3339_ms(suho_ledger::now_ms()),
-        rate: (Instant::now(), 0),
+        rate: VecDeque::from([(Instant::now(), 0)]),
         seen,
         status_file: status_path(&data),
         last_status: Instant::now(),
@@ -477,8 +477,8 @@ struct Sequencer {
     /// Durable size last reported to `progress`.
     reported: u64,
     started: String,
-    /// Lines counted at the start of the current rate interval.
-    rate: (Instant, u64),
+    /// Lines counted at moments of the last two seconds, oldest first (for the rate).
+    rate: VecDeque<(Instant, u64)>,
     seen: Arc<Mutex<Vec<FileProgress>>>,
     status_file: PathBuf,
     last_status: Instant,
@@ -760,15 +760,30 @@ impl Sequencer {
     }
 
     fn progress(&mut self, durable: u64) -> FollowProgress {
+        // Lines per second over the last two seconds or so.
         let now = Instant::now();
-        let dt = now.duration_since(self.rate.0).as_secs_f64();
-        let rate = if dt > 0.0 {
-            (self.summary.lines - self.rate.1) as f64 / dt
-        } else {
-            0.0
-        };
-        if dt >= 1.0 {
-            self.rate = (now, self.summary.lines);
+        while self.rate.len() > 1
+            && self
+                .rate
+                .get(1)
+                .is_some_and(|(t, _)| now.duration_since(*t) >= Duration::from_secs(2))
+        {
+            self.rate.pop_front();
+        }
+        let rate = self.rate.front().map_or(0.0, |(t, n)| {
+            let dt = now.duration_since(*t).as_secs_f64();
+            if dt > 0.0 {
+                (self.summary.lines - n) as f64 / dt
+            } else {
+                0.0
+            }
+        });
+        if self
+            .rate
+            .back()
+            .is_none_or(|(t, _)| now.duration_since(*t) >= Duration::from_millis(100))
+        {
+            self.rate.push_back((now, self.summary.lines));
         }
         let mut files = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
         for f in &mut files {
