@@ -45,6 +45,8 @@ pub enum AppError {
     Evidence(#[from] suho_evidence::EvidenceError),
     #[error(transparent)]
     Sink(#[from] suho_sink::SinkError),
+    #[error(transparent)]
+    Follow(#[from] suho_ingest::FollowError),
     /// An ingest stopped part-way: `stored` says, per input, what was stored until then (one
     /// line each), for the caller to show before the error.
     #[error("ingesting {input} stopped: {source}")]

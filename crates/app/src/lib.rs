@@ -16,6 +16,7 @@ mod config;
 mod datadir;
 mod error;
 pub mod evidence;
+pub mod follow;
 pub mod ingest;
 pub mod notify;
 pub mod own_use;

@@ -26,6 +26,15 @@ pub struct BenchArgs {
     /// against the same records in the contract format; 0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     gateway_records: u64,
+    /// Lines per second appended to a followed, rotating file (0 skips the follow row).
+    #[arg(long, default_value_t = 100_000)]
+    follow_rate: u64,
+    /// Seconds the follow row appends for.
+    #[arg(long, default_value_t = 10)]
+    follow_seconds: u64,
+    /// The followed file is rotated (renamed, a new one created) every this many MB.
+    #[arg(long, default_value_t = 64)]
+    follow_rotate_mb: u64,
     /// Keep the generated files and ledger (under DATA/bench).
     #[arg(long)]
     keep: bool,
@@ -264,6 +273,16 @@ pub fn bench(data: &Path, a: BenchArgs) -> Result<i32> {
     if a.http_records > 0 {
         http_bench(&exe, &dir, a.http_records)?;
     }
+    if a.follow_rate > 0 && a.follow_seconds > 0 {
+        follow_bench(
+            &exe,
+            &dir,
+            &file1,
+            a.follow_rate,
+            a.follow_seconds,
+            a.follow_rotate_mb,
+        )?;
+    }
     if !a.keep {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -495,6 +514,199 @@ fn http_bench(exe: &Path, dir: &Path, records: u64) -> Result<()> {
     if stored != records {
         bail!("the server acknowledged {stored} of {records} records");
     }
+    Ok(())
+}
+
+/// When consecutive lines were appended: `(first line, time)` of each write, in order. A line
+/// is numbered from 0 in the order written, which is its ledger index past the starting size
+/// when every line is one stored record.
+#[derive(Default)]
+pub struct Appends {
+    writes: Vec<(u64, Instant)>,
+}
+
+impl Appends {
+    /// Lines from `first` on were appended at `at` (until the next write's first line).
+    pub fn push(&mut self, first: u64, at: Instant) {
+        self.writes.push((first, at));
+    }
+
+    /// When line `line` was appended.
+    pub fn at(&self, line: u64) -> Option<Instant> {
+        let i = self.writes.partition_point(|(first, _)| *first <= line);
+        self.writes.get(i.checked_sub(1)?).map(|(_, t)| *t)
+    }
+
+    /// Latency of every line up to `total` to the first of `reached` (`(time, n)`: the first
+    /// n lines had reached the goal, such as durable in the ledger, by then; in time order)
+    /// that covers it.
+    pub fn to_prefix(&self, total: u64, reached: &[(Instant, u64)]) -> Vec<Duration> {
+        let mut out = Vec::with_capacity(total as usize);
+        let mut r = reached.iter().peekable();
+        for line in 0..total {
+            while r.peek().is_some_and(|(_, n)| *n <= line) {
+                r.next();
+            }
+            let (Some((t, _)), Some(at)) = (r.peek(), self.at(line)) else {
+                break;
+            };
+            out.push(t.saturating_duration_since(at));
+        }
+        out
+    }
+}
+
+/// Median, 99th percentile and maximum of latencies.
+pub struct Latency {
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub samples: usize,
+}
+
+impl Latency {
+    /// Over `samples` (None when there are none). A later row (append to sink delivery) gives
+    /// it, per delivered alert, its delivery time less `Appends::at` of its record's line.
+    pub fn of(mut samples: Vec<Duration>) -> Option<Latency> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        Some(Latency {
+            p50: at(0.5),
+            p99: at(0.99),
+            max: at(1.0),
+            samples: samples.len(),
+        })
+    }
+}
+
+/// `suho ingest --follow` keeping up with a file appended to at `rate` lines per second for
+/// `seconds` (lines of `source`, written in one write per millisecond, the file rotated every
+/// `rotate_mb` MB), with every detector on: lines made durable per second as a fraction of the
+/// rate appended, and the latency from each line's write to its group commit (fsync, in the
+/// ledger). The follower runs in this process, so each group commit's time is known exactly;
+/// the writer shares the machine with it, as a logging program would.
+fn follow_bench(
+    exe: &Path,
+    dir: &Path,
+    source: &Path,
+    rate: u64,
+    seconds: u64,
+    rotate_mb: u64,
+) -> Result<()> {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let data = company_data(exe, dir, "follow-data")?;
+    let logs = dir.join("follow-logs");
+    std::fs::create_dir_all(&logs)?;
+    let log = logs.join("access.log");
+    let total = rate * seconds;
+    let stop = AtomicBool::new(false);
+    let reached: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
+    let rotate_bytes = rotate_mb.max(1) << 20;
+    let (appends, rotations, append_secs, totals) = std::thread::scope(|s| -> Result<_> {
+        let follower = {
+            let (data, log, stop, reached) = (&data, &log, &stop, Arc::clone(&reached));
+            s.spawn(move || {
+                let app = suho_app::App::new(data);
+                let req = suho_app::follow::FollowRequest {
+                    files: vec![log.clone()],
+                    ..Default::default()
+                };
+                suho_app::follow::run(&app, &req, stop, &mut |p| {
+                    if let Ok(mut r) = reached.lock() {
+                        if r.last().is_none_or(|(_, n)| *n < p.ledger_size) {
+                            r.push((Instant::now(), p.ledger_size));
+                        }
+                    }
+                })
+            })
+        };
+        let writing = (|| -> Result<(Appends, u32, f64)> {
+            let mut input = std::io::BufReader::with_capacity(1 << 20, File::open(source)?);
+            let mut out = File::create(&log)?;
+            let mut in_file = 0u64;
+            let mut rotations = 0u32;
+            let mut appends = Appends::default();
+            let mut buf = Vec::with_capacity(1 << 20);
+            let mut written = 0u64;
+            let start = Instant::now();
+            while written < total {
+                let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
+                if due > written {
+                    buf.clear();
+                    for _ in written..due {
+                        if input.read_until(b'\n', &mut buf)? == 0 {
+                            bail!("{} has fewer than {total} lines", source.display());
+                        }
+                    }
+                    appends.push(written, Instant::now());
+                    out.write_all(&buf)?;
+                    in_file += buf.len() as u64;
+                    written = due;
+                    if in_file >= rotate_bytes {
+                        rotations += 1;
+                        std::fs::rename(&log, logs.join(format!("access.log.{rotations}")))?;
+                        out = File::create(&log)?;
+                        in_file = 0;
+                    }
+                }
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            Ok((appends, rotations, start.elapsed().as_secs_f64()))
+        })();
+        // Wait for the follower to make every line durable (or to fail), then stop it.
+        if writing.is_ok() {
+            while !follower.is_finished()
+                && reached
+                    .lock()
+                    .map(|r| r.last().is_none_or(|(_, n)| *n < total))
+                    .unwrap_or(false)
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let totals = follower
+            .join()
+            .map_err(|_| anyhow::anyhow!("the follower panicked"))??;
+        let (appends, rotations, secs) = writing?;
+        Ok((appends, rotations, secs, totals))
+    })?;
+    let reached = reached.lock().map(|r| r.clone()).unwrap_or_default();
+    if totals.stored != total {
+        bail!("the follower stored {} of {total} lines", totals.stored);
+    }
+    let first = appends.at(0).context("nothing was appended")?;
+    let last = reached
+        .last()
+        .map(|(t, _)| *t)
+        .context("the follower reported nothing durable")?;
+    let durable_rate = total as f64 / last.duration_since(first).as_secs_f64();
+    let appended_rate = total as f64 / append_secs;
+    let latency = Latency::of(appends.to_prefix(total, &reached)).context("no latency samples")?;
+    println!(
+        "{:<44} {:>10.2} {:>14}   ({} lines appended at {}/s, file rotated every {} MB: {} rotations; every detector on)",
+        "suho ingest --follow, durable",
+        last.duration_since(first).as_secs_f64(),
+        thousands(durable_rate as u64),
+        thousands(total),
+        thousands(appended_rate as u64),
+        rotate_mb,
+        rotations
+    );
+    println!(
+        "follow: durable / appended rate {:.2}; append to durable (fsync'd in the ledger) p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} lines)",
+        durable_rate / appended_rate,
+        latency.p50.as_secs_f64() * 1e3,
+        latency.p99.as_secs_f64() * 1e3,
+        latency.max.as_secs_f64() * 1e3,
+        thousands(latency.samples as u64)
+    );
     Ok(())
 }
 
@@ -782,6 +994,32 @@ mod tests {
         assert_eq!(stat_cpu_seconds("4242 (suho) S 1 2 3"), None);
         // The real file parses too (the format has not moved under the parser).
         cpu_seconds().expect("this test runs on Linux, which has /proc/self/stat");
+    }
+
+    #[test]
+    fn latency_is_measured_per_line_from_its_write_to_the_first_report_covering_it() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut appends = Appends::default();
+        // Lines 0-2 written at 0 ms, lines 3-4 at 10 ms.
+        appends.push(0, ms(0));
+        appends.push(3, ms(10));
+        assert_eq!(appends.at(2), Some(ms(0)));
+        assert_eq!(appends.at(3), Some(ms(10)));
+        // Durable: 2 lines at 5 ms, 4 at 12 ms, all 5 at 30 ms.
+        let reached = [(ms(5), 2), (ms(12), 4), (ms(30), 5)];
+        let got: Vec<u64> = appends
+            .to_prefix(5, &reached)
+            .iter()
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(got, [5, 5, 12, 2, 20]);
+        let l = Latency::of(appends.to_prefix(5, &reached)).expect("samples");
+        assert_eq!(l.p50, Duration::from_millis(5));
+        assert_eq!(l.max, Duration::from_millis(20));
+        assert!(Latency::of(Vec::new()).is_none());
+        // Lines no report covers yet have no latency.
+        assert_eq!(appends.to_prefix(5, &reached[..1]).len(), 2);
     }
 
     #[test]

@@ -331,7 +331,10 @@ pub fn status(app: &App) -> Result<i32> {
     println!("records (WAL)    {}", layout.wal().display());
     let lag = suho_app::recovery::lag(app)?;
     match (&lag.writer, lag.logged) {
-        (Some(w), _) => println!("writer           {w} (it checkpoints and detects as it goes)"),
+        (Some(w), _) => {
+            println!("writer           {w} (it checkpoints and detects as it goes)");
+            crate::follow_cmd::print_status(data, Some(w));
+        }
         (None, Some(n)) => println!("records logged   {}", thousands(n)),
         (None, None) => {}
     }

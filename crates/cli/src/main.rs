@@ -8,6 +8,7 @@ mod demo;
 mod detect_cmd;
 mod eval;
 mod evidence_cmd;
+mod follow_cmd;
 mod leak_cmd;
 mod ledger_cmd;
 mod notify_cmd;
@@ -69,13 +70,27 @@ enum Command {
     /// Alerts go to the sinks of suho.toml ([[sinks]]) while ingesting, and for up to 5
     /// seconds after; what a failing sink has not taken waits for `suho serve` or `suho sinks
     /// deliver`.
+    ///
+    /// With --follow, each file is read as it grows until SIGINT or SIGTERM (then everything
+    /// read is made durable, positions are saved, a checkpoint is written, and the exit status
+    /// is 0). A file that does not exist yet is waited for; a file renamed away by log rotation
+    /// is read to its end (its last line without a line end is taken as it is once it has been
+    /// idle for a second) and the new file at the path from its start; a file truncated in
+    /// place (copytruncate) is read again from its start. Only whole lines are stored. Where
+    /// each file is in the ledger is kept in DATA/follow/state, so a restart, even after a
+    /// kill, stores every line exactly once, with or without record ids. A file rotated more
+    /// than once while suho is stopped: only the newest and the one it was reading are found.
     Ingest {
         /// NDJSON files of access records (plain or gzip), or logs of --format.
         #[arg(required_unless_present = "source")]
         files: Vec<PathBuf>,
+        /// Keep reading the files as they grow, across log rotation, until stopped; a restart
+        /// goes on where the ledger ends.
+        #[arg(long)]
+        follow: bool,
         /// Read the source of this name from `[[sources]]` in suho.toml (its path, format and
         /// mapping); repeat for several. Not with FILES.
-        #[arg(long, conflicts_with_all = ["files", "format", "mapping"])]
+        #[arg(long, conflicts_with_all = ["files", "format", "mapping", "follow"])]
         source: Vec<String>,
         /// The files' format: `suho` (access records, contract section 1), `gateway` (an
         /// API gateway's or application's JSON access log), `pgaudit` (PostgreSQL pgAudit
@@ -180,8 +195,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Serve the HTTP API (ingest, checkpoint, tiles).
     ///
-    /// `POST /v1/records` takes NDJSON or a JSON array of records and answers 200 when anything
-    /// was stored, 422 when every line was rejected, 400 when the body holds no record; the
+    /// `POST /v1/records` takes NDJSON or a JSON array of records, plain or with
+    /// `Content-Encoding: gzip` or `zstd` (the body limit applies to the decompressed body), and
+    /// answers 200 when anything was stored, 422 when every line was rejected, 400 when the body holds no record; the
     /// `Suho-Stored`, `Suho-Duplicates` and `Suho-Rejected` headers give the counts. Event times
     /// are checked as by `suho ingest` (the `[ingest]` section of `suho.toml`). Alerts go to
     /// the sinks of suho.toml ([[sinks]]) as they are raised.
@@ -280,6 +296,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Ingest {
             files,
             source,
+            follow,
             format,
             mapping,
         } => {
@@ -287,7 +304,11 @@ fn run(cli: Cli) -> Result<i32> {
                 return ledger_cmd::ingest_sources(&app, &source).map(|_| 0);
             }
             let decoder = suho_decode::decoder(&format, mapping.as_deref())?;
-            ledger_cmd::ingest(&app, &files, decoder.into()).map(|_| 0)
+            if follow {
+                follow_cmd::follow(&app, &files, decoder.into())
+            } else {
+                ledger_cmd::ingest(&app, &files, decoder.into()).map(|_| 0)
+            }
         }
         Command::Sources(c) => sources_cmd::sources(&app, c),
         Command::Rejects { limit, ndjson } => ledger_cmd::rejects(&data, limit, ndjson),

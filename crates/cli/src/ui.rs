@@ -34,6 +34,18 @@ pub fn count_bar(total: u64, what: &str) -> ProgressBar {
     pb
 }
 
+/// A spinner with a message on standard error (hidden when it is not a terminal).
+pub fn spinner(what: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {prefix}: {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_prefix(what.to_string());
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
 /// 1234567 -> "1,234,567".
 pub fn thousands(n: u64) -> String {
     suho_record::Thousands(u128::from(n)).to_string()

@@ -7,6 +7,7 @@
 mod array;
 mod detection;
 mod durable;
+mod follow;
 mod input;
 mod prepare;
 mod rejects;
@@ -20,6 +21,10 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 pub use detection::{Detection, DetectionSetup};
+pub use follow::{
+    follow, read_status, state_path, status_path, FileProgress, FollowError, FollowOptions,
+    FollowProgress, FollowSummary,
+};
 pub use input::{open_input, Compression, Input};
 pub use rejects::{RejectLog, Source, EXCERPT_BYTES};
 pub use service::{IngestService, ServiceOptions};

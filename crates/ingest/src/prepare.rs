@@ -62,6 +62,38 @@ pub(crate) fn prepare_chunk(
     p.finish(buf)
 }
 
+/// Prepare a chunk of input lines as a parse worker does: `buf` holds whole lines (the last one
+/// may lack its line end) numbered from `first_line`, or, when `too_long` gives the length of a
+/// line over the record limit, the start of that one line, which is rejected. Lines are
+/// decoded first by `decoder` (none: the contract format); event times are checked against
+/// `config` at the time of this call.
+pub(crate) fn prepare_lines(
+    buf: Vec<u8>,
+    first_line: u64,
+    too_long: Option<u64>,
+    decoder: Option<&dyn suho_decode::Decoder>,
+    config: &crate::IngestConfig,
+    detecting: bool,
+) -> PreparedChunk {
+    if let Some(bytes) = too_long {
+        return PreparedChunk::rejected(
+            first_line,
+            format!(
+                "the line is {bytes} bytes, over the {} MiB limit for one record; it was skipped",
+                suho_record::MAX_LINE_BYTES >> 20
+            ),
+            buf,
+            bytes,
+        );
+    }
+    let now = suho_ledger::now_ms();
+    let window = config.at(now);
+    match decoder {
+        Some(d) => prepare_decoded(buf, first_line, d, now, &window, detecting),
+        None => prepare_chunk(buf, first_line, now, &window, detecting),
+    }
+}
+
 /// [`prepare_chunk`] for lines of another log format: each line of `buf` (each unit of the
 /// decoder's framing: a whole csvlog record, one JSON event) is decoded into access
 /// records first (in this worker, so decoding runs on every core), and those are prepared and

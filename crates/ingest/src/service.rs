@@ -316,7 +316,7 @@ fn tick(
     durability.start_checkpoint(ledger, stage)
 }
 
-fn drain_spool(
+pub(crate) fn drain_spool(
     ledger: &mut Ledger,
     stage: Option<&mut Stage<'_>>,
     rejects: &mut RejectLog,

@@ -11,7 +11,7 @@ use suho_ledger::{Appended, Ledger};
 
 use crate::detection::{Stage, ToDetect};
 use crate::durable::Durability;
-use crate::prepare::{prepare_chunk, prepare_decoded, Item, PreparedChunk};
+use crate::prepare::{prepare_lines, Item, PreparedChunk};
 use crate::{Detection, IngestConfig, IngestError, RejectLog, Source};
 
 const CHUNK: usize = 1 << 20;
@@ -132,35 +132,17 @@ pub fn ingest_stream(
             let tx = done_tx.clone();
             s.spawn(move || {
                 for c in rx {
-                    let (bytes, chunk) = match c.too_long {
-                        Some(bytes) => (
+                    let bytes = c.too_long.unwrap_or(c.buf.len() as u64);
+                    let chunk =
+                        prepare_lines(c.buf, c.first_line, c.too_long, decoder, &config, detecting);
+                    if tx
+                        .send(Done {
+                            seq: c.seq,
                             bytes,
-                            PreparedChunk::rejected(
-                                c.first_line,
-                                format!("the line is {bytes} bytes, over the {} MiB limit for one record; it was skipped", suho_record::MAX_LINE_BYTES >> 20),
-                                c.buf,
-                                bytes,
-                            ),
-                        ),
-                        None => {
-                            let now = suho_ledger::now_ms();
-                            let bytes = c.buf.len() as u64;
-                            let window = config.at(now);
-                            let chunk = match decoder {
-                                Some(d) => prepare_decoded(
-                                    c.buf,
-                                    c.first_line,
-                                    d,
-                                    now,
-                                    &window,
-                                    detecting,
-                                ),
-                                None => prepare_chunk(c.buf, c.first_line, now, &window, detecting),
-                            };
-                            (bytes, chunk)
-                        }
-                    };
-                    if tx.send(Done { seq: c.seq, bytes, chunk }).is_err() {
+                            chunk,
+                        })
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -251,7 +233,7 @@ pub fn ingest_stream(
 
 /// Sequence one prepared chunk and count what happened to its lines; the per-item results
 /// go on to the detectors.
-fn sequence(
+pub(crate) fn sequence(
     ledger: &mut Ledger,
     source: &Source,
     chunk: &mut PreparedChunk,

@@ -34,6 +34,7 @@ use suho_ledger::{ENTRY_LEN, TILE_WIDTH};
 use tokio::sync::{oneshot, Semaphore};
 use tower_http::services::ServeDir;
 
+use crate::encoding::{self, Encoding, Undecodable};
 use crate::tokens::{claimed_id, Role, TokenStore};
 
 /// Default limit of one `POST /v1/records` body: 64 MiB.
@@ -180,9 +181,18 @@ pub enum AppError {
     PayloadTooLarge {
         /// The limit, in bytes.
         limit: usize,
+        /// The body was compressed, and it is its decompressed size that passed the limit.
+        decompressed: bool,
     },
-    /// The body has a `Content-Encoding` the server does not decode (415).
-    UnsupportedEncoding,
+    /// The body has a `Content-Encoding` the server does not decode (415); the header as sent.
+    UnsupportedEncoding(String),
+    /// A compressed body could not be decompressed (400).
+    Undecodable {
+        /// Its `Content-Encoding`.
+        encoding: &'static str,
+        /// Why, as the decoder said.
+        reason: String,
+    },
     /// The request could not be read (400).
     BadRequest(&'static str),
     /// The body did not arrive in full in time (408).
@@ -203,8 +213,8 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::BadRequest(_) | AppError::Undecodable { .. } => StatusCode::BAD_REQUEST,
             AppError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Unavailable | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -222,12 +232,22 @@ impl AppError {
             ),
             AppError::NotFound(what) => (*what).to_owned(),
             AppError::MethodNotAllowed => "method not allowed on this route".to_owned(),
-            AppError::PayloadTooLarge { limit } => format!(
-                "request body is larger than the limit of {limit} bytes; split the batch"
+            AppError::PayloadTooLarge {
+                limit,
+                decompressed: false,
+            } => format!("request body is larger than the limit of {limit} bytes; split the batch"),
+            AppError::PayloadTooLarge {
+                limit,
+                decompressed: true,
+            } => format!(
+                "the request body decompresses to more than the limit of {limit} bytes; split the batch (nothing of it was stored)"
             ),
-            AppError::UnsupportedEncoding => {
-                "Content-Encoding is not supported; send the NDJSON uncompressed".to_owned()
-            }
+            AppError::UnsupportedEncoding(sent) => format!(
+                "Content-Encoding {sent:?} is not supported; send gzip, zstd or uncompressed NDJSON"
+            ),
+            AppError::Undecodable { encoding, reason } => format!(
+                "the {encoding} body could not be decompressed ({reason}); nothing of it was stored"
+            ),
             AppError::BadRequest(what) => (*what).to_owned(),
             AppError::BodyTimeout => {
                 "the request body did not arrive in time; nothing of it was stored".to_owned()
@@ -402,18 +422,21 @@ async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
 }
 
-/// `POST /v1/records`: reads the body (NDJSON, or a JSON array of records; up to the limit),
+/// `POST /v1/records`: reads the body (NDJSON, or a JSON array of records; up to the limit, after
+/// decompression when it is sent with `Content-Encoding: gzip` or `zstd`),
 /// hands it to the ingest service and answers with the batch report once the batch is durable:
 /// 200 when something was stored (or was already), 422 when every line was rejected, 400 when
 /// the body holds no record at all. `Suho-Stored`, `Suho-Duplicates` and `Suho-Rejected` say
 /// how many lines went which way, so that a shipper sees a partial failure without reading
 /// the body.
 async fn post_records(State(state): State<AppState>, req: Request) -> Result<Response, AppError> {
-    if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
-        if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
-            return Err(AppError::UnsupportedEncoding);
-        }
-    }
+    let encoding = Encoding::parse(
+        req.headers()
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    )
+    .map_err(AppError::UnsupportedEncoding)?;
     let source = match req.extensions().get::<Producer>() {
         Some(p) => Source::http(&p.id, &p.name),
         // Not reached: `require` marks every request it lets through.
@@ -425,7 +448,10 @@ async fn post_records(State(state): State<AppState>, req: Request) -> Result<Res
     let limit = state.body_limit;
     let declared = content_length(req.headers())?;
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(AppError::PayloadTooLarge { limit });
+        return Err(AppError::PayloadTooLarge {
+            limit,
+            decompressed: false,
+        });
     }
     // Semaphore::acquire fails only once the semaphore is closed, and this one never is.
     let _slot = tokio::time::timeout(state.slot_wait, state.ingest_slots.acquire())
@@ -438,6 +464,7 @@ async fn post_records(State(state): State<AppState>, req: Request) -> Result<Res
     )
     .await
     .map_err(|_| AppError::BodyTimeout)??;
+    let body = decompress(encoding, body, limit).await?;
 
     let (tx, rx) = oneshot::channel();
     state.ingest.submit(
@@ -488,12 +515,43 @@ async fn read_body(
         })?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
-                return Err(AppError::PayloadTooLarge { limit });
+                return Err(AppError::PayloadTooLarge {
+                    limit,
+                    decompressed: false,
+                });
             }
             buf.extend_from_slice(&data);
         }
     }
     Ok(buf)
+}
+
+/// Decompress a body sent with `Content-Encoding` `encoding` to at most `limit` bytes, off the
+/// async runtime's threads (64 MiB take a few hundred milliseconds).
+async fn decompress(encoding: Encoding, body: Vec<u8>, limit: usize) -> Result<Vec<u8>, AppError> {
+    if encoding == Encoding::Identity {
+        return Ok(body);
+    }
+    let decoded = tokio::task::spawn_blocking(move || encoding::decode(encoding, &body, limit))
+        .await
+        .map_err(|e| {
+            // A decoder that panics on hostile input must not take the server with it.
+            tracing::error!(error = %e, encoding = encoding.name(), "decompressing a body panicked");
+            AppError::Undecodable {
+                encoding: encoding.name(),
+                reason: "the decoder failed".to_owned(),
+            }
+        })?;
+    decoded.map_err(|e| match e {
+        Undecodable::TooLarge => AppError::PayloadTooLarge {
+            limit,
+            decompressed: true,
+        },
+        Undecodable::Corrupt(reason) => AppError::Undecodable {
+            encoding: encoding.name(),
+            reason,
+        },
+    })
 }
 
 async fn report_response(report: BatchReport) -> Result<Response, AppError> {

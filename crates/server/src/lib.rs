@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod encoding;
 mod error;
 mod leak;
 mod serve;

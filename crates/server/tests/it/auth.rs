@@ -186,21 +186,6 @@ async fn body_over_the_limit_is_refused_with_413() {
 }
 
 #[tokio::test]
-async fn compressed_bodies_are_refused_with_415() {
-    let f = Fixture::new();
-    let req = Request::builder()
-        .method("POST")
-        .uri("/v1/records")
-        .header(header::AUTHORIZATION, format!("Bearer {}", f.ingest))
-        .header(header::CONTENT_ENCODING, "gzip")
-        .body(Body::from(three_records()))
-        .unwrap();
-    let r = f.send(req).await;
-    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    r.error();
-}
-
-#[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405_as_json() {
     let f = Fixture::new();
     let r = f.send(get("/v1/nothing", Some(&f.admin))).await;

@@ -5,6 +5,7 @@
 
 mod auth;
 mod common;
+mod encoding;
 mod ingest;
 mod ledger_files;
 mod tls;
