@@ -793,8 +793,13 @@ fn gateway_bench(exe: &Path, dir: &Path, file: &Path, n: u64) -> Result<()> {
                 [one] => format!("/v1/r{k}/customers/{one}"),
                 many => format!("/v1/r{k}/customers?ids={}", many.join(",")),
             };
+            // The contract allows RFC 3339 text or epoch milliseconds; nginx logs the former.
+            let time = match v["time"].as_i64() {
+                Some(ms) => suho_record::format_rfc3339_ms(ms),
+                None => text("time"),
+            };
             let entry = serde_json::json!({
-                "time_iso8601": text("time"),
+                "time_iso8601": time,
                 "remote_addr": text("src_ip"),
                 "request_method": "GET",
                 "request_uri": uri,
@@ -823,8 +828,17 @@ fn gateway_bench(exe: &Path, dir: &Path, file: &Path, n: u64) -> Result<()> {
                 .arg(log),
             None => cmd.arg(&contract),
         };
-        time_cmd(&mut cmd)
+        let t = time_cmd(&mut cmd)?;
+        let rejects = suho_ingest::RejectLog::new(&data);
+        if rejects.path().exists() {
+            bail!(
+                "the decoder benchmark's {name} rejected lines (see {}): it would compare different work",
+                rejects.path().display()
+            );
+        }
+        Ok(t)
     };
+    // Every line of both files must be stored, or the comparison is not of the same work.
     let c1 = run("gw-contract-a", None)?;
     let g1 = run("gw-gateway-a", Some((&log, &mapping)))?;
     let g2 = run("gw-gateway-b", Some((&log, &mapping)))?;
