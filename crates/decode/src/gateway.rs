@@ -16,7 +16,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::json::{get, text, text_at};
 use crate::{check_action, source_sha256, DecodeError, Decoded, Decoder, MappingError};
@@ -298,21 +298,30 @@ fn jwt_claims(authorization: &str) -> Option<Claims> {
     let mut parts = token.split('.');
     let (h, p) = (parts.next()?, parts.next()?);
     parts.next()?;
-    let decode = |s: &str| -> Option<Map<String, Value>> {
+    // Only the three claims suho keeps are materialised; every other member of the header
+    // and the payload is skipped without allocating.
+    #[derive(serde::Deserialize)]
+    struct Part {
+        sub: Option<Value>,
+        jti: Option<Value>,
+        kid: Option<Value>,
+    }
+    let decode = |s: &str| -> Option<Part> {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(s.trim_end_matches('='))
             .ok()?;
-        match serde_json::from_slice(&bytes).ok()? {
-            Value::Object(m) => Some(m),
-            _ => None,
+        // An object only: serde would also fill the struct from an array, by position.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
         }
+        serde_json::from_slice(&bytes).ok()
     };
     let header = decode(h)?;
     let payload = decode(p)?;
     Some(Claims {
-        sub: payload.get("sub").and_then(text),
-        jti: payload.get("jti").and_then(text),
-        kid: header.get("kid").and_then(text),
+        sub: payload.sub.as_ref().and_then(text),
+        jti: payload.jti.as_ref().and_then(text),
+        kid: header.kid.as_ref().and_then(text),
     })
 }
 
@@ -457,19 +466,19 @@ impl Decoder for GatewayDecoder {
 
         let segs = split_path(&path);
         let route = self.map.find(&method, &segs);
-        let mut rec = Map::new();
-        rec.insert("time".into(), Value::from(time));
-        rec.insert("actor".into(), Value::from(actor));
-        let mut attrs = Map::new();
-        attrs.insert("source".into(), Value::from("gateway"));
-        attrs.insert("source_sha256".into(), Value::from(source_sha256(line)));
+        // Written field by field: no map of the record is built (this runs once per line).
+        let start = out.len();
+        let mut w = crate::RecordWriter::new(out);
+        w.num("time", time);
+        w.str("actor", &actor);
+        let mut unmapped = false;
         match route {
             Some(r) => {
-                rec.insert(
-                    "action".into(),
-                    Value::from(r.action.as_deref().unwrap_or(default_action(&method))),
+                w.str(
+                    "action",
+                    r.action.as_deref().unwrap_or(default_action(&method)),
                 );
-                rec.insert("resource".into(), Value::from(r.resource.clone()));
+                w.str("resource", &r.resource);
                 let mut subjects: Vec<String> = Vec::new();
                 for s in &r.subjects {
                     match s {
@@ -503,7 +512,7 @@ impl Decoder for GatewayDecoder {
                 subjects.sort();
                 subjects.dedup();
                 if !subjects.is_empty() {
-                    rec.insert("subjects".into(), Value::from(subjects));
+                    w.strs("subjects", &subjects);
                 }
                 if let Some(n) = r
                     .subject_count
@@ -511,16 +520,16 @@ impl Decoder for GatewayDecoder {
                     .and_then(|p| get(&v, p))
                     .and_then(Value::as_u64)
                 {
-                    rec.insert("subject_count".into(), Value::from(n));
+                    w.unsigned("subject_count", n);
                 }
                 if !r.fields.is_empty() {
-                    rec.insert("fields".into(), Value::from(r.fields.clone()));
+                    w.strs("fields", &r.fields);
                 }
             }
             None => {
-                rec.insert("action".into(), Value::from(default_action(&method)));
-                rec.insert("resource".into(), Value::from(format!("{method} {path}")));
-                attrs.insert("unmapped".into(), Value::from(true));
+                w.str("action", default_action(&method));
+                w.str("resource", &format!("{method} {path}"));
+                unmapped = true;
             }
         }
         for (key, value) in [
@@ -537,18 +546,25 @@ impl Decoder for GatewayDecoder {
             ("id", text_at(&v, f.id.as_deref())),
         ] {
             if let Some(x) = value {
-                rec.insert(key.into(), Value::from(x));
+                w.str(key, &x);
             }
         }
-        if let Some(status) = text_at(&v, f.status.as_deref()).and_then(|s| s.parse::<u16>().ok()) {
-            if status >= 400 {
-                rec.insert("outcome".into(), Value::from("failure"));
-            }
-            attrs.insert("status".into(), Value::from(status));
+        let status = text_at(&v, f.status.as_deref()).and_then(|s| s.parse::<u16>().ok());
+        if status.is_some_and(|s| s >= 400) {
+            w.str("outcome", "failure");
         }
-        rec.insert("attrs".into(), Value::Object(attrs));
-        let unmapped = route.is_none();
-        crate::emit(rec, out)?;
+        w.begin_object("attrs");
+        w.str("source", "gateway");
+        w.str("source_sha256", &source_sha256(line));
+        if unmapped {
+            w.boolean("unmapped", true);
+        }
+        if let Some(s) = status {
+            w.unsigned("status", u64::from(s));
+        }
+        w.end_object();
+        w.finish();
+        debug_assert!(out[start..].ends_with(b"\n"));
         Ok(Decoded {
             records: 1,
             unmapped,
@@ -587,6 +603,26 @@ mod tests {
             parse_clf("10/Oct/2000:13:55:36 +0é0").is_err(),
             "no panic on a bad zone"
         );
+    }
+
+    #[test]
+    fn only_an_object_is_read_as_a_jwt_header_or_payload() {
+        use base64::Engine as _;
+        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = |h: &str, p: &str| format!("Bearer {}.{}.sig", b(h), b(p));
+        let c = jwt_claims(&token(
+            r#"{"alg":"RS256","kid":"k1","x":[1,{"y":2}]}"#,
+            r#"{"sub":"emp-1","jti":"t-1","roles":["a"]}"#,
+        ))
+        .unwrap_or_default();
+        assert_eq!(
+            (c.sub.as_deref(), c.jti.as_deref(), c.kid.as_deref()),
+            (Some("emp-1"), Some("t-1"), Some("k1"))
+        );
+        // An array in the payload position would fill sub, jti, kid by position if read as
+        // the struct; it is not a JWT.
+        assert!(jwt_claims(&token(r#"{"kid":"k1"}"#, r#"["emp-1","t-1","k9"]"#)).is_none());
+        assert!(jwt_claims(&token(r#" ["k"]"#, r#"{"sub":"emp-1"}"#)).is_none());
     }
 
     #[test]

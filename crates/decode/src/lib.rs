@@ -241,6 +241,91 @@ pub(crate) fn clip(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// Writes one record as an NDJSON line member by member, without building a map of it first
+/// (the per-line path of a decoder). Keys are the caller's, written once each.
+pub(crate) struct RecordWriter<'a> {
+    out: &'a mut Vec<u8>,
+    /// Whether the object being written has no member yet, per nesting level.
+    empty: Vec<bool>,
+}
+
+impl<'a> RecordWriter<'a> {
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> RecordWriter<'a> {
+        out.push(b'{');
+        RecordWriter {
+            out,
+            empty: vec![true],
+        }
+    }
+
+    fn key(&mut self, key: &str) {
+        if let Some(e) = self.empty.last_mut() {
+            if !*e {
+                self.out.push(b',');
+            }
+            *e = false;
+        }
+        self.quoted(key);
+        self.out.push(b':');
+    }
+
+    fn quoted(&mut self, s: &str) {
+        // A &str always encodes (serde_json escapes what JSON needs); nothing can fail here.
+        let _ = serde_json::to_writer(&mut *self.out, s);
+    }
+
+    pub(crate) fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.quoted(value);
+    }
+
+    pub(crate) fn num(&mut self, key: &str, value: i64) {
+        self.key(key);
+        // Writing to a Vec cannot fail.
+        let _ = std::io::Write::write_fmt(&mut *self.out, format_args!("{value}"));
+    }
+
+    pub(crate) fn unsigned(&mut self, key: &str, value: u64) {
+        self.key(key);
+        // Writing to a Vec cannot fail.
+        let _ = std::io::Write::write_fmt(&mut *self.out, format_args!("{value}"));
+    }
+
+    pub(crate) fn boolean(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.out
+            .extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    pub(crate) fn strs(&mut self, key: &str, values: &[String]) {
+        self.key(key);
+        self.out.push(b'[');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.quoted(v);
+        }
+        self.out.push(b']');
+    }
+
+    pub(crate) fn begin_object(&mut self, key: &str) {
+        self.key(key);
+        self.out.push(b'{');
+        self.empty.push(true);
+    }
+
+    pub(crate) fn end_object(&mut self) {
+        self.empty.pop();
+        self.out.push(b'}');
+    }
+
+    /// Closes the record and ends its line.
+    pub(crate) fn finish(self) {
+        self.out.extend_from_slice(b"}\n");
+    }
+}
+
 /// Write `rec` as one NDJSON line.
 pub(crate) fn emit(
     rec: serde_json::Map<String, serde_json::Value>,
