@@ -601,6 +601,20 @@ fn follow_bench(
     use std::sync::{Arc, Mutex};
 
     let data = company_data(exe, dir, "follow-data")?;
+    // Alert latency: a webhook sink to a receiver in this process, and once a second a line
+    // of an intruder no registry knows (its own actor, credential and signing key), which the
+    // detectors raise a new alert on; each alert's delivery time less its line's append time.
+    let receiver = WebhookReceiver::start()?;
+    std::fs::write(
+        data.join("bench-webhook.secret"),
+        format!("{}\n", suho_sink::WebhookSecret::generate()),
+    )?;
+    let mut toml = std::fs::read_to_string(data.join("suho.toml"))?;
+    toml.push_str(&format!(
+        "\n[[sinks]]\nname = \"bench\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/alerts\"\nsecret_file = \"bench-webhook.secret\"\n",
+        receiver.port
+    ));
+    std::fs::write(data.join("suho.toml"), toml)?;
     let logs = dir.join("follow-logs");
     std::fs::create_dir_all(&logs)?;
     let log = logs.join("access.log");
@@ -611,19 +625,23 @@ fn follow_bench(
     let (appends, rotations, append_secs, totals) = std::thread::scope(|s| -> Result<_> {
         let follower = {
             let (data, log, stop, reached) = (&data, &log, &stop, Arc::clone(&reached));
-            s.spawn(move || {
+            s.spawn(move || -> Result<suho_app::ingest::IngestTotals> {
                 let app = suho_app::App::new(data);
+                let sinks = suho_app::sinks::start(&app)?;
                 let req = suho_app::follow::FollowRequest {
                     files: vec![log.clone()],
+                    on_outbox: Some(sinks.hook()),
                     ..Default::default()
                 };
-                suho_app::follow::run(&app, &req, stop, &mut |p| {
+                let totals = suho_app::follow::run(&app, &req, stop, &mut |p| {
                     if let Ok(mut r) = reached.lock() {
                         if r.last().is_none_or(|(_, n)| *n < p.ledger_size) {
                             r.push((Instant::now(), p.ledger_size));
                         }
                     }
-                })
+                })?;
+                sinks.drain(Some(Duration::from_secs(10)), false)?;
+                Ok(totals)
             })
         };
         let writing = (|| -> Result<(Appends, u32, f64)> {
@@ -639,9 +657,23 @@ fn follow_bench(
                 let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
                 if due > written {
                     buf.clear();
-                    for _ in written..due {
+                    for line in written..due {
+                        let at = buf.len();
                         if input.read_until(b'\n', &mut buf)? == 0 {
                             bail!("{} has fewer than {total} lines", source.display());
+                        }
+                        if line % rate == rate / 2 {
+                            // In place of this line: an intruder's record (see above).
+                            let k = line / rate;
+                            buf.truncate(at);
+                            buf.extend_from_slice(
+                                format!(
+                                    "{{\"time\":{},\"actor\":\"bench-intruder-{k}\",\"action\":\"read\",\"resource\":\"customers\",\"subjects\":[\"c-{k}\"],\"credential\":\"tok-intruder-{k}\",\"signing_key\":\"kid-intruder-{k}\",\"src_ip\":\"203.0.113.{}\"}}\n",
+                                    suho_ledger::now_ms(),
+                                    k % 250 + 1
+                                )
+                                .as_bytes(),
+                            );
                         }
                     }
                     appends.push(written, Instant::now());
@@ -707,7 +739,101 @@ fn follow_bench(
         latency.max.as_secs_f64() * 1e3,
         thousands(latency.samples as u64)
     );
+    // Append to webhook delivery, per alert raised on an intruder's line (its first delivery).
+    let delivered = receiver.deliveries();
+    let mut seen = std::collections::HashSet::new();
+    let samples: Vec<Duration> = delivered
+        .iter()
+        .filter(|(_, alert)| {
+            alert["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("bench-intruder-"))
+        })
+        .filter_map(|(t, alert)| {
+            let index = alert["ledger_index"].as_u64()?;
+            if !seen.insert(alert["id"].as_str()?.to_string()) {
+                return None;
+            }
+            Some(t.saturating_duration_since(appends.at(index)?))
+        })
+        .collect();
+    let injected = total.saturating_sub(rate / 2).div_ceil(rate.max(1));
+    match Latency::of(samples) {
+        Some(l) => println!(
+            "follow: append to alert delivered to a webhook p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} alerts on {} intruder lines, {} webhook requests in all)",
+            l.p50.as_secs_f64() * 1e3,
+            l.p99.as_secs_f64() * 1e3,
+            l.max.as_secs_f64() * 1e3,
+            l.samples,
+            injected,
+            delivered.len()
+        ),
+        None => bail!(
+            "no alert on the {injected} intruder lines reached the webhook ({} requests in all)",
+            delivered.len()
+        ),
+    }
     Ok(())
+}
+
+/// A webhook receiver for the follow row: answers every request 204 and keeps, per request,
+/// when it arrived and the alert in its body (`data` of suho's webhook body).
+struct WebhookReceiver {
+    port: u16,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(Instant, serde_json::Value)>>>,
+}
+
+impl WebhookReceiver {
+    fn start() -> Result<WebhookReceiver> {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let got: std::sync::Arc<std::sync::Mutex<Vec<(Instant, serde_json::Value)>>> =
+            std::sync::Arc::default();
+        let sink = std::sync::Arc::clone(&got);
+        std::thread::spawn(move || {
+            for conn in listener.incoming().map_while(Result::ok) {
+                let sink = std::sync::Arc::clone(&sink);
+                std::thread::spawn(move || -> std::io::Result<()> {
+                    let mut out = conn.try_clone()?;
+                    let mut r = std::io::BufReader::new(conn);
+                    loop {
+                        let mut len = 0usize;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line)? == 0 {
+                                return Ok(());
+                            }
+                            let l = line.trim_end();
+                            if l.is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = l.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    len = v.trim().parse().unwrap_or(0);
+                                }
+                            }
+                        }
+                        let mut body = vec![0u8; len];
+                        std::io::Read::read_exact(&mut r, &mut body)?;
+                        let at = Instant::now();
+                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                            if let Ok(mut g) = sink.lock() {
+                                g.push((at, v["data"].clone()));
+                            }
+                        }
+                        out.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")?;
+                    }
+                });
+            }
+        });
+        Ok(WebhookReceiver { port, got })
+    }
+
+    fn deliveries(&self) -> Vec<(Instant, serde_json::Value)> {
+        self.got.lock().map(|g| g.clone()).unwrap_or_default()
+    }
 }
 
 /// A data directory `name` under the bench directory set up as the company would set it up:
