@@ -37,7 +37,7 @@ struct State {
     groups: Vec<UnmappedGroup>,
 }
 
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 const STATE_FILE: &str = "unmapped.json";
 
 /// Whether a path segment names one thing (an id, a key, a hash) rather than a route part.
@@ -47,9 +47,11 @@ fn is_identifier(seg: &str) -> bool {
     }
     let digits = seg.bytes().filter(u8::is_ascii_digit).count();
     let hex = seg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    // Digits that make up a third of a segment or more name one thing (c-000042, u8f3a91);
+    // a digit or two in a word does not (v1, s3:GetObject, oauth2).
     digits == seg.len()
         || (hex && seg.len() >= 16)
-        || (digits > 0 && seg.len() >= 6 && seg.bytes().any(|b| b.is_ascii_alphabetic()))
+        || (digits >= 3 && digits * 3 >= seg.len())
         || seg.contains('@')
 }
 
@@ -115,7 +117,14 @@ pub fn unmapped(app: &App) -> Result<Vec<UnmappedGroup>, AppError> {
             }
             let source = v["attrs"]["source"].as_str().unwrap_or("?").to_string();
             let template = template_of(v["resource"].as_str().unwrap_or(""));
-            let time = v["time"].as_str().unwrap_or("").to_string();
+            // The contract allows RFC 3339 text or epoch milliseconds.
+            let time = match &v["time"] {
+                serde_json::Value::Number(n) => n
+                    .as_i64()
+                    .map(suho_record::format_rfc3339_ms)
+                    .unwrap_or_default(),
+                t => t.as_str().unwrap_or("").to_string(),
+            };
             let g = groups
                 .entry((source.clone(), template.clone()))
                 .or_insert_with(|| UnmappedGroup {
@@ -176,6 +185,9 @@ mod tests {
             ("POST /v2/export/batch", "POST /v2/export/batch"),
             ("GET /users/kim@example.com", "GET /users/{}"),
             ("public.customers", "public.customers"),
+            ("s3:GetBucketPolicy", "s3:GetBucketPolicy"),
+            ("GET /v2/oauth2/token", "GET /v2/oauth2/token"),
+            ("GET /v1/users/u8f3a91/keys", "GET /v1/users/{}/keys"),
         ] {
             assert_eq!(template_of(resource), template, "{resource}");
         }

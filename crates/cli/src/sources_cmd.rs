@@ -65,12 +65,12 @@ pub fn sources(app: &App, cmd: SourcesCmd) -> Result<i32> {
                 groups.len()
             );
             println!(
-                "{:>10}  {:<8} {:<44} {:<24} {:<24} example",
+                "{:>10}  {:<10} {:<44} {:<24} {:<24} example",
                 "records", "source", "template", "first", "last"
             );
             for g in groups.iter().take(limit) {
                 println!(
-                    "{:>10}  {:<8} {:<44} {:<24} {:<24} {}",
+                    "{:>10}  {:<10} {:<44} {:<24} {:<24} {}",
                     thousands(g.records),
                     g.source,
                     g.template,

@@ -78,6 +78,12 @@ fn a_named_source_is_read_with_its_decoder_and_uncatalogued_routes_are_listed_no
     assert_eq!(groups.len(), 2, "{groups:?}");
     assert_eq!(groups[0]["template"], "GET /v1/orders/{}/items");
     assert_eq!(groups[0]["records"], 3);
+    // Decoded records carry epoch milliseconds; the listing shows the time.
+    assert_eq!(
+        groups[0]["first_time"], "2025-06-24T10:00:00.000Z",
+        "{}",
+        groups[0]
+    );
     assert_eq!(groups[1]["template"], "GET /internal/export");
     assert_eq!(groups[1]["records"], 1);
 
