@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use suho_ingest::{FollowOptions, FollowProgress, RejectLog};
 
@@ -35,11 +35,8 @@ pub fn run(
     let mut opts = FollowOptions::default();
     opts.ingest.config = app.config()?.ingest;
     opts.ingest.decoder = req.decoder.clone();
-    if let Some(secs) = std::env::var("SUHO_CHECKPOINT_EVERY_SECS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        opts.ingest.checkpoint_every = Duration::from_secs(secs);
+    if let Some(every) = app.checkpoint_every() {
+        opts.ingest.checkpoint_every = every;
     }
     let mut detection = app.open_detection(&mut ledger)?;
     if let Some(d) = &mut detection {

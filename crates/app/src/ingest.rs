@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use suho_decode::Decoder;
 use suho_ingest::{
@@ -87,12 +87,8 @@ pub fn ingest_into(
         decoder: req.decoder.clone(),
         ..IngestOptions::default()
     };
-    // How often a long ingest publishes a signed checkpoint (default 5 s).
-    if let Some(secs) = std::env::var("SUHO_CHECKPOINT_EVERY_SECS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        opts.checkpoint_every = Duration::from_secs(secs);
+    if let Some(every) = app.checkpoint_every() {
+        opts.checkpoint_every = every;
     }
     let mut totals = IngestTotals::default();
     let mut done: Vec<(String, StreamSummary)> = Vec::new();

@@ -93,6 +93,15 @@ impl App {
         Ok(Some(Detection::open(ledger, self.detection_setup()?)?))
     }
 
+    /// How often a long ingest or a follower publishes a signed checkpoint:
+    /// `SUHO_CHECKPOINT_EVERY_SECS` when set, else the pipeline's default.
+    pub fn checkpoint_every(&self) -> Option<std::time::Duration> {
+        std::env::var("SUHO_CHECKPOINT_EVERY_SECS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(std::time::Duration::from_secs)
+    }
+
     /// The alert and incident store.
     pub fn alerts(&self) -> Result<suho_detect::AlertStore, AppError> {
         Ok(suho_detect::AlertStore::open(&self.dir.alerts_db())?)

@@ -852,7 +852,7 @@ fn rebuild_range(reader: &TileReader, size: u64) -> Result<CompactRange, LedgerE
 }
 
 /// Write `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
     suho_durable::write_atomic(path, bytes).map_err(|e| LedgerError::Io {
         path: e.path,
         source: e.source,

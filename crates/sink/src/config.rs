@@ -440,7 +440,9 @@ pub(crate) fn split_address(a: &str) -> Result<(String, u16), String> {
 }
 
 /// Reads the `[[sinks]]` tables of `<data_dir>/suho.toml`; none when the file or the tables
-/// are missing. Other sections of the file are not looked at.
+/// are missing. Other sections of the file are not looked at. For tools and tests: suho's
+/// front ends read the file once, through the application layer, which calls
+/// [`from_section`].
 pub fn load(data_dir: &Path) -> Result<Vec<SinkConfig>, SinkError> {
     let path = data_dir.join("suho.toml");
     match std::fs::read_to_string(&path) {

@@ -214,8 +214,10 @@ impl State {
                 source,
             })?;
         }
-        suho_ledger::write_atomic(path, self.encode().as_bytes())
-            .map_err(|e| FollowError::Ingest(e.into()))
+        suho_durable::write_atomic(path, self.encode().as_bytes()).map_err(|e| FollowError::Io {
+            path: e.path,
+            source: e.source,
+        })
     }
 }
 
