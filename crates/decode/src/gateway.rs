@@ -11,15 +11,17 @@
 //! route is not catalogued is still stored (resource `METHOD /path`, no subjects,
 //! `attrs.unmapped = true`) and counted, never dropped.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::path::Path;
 
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::json::{get, text, text_at};
-use crate::{check_action, source_sha256, DecodeError, Decoded, Decoder, MappingError};
+use crate::capture::{Cap, ReadError, Wanted};
+use crate::{check_action, DecodeError, Decoded, Decoder, MappingError};
 
 /// Where the log's fields are (dotted paths into each JSON line).
 #[derive(Debug, Clone, Deserialize)]
@@ -134,13 +136,81 @@ struct Route {
     literals: usize,
 }
 
+/// FNV-1a over a path segment. The catalogue is the operator's own file and a request's path
+/// only chooses which bucket it probes, so the hash needs no keyed defence against floods; the
+/// default SipHash was a tenth of the route lookup.
+#[derive(Default)]
+struct SegmentHasher(u64);
+
+impl Hasher for SegmentHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Route templates of one method as a tree of path segments: a request path walks it from
+/// the root, following its literal segment and, where the template has a parameter there, the
+/// parameter branch as well.
+#[derive(Debug, Clone, Default)]
+struct RouteTree {
+    literal: HashMap<String, RouteTree, BuildHasherDefault<SegmentHasher>>,
+    param: Option<Box<RouteTree>>,
+    /// Routes whose template ends here, in catalogue order.
+    ends: Vec<usize>,
+}
+
+impl RouteTree {
+    fn insert(&mut self, segments: &[Segment], route: usize) {
+        match segments.split_first() {
+            None => self.ends.push(route),
+            Some((Segment::Literal(l), rest)) => self
+                .literal
+                .entry(l.clone())
+                .or_default()
+                .insert(rest, route),
+            Some((Segment::Param(_), rest)) => self
+                .param
+                .get_or_insert_with(Default::default)
+                .insert(rest, route),
+        }
+    }
+
+    /// Every route that fits `segs`, offered to `best` (a parameter fits any non-empty
+    /// segment).
+    fn fits(&self, segs: &[&str], best: &mut impl FnMut(usize)) {
+        let Some((first, rest)) = segs.split_first() else {
+            self.ends.iter().for_each(|&r| best(r));
+            return;
+        };
+        if let Some(t) = self.literal.get(*first) {
+            t.fits(rest, best);
+        }
+        if let (Some(t), false) = (&self.param, first.is_empty()) {
+            t.fits(rest, best);
+        }
+    }
+}
+
 /// A loaded mapping: field paths and the route catalogue, indexed for matching.
 #[derive(Debug, Clone)]
 pub struct GatewayMapping {
     fields: FieldPaths,
     routes: Vec<Route>,
-    /// (method, segment count) -> routes, most specific first; method `*` under "*".
-    index: HashMap<(String, usize), Vec<usize>>,
+    /// Method -> its routes' tree; method `*` under "*".
+    index: HashMap<String, RouteTree>,
+    /// The top-level members of a log line that some mapped path reads.
+    wanted: Wanted,
 }
 
 impl GatewayMapping {
@@ -164,19 +234,46 @@ impl GatewayMapping {
         for (i, spec) in file.routes.iter().enumerate() {
             routes.push(route(spec).map_err(|e| format!("routes[{i}] {:?}: {e}", spec.route))?);
         }
-        let mut index: HashMap<(String, usize), Vec<usize>> = HashMap::new();
+        let mut index: HashMap<String, RouteTree> = HashMap::new();
         for (i, r) in routes.iter().enumerate() {
             let method = r.resource.split(' ').next().unwrap_or("*").to_string();
-            index.entry((method, r.segments.len())).or_default().push(i);
+            index.entry(method).or_default().insert(&r.segments, i);
         }
-        for v in index.values_mut() {
-            // Most literal segments first: /v1/customers/search beats /v1/customers/{id}.
-            v.sort_by_key(|&i| std::cmp::Reverse(routes[i].literals));
+        let f = &file.fields;
+        let mut paths: Vec<&str> = vec![f.time.as_str()];
+        paths.extend(
+            [
+                &f.method,
+                &f.path,
+                &f.query,
+                &f.request,
+                &f.src_ip,
+                &f.status,
+                &f.authorization,
+                &f.claims,
+                &f.actor,
+                &f.credential,
+                &f.signing_key,
+                &f.id,
+                &f.purpose,
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
+        );
+        for r in &routes {
+            paths.extend(r.subject_count.as_deref());
+            paths.extend(r.subjects.iter().filter_map(|s| match s {
+                SubjectSource::Field(p) => Some(p.as_str()),
+                _ => None,
+            }));
         }
+        let wanted = Wanted::new(paths);
         Ok(GatewayMapping {
             fields: file.fields,
             routes,
             index,
+            wanted,
         })
     }
 
@@ -185,20 +282,26 @@ impl GatewayMapping {
         self.routes.len()
     }
 
+    /// The route for a request: of the templates of its method that fit the path (else of
+    /// method `*`), the one with the most literal segments (`/v1/customers/search` beats
+    /// `/v1/customers/{id}`), the first in the catalogue among equals.
     fn find(&self, method: &str, segs: &[&str]) -> Option<&Route> {
         for m in [method, "*"] {
-            let Some(cands) = self.index.get(&(m.to_string(), segs.len())) else {
+            let Some(tree) = self.index.get(m) else {
                 continue;
             };
-            for &i in cands {
-                let r = &self.routes[i];
-                let fits = r.segments.iter().zip(segs).all(|(t, s)| match t {
-                    Segment::Literal(l) => l == s,
-                    Segment::Param(_) => !s.is_empty(),
+            let mut best: Option<usize> = None;
+            tree.fits(segs, &mut |i| {
+                let better = best.is_none_or(|b| {
+                    let (ri, rb) = (&self.routes[i], &self.routes[b]);
+                    ri.literals > rb.literals || (ri.literals == rb.literals && i < b)
                 });
-                if fits {
-                    return Some(r);
+                if better {
+                    best = Some(i);
                 }
+            });
+            if let Some(i) = best {
+                return Some(&self.routes[i]);
             }
         }
         None
@@ -279,81 +382,149 @@ impl GatewayDecoder {
     }
 }
 
-/// What a bearer token says about itself.
-#[derive(Default)]
-struct Claims {
-    sub: Option<String>,
-    jti: Option<String>,
-    kid: Option<String>,
+/// What a bearer token (or a verified claims object) says about itself.
+#[derive(Default, Clone)]
+struct Claims<'a> {
+    sub: Option<Cow<'a, str>>,
+    jti: Option<Cow<'a, str>>,
+    kid: Option<Cow<'a, str>>,
+}
+
+thread_local! {
+    /// A decoded JWT part, reused from line to line.
+    static JWT_PART: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// What recently seen tokens said, per worker thread.
+    static TOKENS: RefCell<TokenCache> = RefCell::new(TokenCache::new());
+}
+
+/// The claims of recently seen tokens. A bearer token is sent with every request of its
+/// session, so a gateway log repeats each one many times; reading it once saves decoding two
+/// base64 parts and two JSON objects per line. A token is known by a 128-bit hash of the
+/// whole token under two keys chosen at random per process (a forged token differs from the
+/// real one somewhere, and without the keys no one can make two tokens collide), so the cache
+/// never holds a token, which is a live credential.
+struct TokenCache {
+    keys: (RandomState, RandomState),
+    claims: HashMap<u128, Option<Claims<'static>>, BuildHasherDefault<SegmentHasher>>,
+}
+
+impl TokenCache {
+    /// Tokens remembered per thread before the cache starts again.
+    const CAPACITY: usize = 4096;
+
+    fn new() -> TokenCache {
+        TokenCache {
+            keys: (RandomState::new(), RandomState::new()),
+            claims: HashMap::default(),
+        }
+    }
+
+    fn key(&self, token: &str) -> u128 {
+        let hash = |k: &RandomState| {
+            let mut h = k.build_hasher();
+            h.write(token.as_bytes());
+            h.finish()
+        };
+        (u128::from(hash(&self.keys.0)) << 64) | u128::from(hash(&self.keys.1))
+    }
 }
 
 /// Header and claims of a JWT, read without checking its signature (suho checks the token
 /// against its registry instead). None when the value is not a JWT.
-fn jwt_claims(authorization: &str) -> Option<Claims> {
+fn jwt_claims(authorization: &str) -> Option<Claims<'static>> {
     let token = authorization
         .strip_prefix("Bearer ")
         .or_else(|| authorization.strip_prefix("bearer "))
         .unwrap_or(authorization)
         .trim();
-    let mut parts = token.split('.');
-    let (h, p) = (parts.next()?, parts.next()?);
-    parts.next()?;
-    // Only the three claims suho keeps are materialised; every other member of the header
-    // and the payload is skipped without allocating.
-    #[derive(serde::Deserialize)]
-    struct Part {
-        sub: Option<Value>,
-        jti: Option<Value>,
-        kid: Option<Value>,
-    }
-    let decode = |s: &str| -> Option<Part> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s.trim_end_matches('='))
-            .ok()?;
-        // An object only: serde would also fill the struct from an array, by position.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return None;
+    TOKENS.with_borrow_mut(|cache| {
+        let key = cache.key(token);
+        if let Some(known) = cache.claims.get(&key) {
+            return known.clone();
         }
-        serde_json::from_slice(&bytes).ok()
-    };
-    let header = decode(h)?;
-    let payload = decode(p)?;
-    Some(Claims {
-        sub: payload.sub.as_ref().and_then(text),
-        jti: payload.jti.as_ref().and_then(text),
-        kid: header.kid.as_ref().and_then(text),
+        let claims = read_jwt(token);
+        if cache.claims.len() >= TokenCache::CAPACITY {
+            cache.claims.clear();
+        }
+        cache.claims.insert(key, claims.clone());
+        claims
     })
 }
 
-fn claims_object(v: &Value) -> Claims {
+/// [`jwt_claims`] of one token, read afresh.
+fn read_jwt(token: &str) -> Option<Claims<'static>> {
+    let mut parts = token.split('.');
+    let (h, p) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    // Only the three claims suho keeps are read; every other member of the header and the
+    // payload is skipped without allocating.
+    #[derive(serde::Deserialize)]
+    struct Part<'a> {
+        #[serde(borrow)]
+        sub: Option<Cap<'a>>,
+        #[serde(borrow)]
+        jti: Option<Cap<'a>>,
+        #[serde(borrow)]
+        kid: Option<Cap<'a>>,
+    }
+    let owned = |c: &Option<Cap<'_>>| {
+        c.as_ref()
+            .and_then(|c| c.text().map(|t| Cow::Owned(t.into_owned())))
+    };
+    let read = |s: &str, keep: &mut dyn FnMut(&Part<'_>)| -> Option<()> {
+        JWT_PART.with_borrow_mut(|bytes| {
+            bytes.clear();
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode_vec(s.trim_end_matches('='), bytes)
+                .ok()?;
+            // An object only: serde would also fill the struct from an array, by position.
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return None;
+            }
+            let part: Part<'_> = serde_json::from_slice(bytes).ok()?;
+            keep(&part);
+            Some(())
+        })
+    };
+    let mut claims = Claims::default();
+    read(h, &mut |part| claims.kid = owned(&part.kid))?;
+    read(p, &mut |part| {
+        claims.sub = owned(&part.sub);
+        claims.jti = owned(&part.jti);
+    })?;
+    Some(claims)
+}
+
+fn claims_object<'a>(v: &'a Cap<'_>) -> Claims<'a> {
     Claims {
-        sub: v.get("sub").and_then(text),
-        jti: v.get("jti").and_then(text),
-        kid: v.get("kid").and_then(text),
+        sub: v.member("sub").and_then(Cap::text),
+        jti: v.member("jti").and_then(Cap::text),
+        kid: v.member("kid").and_then(Cap::text),
     }
 }
 
 /// Event time in milliseconds from a logged value.
-fn time_ms(v: &Value, format: &str) -> Result<i64, String> {
+fn time_ms(v: &Cap<'_>, format: &str) -> Result<i64, String> {
     let secs = |f: f64| (f * 1000.0).round() as i64;
     match (v, format) {
-        (Value::Number(n), "epoch_ms") => n
+        (Cap::Num(n), "epoch_ms") => n
             .as_i64()
             .ok_or_else(|| format!("{n} is not whole milliseconds")),
-        (Value::Number(n), "epoch_s") => n.as_f64().map(secs).ok_or_else(|| format!("{n}")),
-        (Value::Number(n), "auto") => match n.as_i64() {
+        (Cap::Num(n), "epoch_s") => n.as_f64().map(secs).ok_or_else(|| format!("{n}")),
+        (Cap::Num(n), "auto") => match n.as_i64() {
             Some(i) if i >= 100_000_000_000 => Ok(i),
             _ => n.as_f64().map(secs).ok_or_else(|| format!("{n}")),
         },
-        (Value::String(s), "epoch_s" | "epoch_ms" | "auto") if s.parse::<f64>().is_ok() => {
-            let n: Value = serde_json::from_str(s).map_err(|e| format!("{s:?}: {e}"))?;
-            time_ms(&n, format)
+        (Cap::Str(s), "epoch_s" | "epoch_ms" | "auto") if s.parse::<f64>().is_ok() => {
+            let n: serde_json::Number =
+                serde_json::from_str(s).map_err(|e| format!("{s:?}: {e}"))?;
+            time_ms(&Cap::Num(n), format)
         }
-        (Value::String(s), "clf") => parse_clf(s),
-        (Value::String(s), "rfc3339") => {
+        (Cap::Str(s), "clf") => parse_clf(s),
+        (Cap::Str(s), "rfc3339") => {
             suho_record::parse_rfc3339(s).map_err(|e| format!("{s:?}: {e}"))
         }
-        (Value::String(s), "auto") => suho_record::parse_rfc3339(s)
+        (Cap::Str(s), "auto") => suho_record::parse_rfc3339(s)
             .or_else(|_| parse_clf(s))
             .map_err(|_| format!("{s:?} is neither RFC 3339 nor common log format")),
         (other, f) => Err(format!("{other} is not a {f} time")),
@@ -384,7 +555,10 @@ fn parse_clf(s: &str) -> Result<i64, String> {
 }
 
 /// `%XX` and `+` decoded; malformed escapes are kept as they are.
-fn percent_decode(s: &str) -> String {
+fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains(['%', '+']) {
+        return Cow::Borrowed(s);
+    }
     let hex = |c: u8| (c as char).to_digit(16);
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -403,7 +577,7 @@ fn percent_decode(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn default_action(method: &str) -> &'static str {
@@ -422,49 +596,57 @@ impl Decoder for GatewayDecoder {
 
     fn decode(&self, line: &[u8], out: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
         let f = &self.map.fields;
-        let v: Value =
-            serde_json::from_slice(line).map_err(|e| DecodeError::new(format!("not JSON: {e}")))?;
-        if !v.is_object() {
-            return Err(DecodeError::new("not a JSON object"));
-        }
-        let time = get(&v, &f.time)
+        // Only the members some mapped path reads are kept; the rest are checked and skipped.
+        let v = self.map.wanted.read(line).map_err(|e| match e {
+            ReadError::Json(e) => DecodeError::new(format!("not JSON: {e}")),
+            ReadError::NotObject => DecodeError::new("not a JSON object"),
+        })?;
+        // A non-empty scalar at a mapped path, as text (nginx writes `-` for empty).
+        let text_at = |path: Option<&str>| -> Option<Cow<'_, str>> {
+            path.and_then(|p| v.get(p))
+                .and_then(Cap::text)
+                .filter(|s| !s.is_empty() && s != "-")
+        };
+        let time = v
+            .get(&f.time)
             .ok_or_else(|| DecodeError::new(format!("no time (field {:?})", f.time)))
             .and_then(|t| {
                 time_ms(t, &f.time_format)
                     .map_err(|e| DecodeError::new(format!("time (field {:?}): {e}", f.time)))
             })?;
 
-        let request = text_at(&v, f.request.as_deref());
+        let request = text_at(f.request.as_deref());
         let mut req = request.as_deref().unwrap_or("").split(' ');
-        let method = text_at(&v, f.method.as_deref())
-            .or_else(|| req.next().filter(|m| !m.is_empty()).map(str::to_string))
-            .ok_or_else(|| DecodeError::new("no HTTP method (fields method or request)"))?
-            .to_ascii_uppercase();
-        let target = text_at(&v, f.path.as_deref())
-            .or_else(|| req.next().map(str::to_string))
+        let method = text_at(f.method.as_deref())
+            .or_else(|| req.next().filter(|m| !m.is_empty()).map(Cow::Borrowed))
+            .ok_or_else(|| DecodeError::new("no HTTP method (fields method or request)"))?;
+        let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(method.to_ascii_uppercase())
+        } else {
+            method
+        };
+        let target = text_at(f.path.as_deref())
+            .or_else(|| req.next().map(Cow::Borrowed))
             .filter(|p| p.starts_with('/'))
             .ok_or_else(|| DecodeError::new("no request path (fields path or request)"))?;
         let (path, inline_query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_string(), Some(q.to_string())),
-            None => (target, None),
+            Some((p, q)) => (p, Some(q)),
+            None => (target.as_ref(), None),
         };
-        let query = text_at(&v, f.query.as_deref()).or(inline_query);
+        let logged_query = text_at(f.query.as_deref());
+        let query = logged_query.as_deref().or(inline_query);
 
-        let claims = match f.claims.as_deref().and_then(|p| get(&v, p)) {
+        let claims = match f.claims.as_deref().and_then(|p| v.get(p)) {
             Some(c) if c.is_object() => claims_object(c),
-            _ => text_at(&v, f.authorization.as_deref())
+            _ => text_at(f.authorization.as_deref())
                 .and_then(|a| jwt_claims(&a))
                 .unwrap_or_default(),
         };
-        let actor = text_at(&v, f.actor.as_deref())
-            .or(claims.sub)
-            .ok_or_else(|| {
-                DecodeError::new(
-                    "no actor: the token has no sub claim and no actor field is mapped",
-                )
-            })?;
+        let actor = text_at(f.actor.as_deref()).or(claims.sub).ok_or_else(|| {
+            DecodeError::new("no actor: the token has no sub claim and no actor field is mapped")
+        })?;
 
-        let segs = split_path(&path);
+        let segs = split_path(path);
         let route = self.map.find(&method, &segs);
         // Written field by field: no map of the record is built (this runs once per line).
         let start = out.len();
@@ -479,7 +661,7 @@ impl Decoder for GatewayDecoder {
                     r.action.as_deref().unwrap_or(default_action(&method)),
                 );
                 w.str("resource", &r.resource);
-                let mut subjects: Vec<String> = Vec::new();
+                let mut subjects: Vec<Cow<'_, str>> = Vec::new();
                 for s in &r.subjects {
                     match s {
                         SubjectSource::Path(i) => {
@@ -488,28 +670,34 @@ impl Decoder for GatewayDecoder {
                             }
                         }
                         SubjectSource::Query(name) => {
-                            for pair in query.as_deref().unwrap_or("").split('&') {
+                            for pair in query.unwrap_or("").split('&') {
                                 let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
-                                if percent_decode(k) == *name {
-                                    subjects.extend(
-                                        percent_decode(val)
-                                            .split(',')
-                                            .filter(|x| !x.is_empty())
-                                            .map(str::to_string),
-                                    );
+                                if percent_decode(k) == name.as_str() {
+                                    match percent_decode(val) {
+                                        Cow::Borrowed(val) => subjects.extend(
+                                            val.split(',')
+                                                .filter(|x| !x.is_empty())
+                                                .map(Cow::Borrowed),
+                                        ),
+                                        Cow::Owned(val) => subjects.extend(
+                                            val.split(',')
+                                                .filter(|x| !x.is_empty())
+                                                .map(|x| Cow::Owned(x.to_string())),
+                                        ),
+                                    }
                                 }
                             }
                         }
-                        SubjectSource::Field(p) => match get(&v, p) {
-                            Some(Value::Array(a)) => {
-                                subjects.extend(a.iter().filter_map(text));
+                        SubjectSource::Field(p) => match v.get(p) {
+                            Some(Cap::Arr(a)) => {
+                                subjects.extend(a.iter().filter_map(Cap::text));
                             }
-                            Some(x) => subjects.extend(text(x)),
+                            Some(x) => subjects.extend(x.text()),
                             None => {}
                         },
                     }
                 }
-                subjects.sort();
+                subjects.sort_unstable();
                 subjects.dedup();
                 if !subjects.is_empty() {
                     w.strs("subjects", &subjects);
@@ -517,8 +705,8 @@ impl Decoder for GatewayDecoder {
                 if let Some(n) = r
                     .subject_count
                     .as_deref()
-                    .and_then(|p| get(&v, p))
-                    .and_then(Value::as_u64)
+                    .and_then(|p| v.get(p))
+                    .and_then(Cap::as_u64)
                 {
                     w.unsigned("subject_count", n);
                 }
@@ -533,29 +721,29 @@ impl Decoder for GatewayDecoder {
             }
         }
         for (key, value) in [
-            ("src_ip", text_at(&v, f.src_ip.as_deref())),
+            ("src_ip", text_at(f.src_ip.as_deref())),
             (
                 "credential",
-                text_at(&v, f.credential.as_deref()).or(claims.jti),
+                text_at(f.credential.as_deref()).or(claims.jti),
             ),
             (
                 "signing_key",
-                text_at(&v, f.signing_key.as_deref()).or(claims.kid),
+                text_at(f.signing_key.as_deref()).or(claims.kid),
             ),
-            ("purpose", text_at(&v, f.purpose.as_deref())),
-            ("id", text_at(&v, f.id.as_deref())),
+            ("purpose", text_at(f.purpose.as_deref())),
+            ("id", text_at(f.id.as_deref())),
         ] {
             if let Some(x) = value {
                 w.str(key, &x);
             }
         }
-        let status = text_at(&v, f.status.as_deref()).and_then(|s| s.parse::<u16>().ok());
+        let status = text_at(f.status.as_deref()).and_then(|s| s.parse::<u16>().ok());
         if status.is_some_and(|s| s >= 400) {
             w.str("outcome", "failure");
         }
         w.begin_object("attrs");
         w.str("source", "gateway");
-        w.str("source_sha256", &source_sha256(line));
+        w.sha256_hex("source_sha256", line);
         if unmapped {
             w.boolean("unmapped", true);
         }
@@ -583,22 +771,25 @@ mod tests {
             suho_record::parse_rfc3339("2000-10-10T13:55:36-07:00").ok()
         );
         assert_eq!(
-            time_ms(&Value::from(1_750_734_765u64), "auto"),
+            time_ms(&Cap::Num(1_750_734_765u64.into()), "auto"),
             Ok(1_750_734_765_000)
         );
         assert_eq!(
-            time_ms(&Value::from(1_750_734_765_123u64), "auto"),
+            time_ms(&Cap::Num(1_750_734_765_123u64.into()), "auto"),
             Ok(1_750_734_765_123)
         );
         assert_eq!(
-            time_ms(&serde_json::json!(1750734765.123), "auto"),
+            time_ms(
+                &Cap::Num(serde_json::Number::from_f64(1750734765.123).expect("finite")),
+                "auto"
+            ),
             Ok(1_750_734_765_123)
         );
         assert_eq!(
-            time_ms(&Value::from("1750734765.123"), "auto"),
+            time_ms(&Cap::Str("1750734765.123".into()), "auto"),
             Ok(1_750_734_765_123)
         );
-        assert!(time_ms(&Value::from("yesterday"), "auto").is_err());
+        assert!(time_ms(&Cap::Str("yesterday".into()), "auto").is_err());
         assert!(
             parse_clf("10/Oct/2000:13:55:36 +0é0").is_err(),
             "no panic on a bad zone"
@@ -623,6 +814,88 @@ mod tests {
         // the struct; it is not a JWT.
         assert!(jwt_claims(&token(r#"{"kid":"k1"}"#, r#"["emp-1","t-1","k9"]"#)).is_none());
         assert!(jwt_claims(&token(r#" ["k"]"#, r#"{"sub":"emp-1"}"#)).is_none());
+    }
+
+    #[test]
+    fn a_token_is_remembered_whole_so_a_forgery_reusing_a_real_signature_is_read_afresh() {
+        use base64::Engine as _;
+        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let header = b(r#"{"alg":"RS256","kid":"kid-2024"}"#);
+        let real = format!(
+            "Bearer {header}.{}.SIG",
+            b(r#"{"sub":"svc-a","jti":"t-1"}"#)
+        );
+        let forged = format!(
+            "Bearer {header}.{}.SIG",
+            b(r#"{"sub":"svc-b","jti":"t-9"}"#)
+        );
+        for _ in 0..2 {
+            let c = jwt_claims(&real).unwrap_or_default();
+            assert_eq!(
+                (c.sub.as_deref(), c.jti.as_deref()),
+                (Some("svc-a"), Some("t-1"))
+            );
+            let c = jwt_claims(&forged).unwrap_or_default();
+            assert_eq!(
+                (c.sub.as_deref(), c.jti.as_deref()),
+                (Some("svc-b"), Some("t-9"))
+            );
+        }
+    }
+
+    /// The route rule as the catalogue states it, by brute force: of the method's templates
+    /// that fit (else method `*`), most literal segments, first in the file among equals.
+    fn route_by_scan(m: &GatewayMapping, method: &str, segs: &[&str]) -> Option<String> {
+        for want in [method, "*"] {
+            let mut best: Option<&Route> = None;
+            for r in &m.routes {
+                let fits = r.resource.split(' ').next() == Some(want)
+                    && r.segments.len() == segs.len()
+                    && r.segments.iter().zip(segs).all(|(t, s)| match t {
+                        Segment::Literal(l) => l == s,
+                        Segment::Param(_) => !s.is_empty(),
+                    });
+                if fits && best.is_none_or(|b| r.literals > b.literals) {
+                    best = Some(r);
+                }
+            }
+            if let Some(r) = best {
+                return Some(r.resource.clone());
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_route_tree_chooses_what_the_catalogue_rule_says(
+            templates in proptest::collection::vec(
+                (0..3usize, proptest::collection::vec(0..4usize, 0..4)), 1..12),
+            paths in proptest::collection::vec(
+                (0..3usize, proptest::collection::vec(0..5usize, 0..4)), 1..12),
+        ) {
+            const METHODS: [&str; 3] = ["GET", "POST", "*"];
+            const SEGS: [&str; 4] = ["a", "b", "{x}", "{y}"];
+            const PATH_SEGS: [&str; 5] = ["a", "b", "c", "", "a%2Cb"];
+            let mut toml = String::new();
+            for (m, segs) in &templates {
+                let path: String = segs.iter().map(|&s| format!("/{}", SEGS[s])).collect();
+                let path = if path.is_empty() { "/".to_string() } else { path };
+                toml.push_str(&format!("[[routes]]\nroute = \"{} {path}\"\n", METHODS[*m]));
+            }
+            let map = GatewayMapping::parse(&toml).expect("catalogue");
+            for (m, segs) in &paths {
+                let path: String = segs.iter().map(|&s| format!("/{}", PATH_SEGS[s])).collect();
+                let path = if path.is_empty() { "/".to_string() } else { path };
+                let split = split_path(&path);
+                let method = METHODS[*m % 2];
+                proptest::prop_assert_eq!(
+                    map.find(method, &split).map(|r| r.resource.clone()),
+                    route_by_scan(&map, method, &split),
+                    "{} {}", method, path
+                );
+            }
+        }
     }
 
     #[test]

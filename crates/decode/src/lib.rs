@@ -12,6 +12,7 @@
 //! by [`Passthrough`], which stores the line verbatim.
 #![forbid(unsafe_code)]
 
+mod capture;
 mod cloudtrail;
 mod framing;
 mod gateway;
@@ -241,6 +242,19 @@ pub(crate) fn clip(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// The bytes a JSON string must escape: `"`, `\` and the control characters.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Writes one record as an NDJSON line member by member, without building a map of it first
 /// (the per-line path of a decoder). Keys are the caller's, written once each.
 pub(crate) struct RecordWriter<'a> {
@@ -265,13 +279,37 @@ impl<'a> RecordWriter<'a> {
             }
             *e = false;
         }
-        self.quoted(key);
-        self.out.push(b':');
+        // Keys are the decoders' own names, which need no escape.
+        debug_assert!(!key.bytes().any(|b| NEEDS_ESCAPE[usize::from(b)]));
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     fn quoted(&mut self, s: &str) {
+        // Most values need no escape (serde_json escapes `"`, `\\` and control characters).
+        if !s.bytes().any(|b| NEEDS_ESCAPE[usize::from(b)]) {
+            self.out.reserve(s.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.push(b'"');
+            return;
+        }
         // A &str always encodes (serde_json escapes what JSON needs); nothing can fail here.
         let _ = serde_json::to_writer(&mut *self.out, s);
+    }
+
+    /// The SHA-256 of `bytes` as a lowercase hex string: [`source_sha256`] without a `String`.
+    pub(crate) fn sha256_hex(&mut self, key: &str, bytes: &[u8]) {
+        use sha2::{Digest, Sha256};
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.key(key);
+        self.out.push(b'"');
+        for b in Sha256::digest(bytes) {
+            self.out.push(HEX[usize::from(b >> 4)]);
+            self.out.push(HEX[usize::from(b & 15)]);
+        }
+        self.out.push(b'"');
     }
 
     pub(crate) fn str(&mut self, key: &str, value: &str) {
@@ -297,14 +335,14 @@ impl<'a> RecordWriter<'a> {
             .extend_from_slice(if value { b"true" } else { b"false" });
     }
 
-    pub(crate) fn strs(&mut self, key: &str, values: &[String]) {
+    pub(crate) fn strs<S: AsRef<str>>(&mut self, key: &str, values: &[S]) {
         self.key(key);
         self.out.push(b'[');
         for (i, v) in values.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
-            self.quoted(v);
+            self.quoted(v.as_ref());
         }
         self.out.push(b']');
     }
