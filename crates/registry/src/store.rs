@@ -178,6 +178,13 @@ pub struct HistoryRow {
     pub before: Option<serde_json::Value>,
     /// The record after, as a registry line.
     pub after: serde_json::Value,
+    /// The event time from which the version after holds (its line's `valid_from`); absent
+    /// when it holds at every time.
+    #[serde(
+        serialize_with = "ser_opt_time",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_from: Option<Millis>,
 }
 
 /// What [`RegistryStore::offboard`] did.
@@ -788,6 +795,7 @@ fn first_seq_since(conn: &Connection, since: Millis) -> rusqlite::Result<i64> {
 
 /// Decodes a row selected with `HISTORY_COLUMNS`, with its `prev_seq`.
 fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(HistoryRow, Option<i64>)> {
+    let (after, valid_from) = history_line(r, 8)?.unwrap_or((serde_json::Value::Null, None));
     let row = HistoryRow {
         seq: r.get(0)?,
         recorded_at: r.get(1)?,
@@ -795,8 +803,9 @@ fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(HistoryRow, Option<i6
         type_: r.get(3)?,
         id: r.get(4)?,
         change: r.get(5)?,
-        before: history_line(r, 7)?,
-        after: history_line(r, 8)?.unwrap_or(serde_json::Value::Null),
+        before: history_line(r, 7)?.map(|(v, _)| v),
+        after,
+        valid_from,
     };
     Ok((row, r.get(6)?))
 }
@@ -1713,18 +1722,19 @@ fn json_column<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// A history `before`/`after` column as the registry line it holds, times in RFC 3339.
+/// A history `before`/`after` column as the registry line it holds, times in RFC 3339, and
+/// that line's `valid_from`.
 fn history_line(
     row: &rusqlite::Row<'_>,
     idx: usize,
-) -> rusqlite::Result<Option<serde_json::Value>> {
+) -> rusqlite::Result<Option<(serde_json::Value, Option<Millis>)>> {
     if let ValueRef::Null = row.get_ref(idx)? {
         return Ok(None);
     }
     let rec = parse_registry_line(text(row, idx)?.as_bytes())
         .map_err(|e| conversion_failure(idx, e.to_string()))?;
     serde_json::to_value(&rec)
-        .map(Some)
+        .map(|v| Some((v, rec.valid_from())))
         .map_err(|e| conversion_failure(idx, e))
 }
 
