@@ -374,6 +374,7 @@ impl RegIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use suho_registry::PrincipalStatus;
 
     #[test]
     fn prefixes_are_slash_24_and_slash_48() {
@@ -385,5 +386,70 @@ mod tests {
         assert_eq!(prefix_text(a), "203.0.113.0/24");
         let v6 = net_prefix("2001:db8:1:2::5".parse().expect("ip"));
         assert_eq!(prefix_text(v6), "2001:db8:1::/48");
+    }
+
+    fn registry(ndjson: &str) -> Registry {
+        let mut reg = Registry::default();
+        for l in ndjson.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            reg.upsert(suho_registry::parse_registry_line(l.as_bytes()).expect("line"));
+        }
+        reg
+    }
+
+    fn ms(s: &str) -> i64 {
+        suho_record::parse_rfc3339(s).expect("time")
+    }
+
+    /// A re-org loaded late: records before it are judged by the old role (peer group),
+    /// after it by the new one, whatever order they arrive in.
+    #[test]
+    fn a_mover_is_in_the_old_peer_group_before_the_reorg_and_the_new_one_after() {
+        let ix = RegIndex::build(&registry(
+            r#"{"type":"principal","id":"emp-7","kind":"employee","status":"active","role":"cs-agent"}
+               {"type":"principal","id":"emp-8","kind":"employee","status":"active","role":"cs-agent"}
+               {"type":"principal","id":"emp-7","kind":"employee","status":"active","role":"fraud-analyst","valid_from":"2025-06-01T00:00:00Z"}"#,
+        ));
+        let h = hash_id("emp-7");
+        let cs = hash_id("role:cs-agent");
+        let fraud = hash_id("role:fraud-analyst");
+        let group = |t: &str| ix.principal_at(h, ms(t)).map(|p| p.group);
+        assert_eq!(group("2025-06-01T00:00:00Z"), Some(fraud));
+        assert_eq!(group("2025-05-31T23:59:59.999Z"), Some(cs));
+        assert_eq!(group("2020-01-01T00:00:00Z"), Some(cs));
+        assert_eq!(group("2030-01-01T00:00:00Z"), Some(fraud));
+        // The existing API still answers with the current version.
+        assert_eq!(ix.principals.get(&h).map(|p| p.group), Some(fraud));
+        assert_eq!(ix.principal_name(h), Some("emp-7"));
+        assert!(ix.groups[&cs].contains(&h) && ix.groups[&fraud].contains(&h));
+        // Without versions, the one version holds at every time.
+        let h8 = hash_id("emp-8");
+        assert_eq!(ix.principal_at(h8, i64::MIN).map(|p| p.group), Some(cs));
+        assert_eq!(ix.principals.get(&h8).map(|p| p.from), Some(i64::MIN));
+    }
+
+    #[test]
+    fn owners_are_judged_as_they_stood_at_the_time() {
+        // Left on 1 June, rehired on 10 June (HR keeps the old departure on the line).
+        let ix = RegIndex::build(&registry(
+            r#"{"type":"principal","id":"emp-1","kind":"employee","status":"departed","departed_at":"2025-06-01T00:00:00Z"}
+               {"type":"principal","id":"emp-1","kind":"employee","status":"active","departed_at":"2025-06-01T00:00:00Z","valid_from":"2025-06-10T00:00:00Z"}
+               {"type":"credential","id":"tok-1","principal":"emp-1","kind":"api_key"}
+               {"type":"signing_key","id":"kid-1","owner":"emp-1","status":"active"}"#,
+        ));
+        let c = ix.cred_at(hash_id("tok-1"), 0).expect("credential");
+        let k = ix.key_at(hash_id("kid-1"), 0).expect("key");
+        let status = |owner: Option<&Principal>, t: &str| owner.map(|p| p.status_at(ms(t)));
+        for (t, want) in [
+            ("2025-05-09T00:00:00Z", PrincipalStatus::Active),
+            ("2025-06-05T00:00:00Z", PrincipalStatus::Departed),
+            ("2025-06-11T00:00:00Z", PrincipalStatus::Active),
+        ] {
+            assert_eq!(
+                status(c.owner_at(&ix, ms(t)), t),
+                Some(want),
+                "credential at {t}"
+            );
+            assert_eq!(status(k.owner_at(&ix, ms(t)), t), Some(want), "key at {t}");
+        }
     }
 }
