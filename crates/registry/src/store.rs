@@ -127,6 +127,11 @@ pub struct LoadReport {
     pub warnings: Vec<(u64, String)>,
     /// Lines that were not loaded: 1-based line number and a reason a person can act on.
     pub rejected: Vec<(u64, String)>,
+    /// The earliest `valid_from` of the lines loaded, if any carried one. Detection judges
+    /// records stored from now on against the registry as it stood at their time; records
+    /// already stored were judged when they were stored and are not judged again.
+    #[serde(serialize_with = "ser_opt_time")]
+    pub earliest_valid_from: Option<Millis>,
 }
 
 /// What a history row records.
@@ -400,6 +405,41 @@ impl RegistryStore {
         replay::<Credential>(&mut reg, timed_credentials, &mut by_seq, path)?;
         drop(by_seq);
         Ok(reg)
+    }
+
+    /// Every version of the principal `id`, oldest first (empty when the registry does not
+    /// hold it): what the registry said of it from each `valid_from` on, as detection judged
+    /// its records (see [`Registry`]).
+    pub fn principal_versions(&self, id: &str) -> Result<Vec<Principal>, RegistryError> {
+        let path = self.path.as_path();
+        let op = "read the versions of a principal";
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(db_err(path, op))?;
+        let found: Option<Found<Principal>> = tx
+            .query_row(
+                &format!("{PRINCIPAL_COLUMNS} WHERE id = ?1"),
+                [id],
+                Found::from_row,
+            )
+            .optional()
+            .map_err(db_err(path, op))?;
+        let Some(found) = found else {
+            return Ok(Vec::new());
+        };
+        let mut reg = Registry::default();
+        reg.principals.insert(id.to_string(), found.rec);
+        if reg.principals[id].valid_from.is_some() {
+            let mut by_seq = tx.prepare(HISTORY_CHAIN).map_err(db_err(path, op))?;
+            replay::<Principal>(
+                &mut reg,
+                vec![(id.to_string(), found.last_seq)],
+                &mut by_seq,
+                path,
+            )?;
+        }
+        Ok(reg.principal_versions(id).into_iter().cloned().collect())
     }
 
     /// Offboards `principal` as of event time `at_ms`: marks it departed, revokes every
@@ -1047,6 +1087,10 @@ impl<'c> Statements<'c> {
             }
             if let Some(why) = rec.timeless_end() {
                 report.warnings.push((*number, why));
+            }
+            if let Some(v) = rec.valid_from() {
+                report.earliest_valid_from =
+                    Some(report.earliest_valid_from.map_or(v, |e| e.min(v)));
             }
         }
         batch.clear();

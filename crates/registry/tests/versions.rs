@@ -65,6 +65,7 @@ fn a_reorg_loaded_late_holds_from_its_valid_from_and_the_old_role_before() {
     );
     let report = load(&mut store, "2025-07-02T09:00:00Z", &reorg);
     assert_eq!(report.updated, 1);
+    assert_eq!(report.earliest_valid_from, Some(ms("2025-05-31T15:00:00Z")));
     assert_eq!(at(&store, "2025-05-31T14:59:59Z").0, "cs-agent");
     assert_eq!(at(&store, "2025-05-31T15:00:00Z").0, "fraud-analyst");
     // The current version is the newest one; loading the same line again changes nothing.
@@ -103,6 +104,23 @@ fn a_reorg_loaded_late_holds_from_its_valid_from_and_the_old_role_before() {
     assert_eq!(rows[1].after["valid_from"], "2025-05-31T15:00:00.000Z");
     assert_eq!(rows[1].valid_from, Some(ms("2025-05-31T15:00:00Z")));
     assert_eq!(rows[2].valid_from, None);
+    // What scope and notify show of the actor: every version, oldest first.
+    let shown = store.principal_versions("emp-7").expect("versions");
+    let shown: Vec<(Option<&str>, Option<Millis>)> = shown
+        .iter()
+        .map(|p| (p.role.as_deref(), p.valid_from))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (Some("cs-agent"), None),
+            (Some("fraud-analyst"), Some(ms("2025-05-31T15:00:00Z")))
+        ]
+    );
+    assert!(store
+        .principal_versions("nobody")
+        .expect("versions")
+        .is_empty());
     // And all of it survives reopening.
     drop(store);
     let store = RegistryStore::open(dir.path()).expect("reopen");
