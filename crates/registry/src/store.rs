@@ -850,12 +850,15 @@ fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(HistoryRow, Option<i6
     Ok((row, r.get(6)?))
 }
 
+/// `(id, last_seq)` of records whose current version carries `valid_from`.
+type Timed = Vec<(String, i64)>;
+
 /// Every record of one table, by id, and the `(id, last_seq)` of those whose current version
 /// carries `valid_from`.
 fn read_map<T: Stored>(
     conn: &Connection,
     path: &Path,
-) -> Result<(HashMap<String, T>, Vec<(String, i64)>), RegistryError> {
+) -> Result<(HashMap<String, T>, Timed), RegistryError> {
     let op = T::READ_ALL;
     let count: i64 = conn
         .query_row(&format!("SELECT count(*) FROM {}", T::TYPE), [], |r| {
@@ -908,7 +911,7 @@ fn history_chain(
 /// history replays into.
 fn replay<T: Stored>(
     reg: &mut Registry,
-    timed: Vec<(String, i64)>,
+    timed: Timed,
     by_seq: &mut Statement<'_>,
     path: &Path,
 ) -> Result<(), RegistryError> {
