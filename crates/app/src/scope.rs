@@ -320,6 +320,10 @@ pub struct ScopeRun {
     pub recorded: Recorded,
     /// Seconds the scan took.
     pub seconds: f64,
+    /// What the registry says of the selected actors, version by version, oldest first
+    /// (`valid_from`: from when each held). Records were judged against the version of their
+    /// time.
+    pub registry: Vec<suho_registry::Principal>,
 }
 
 /// Run a scope over the history, brought up to the ledger first (a caller that wants to show
@@ -359,6 +363,7 @@ pub fn run(app: &App, req: &ScopeRequest<'_>) -> Result<ScopeRun, AppError> {
         list.as_ref(),
         serde_json::json!({ "out": written.as_ref().map(|(p, _)| p.display().to_string()) }),
     )?;
+    let registry = actor_versions(app, &selector)?;
     Ok(ScopeRun {
         selector,
         text,
@@ -366,6 +371,7 @@ pub fn run(app: &App, req: &ScopeRequest<'_>) -> Result<ScopeRun, AppError> {
         written,
         recorded,
         seconds,
+        registry,
     })
 }
 
@@ -383,6 +389,22 @@ pub struct IncidentScope {
     pub subjects: SubjectList,
     /// Where the record of this use went.
     pub recorded: Recorded,
+    /// What the registry says of the selected actors, version by version (see
+    /// [`ScopeRun::registry`]).
+    pub registry: Vec<suho_registry::Principal>,
+}
+
+/// Every registry version of the actors `sel` names, actor by actor, oldest first.
+fn actor_versions(app: &App, sel: &Selector) -> Result<Vec<suho_registry::Principal>, AppError> {
+    if sel.actors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = app.registry()?;
+    let mut out = Vec::new();
+    for a in &sel.actors {
+        out.extend(store.principal_versions(a)?);
+    }
+    Ok(out)
 }
 
 /// Scope an incident over the history, brought up to the ledger first; the run is recorded in
@@ -415,6 +437,7 @@ pub fn incident_scope(
         Some(&subjects),
         serde_json::json!({ "incident": incident.id }),
     )?;
+    let registry = actor_versions(app, &selector)?;
     Ok(IncidentScope {
         incident,
         selector,
@@ -422,5 +445,6 @@ pub fn incident_scope(
         summary,
         subjects,
         recorded,
+        registry,
     })
 }

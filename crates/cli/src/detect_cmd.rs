@@ -12,7 +12,9 @@ use crate::ui::thousands;
 
 #[derive(Subcommand)]
 pub enum RegistryCmd {
-    /// Upsert principals, signing keys and credentials from NDJSON (`-` reads standard input).
+    /// Upsert principals, signing keys and credentials from NDJSON (`-` reads standard input);
+    /// a line with `valid_from` holds from that event time (a re-org, a network move, a
+    /// rehire), the version before it until then.
     Load {
         /// Registry file (contract section 2).
         file: PathBuf,
@@ -34,7 +36,8 @@ pub enum RegistryCmd {
         #[arg(long)]
         ndjson: bool,
     },
-    /// Every grant, change and revocation, newest first.
+    /// Every grant, change and revocation, newest first, as NDJSON: `after` is the version
+    /// the change made, `valid_from` the event time it holds from (absent: every time).
     History {
         /// Only this id.
         #[arg(long)]
@@ -87,6 +90,14 @@ pub fn registry(app: &App, cmd: RegistryCmd) -> Result<i32> {
             }
             for (line, what) in report.kept_ends.iter().chain(&report.warnings) {
                 eprintln!("warning: {name}:{line}: {what}");
+            }
+            if let Some(t) = report.earliest_valid_from {
+                eprintln!(
+                    "note: lines carry valid_from (the earliest {}): records stored from now on \
+                     are judged against the registry as it stood at their time; records already \
+                     stored were judged when they were stored and are not judged again",
+                    suho_record::format_rfc3339_ms(t)
+                );
             }
         }
         RegistryCmd::Offboard {

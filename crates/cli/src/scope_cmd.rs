@@ -346,6 +346,10 @@ pub fn scope(app: &App, a: ScopeArgs) -> Result<i32> {
         let summary = &run.summary;
         let mut v = serde_json::to_value(summary)?;
         v["selector"] = selector_json(&run.selector);
+        // Added: the selected actors' registry versions (contract section 2 lines).
+        if !run.registry.is_empty() {
+            v["registry"] = serde_json::to_value(&run.registry)?;
+        }
         // False when retention deleted days the selection reaches into (see scan.pruned_before).
         v["complete"] = summary.scan.pruned_before.is_none().into();
         if let Some(c) = a.claim {
@@ -373,6 +377,13 @@ pub fn print_run(run: &suho_app::scope::ScopeRun, claim: Option<u64>, who: &str,
         println!(
             "  claim check    {}",
             claim_verdict(c, run.summary.subjects)
+        );
+    }
+    // The selected actors as the registry had them, version by version (valid_from: from when).
+    for p in &run.registry {
+        println!(
+            "  registry       {}",
+            serde_json::to_string(p).unwrap_or_default()
         );
     }
     if let Some((p, n)) = &run.written {

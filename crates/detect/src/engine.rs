@@ -729,8 +729,9 @@ impl Engine {
             out,
             rec: None,
         };
+        // As the registry stood at the record's time (a mover's role, a moved network).
         let principal = if idx.maybe_principal(f.actor) {
-            idx.principals.get(&f.actor)
+            idx.principal_at(f.actor, f.time_ms)
         } else {
             None
         };

@@ -405,7 +405,7 @@ pub(crate) fn render(
             several,
             ctx,
         } => {
-            let p = ix.principals.get(&crate::hash::hash_id(actor));
+            let p = ix.principal_at(crate::hash::hash_id(actor), time_ms);
             let own: Vec<String> = p
                 .map(|p| p.countries.iter().map(|c| cc(*c)).collect())
                 .unwrap_or_default();

@@ -56,14 +56,21 @@ pub struct Principal {
     /// Networks the principal normally comes from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<IpNet>,
+    /// Event time from which this version holds (a re-org, a network move, a rehire); `None`:
+    /// it holds at every time, as lines without `valid_from` always have.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "valid_time")]
+    pub valid_from: Option<Millis>,
 }
 
 impl Principal {
     /// Status at event time `t`: departed or suspended from the recorded moment on; a status
-    /// given without a time holds at every time.
+    /// given without a time holds at every time. On a version with `valid_from`, a departure
+    /// or suspension dated before it on a line whose status is another one is an episode
+    /// that ended by then (a rehire, a reinstatement): it does not hold in this version (the
+    /// versions before it carry it, see [`crate::Registry::upsert`]).
     pub fn status_at(&self, t: Millis) -> PrincipalStatus {
         let since = |at: Option<Millis>, s: PrincipalStatus| match at {
-            Some(at) => t >= at,
+            Some(at) => t >= at && (self.status == s || self.valid_from.is_none_or(|v| at >= v)),
             None => self.status == s,
         };
         if since(self.departed_at, PrincipalStatus::Departed) {
@@ -121,6 +128,10 @@ pub struct SigningKey {
     /// When it was revoked.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_time")]
     pub revoked_at: Option<Millis>,
+    /// Event time from which this version holds (a new owner, a new issuance); `None`: at
+    /// every time.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "valid_time")]
+    pub valid_from: Option<Millis>,
 }
 
 impl SigningKey {
@@ -177,6 +188,10 @@ pub struct Credential {
     /// When it was revoked.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_time")]
     pub revoked_at: Option<Millis>,
+    /// Event time from which this version holds (a new owner, a new key); `None`: at every
+    /// time.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "valid_time")]
+    pub valid_from: Option<Millis>,
 }
 
 /// A credential's validity at a moment.
@@ -251,6 +266,15 @@ impl RegistryRecord {
         ))
     }
 
+    /// The line's `valid_from`: the event time from which it holds (`None`: every time).
+    pub fn valid_from(&self) -> Option<Millis> {
+        match self {
+            RegistryRecord::Principal(p) => p.valid_from,
+            RegistryRecord::SigningKey(k) => k.valid_from,
+            RegistryRecord::Credential(c) => c.valid_from,
+        }
+    }
+
     /// `(type, id)`: the upsert key.
     pub fn key(&self) -> (&'static str, &str) {
         match self {
@@ -273,6 +297,32 @@ pub fn parse_registry_line(line: &[u8]) -> Result<RegistryRecord, RegistryError>
         )));
     }
     Ok(rec)
+}
+
+/// `valid_from`: an optional time like the others, whose errors name the field and which must
+/// lie within the times an access record may carry (1970 to 9999), since it is compared with
+/// them.
+mod valid_time {
+    use serde::{de::Error, Deserializer, Serializer};
+
+    use super::Millis;
+
+    pub fn serialize<S: Serializer>(v: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+        super::opt_time::serialize(v, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+        let t = super::opt_time::deserialize(d)
+            .map_err(|e| D::Error::custom(format!("\"valid_from\": {e}")))?;
+        match t {
+            Some(ms) if !(suho_record::MIN_TIME_MS..=suho_record::MAX_TIME_MS).contains(&ms) => {
+                Err(D::Error::custom(format!(
+                    "\"valid_from\": {ms} is outside 1970-01-01T00:00:00Z..9999-12-31T23:59:59.999Z"
+                )))
+            }
+            t => Ok(t),
+        }
+    }
 }
 
 /// Serde support for optional times written as RFC 3339 (or read as epoch ms).

@@ -38,8 +38,9 @@ use crate::{Registry, RegistryError};
 /// File name of the store inside the data directory.
 pub const REGISTRY_DB_FILE: &str = "registry.db";
 
-/// Version of the schema below, kept in SQLite's `user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Version of the schema below, kept in SQLite's `user_version`. Version 2 added
+/// `valid_from` to the record tables (version 1 files gain the column, NULL, when opened).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS principal (
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS principal (
     departed_at  INTEGER,
     suspended_at INTEGER,
     countries    TEXT,  -- JSON array, NULL when empty
-    networks     TEXT   -- JSON array of CIDRs, NULL when empty
+    networks     TEXT,  -- JSON array of CIDRs, NULL when empty
+    valid_from   INTEGER  -- event time this version holds from; NULL: every time
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS signing_key (
     id         TEXT NOT NULL PRIMARY KEY,
@@ -61,7 +63,8 @@ CREATE TABLE IF NOT EXISTS signing_key (
     issuance   TEXT NOT NULL,
     created_at INTEGER,
     retired_at INTEGER,
-    revoked_at INTEGER
+    revoked_at INTEGER,
+    valid_from INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS signing_key_owner ON signing_key (owner);
 CREATE TABLE IF NOT EXISTS credential (
@@ -72,7 +75,8 @@ CREATE TABLE IF NOT EXISTS credential (
     signing_key TEXT,
     issued_at   INTEGER,
     expires_at  INTEGER,
-    revoked_at  INTEGER
+    revoked_at  INTEGER,
+    valid_from  INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history (
     seq         INTEGER PRIMARY KEY,  -- rows are never deleted, so seq only grows
@@ -89,11 +93,11 @@ CREATE TABLE IF NOT EXISTS history (
 
 /// Record columns in the order [`Stored::from_row`] reads them.
 const PRINCIPAL_COLUMNS: &str = "SELECT last_seq, id, kind, status, role, departed_at, \
-                                 suspended_at, countries, networks FROM principal";
+                                 suspended_at, countries, networks, valid_from FROM principal";
 const KEY_COLUMNS: &str = "SELECT last_seq, id, owner, status, issuance, created_at, \
-                           retired_at, revoked_at FROM signing_key";
+                           retired_at, revoked_at, valid_from FROM signing_key";
 const CREDENTIAL_COLUMNS: &str = "SELECT last_seq, id, principal, kind, signing_key, \
-                                  issued_at, expires_at, revoked_at FROM credential";
+                                  issued_at, expires_at, revoked_at, valid_from FROM credential";
 
 const HISTORY_COLUMNS: &str =
     "SELECT seq, recorded_at, source, type, id, change, prev_seq, before, after FROM history";
@@ -123,6 +127,11 @@ pub struct LoadReport {
     pub warnings: Vec<(u64, String)>,
     /// Lines that were not loaded: 1-based line number and a reason a person can act on.
     pub rejected: Vec<(u64, String)>,
+    /// The earliest `valid_from` of the lines loaded, if any carried one. Detection judges
+    /// records stored from now on against the registry as it stood at their time; records
+    /// already stored were judged when they were stored and are not judged again.
+    #[serde(serialize_with = "ser_opt_time")]
+    pub earliest_valid_from: Option<Millis>,
 }
 
 /// What a history row records.
@@ -174,6 +183,13 @@ pub struct HistoryRow {
     pub before: Option<serde_json::Value>,
     /// The record after, as a registry line.
     pub after: serde_json::Value,
+    /// The event time from which the version after holds (its line's `valid_from`); absent
+    /// when it holds at every time.
+    #[serde(
+        serialize_with = "ser_opt_time",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_from: Option<Millis>,
 }
 
 /// What [`RegistryStore::offboard`] did.
@@ -297,10 +313,31 @@ impl RegistryStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))
-        .map_err(db_err(path, "create schema"))?;
+        // Immediate: two processes opening a version 1 file at once do not both alter it.
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+            .map_err(db_err(path, "begin schema update"))?;
+        tx.execute_batch(SCHEMA)
+            .map_err(db_err(path, "create schema"))?;
+        if version < 2 {
+            for table in [Principal::TYPE, SigningKey::TYPE, Credential::TYPE] {
+                let has: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'valid_from')",
+                        [table],
+                        |r| r.get(0),
+                    )
+                    .map_err(db_err(path, "read the schema"))?;
+                if !has {
+                    tx.execute_batch(&format!(
+                        "ALTER TABLE {table} ADD COLUMN valid_from INTEGER"
+                    ))
+                    .map_err(db_err(path, "add valid_from to a version 1 registry"))?;
+                }
+            }
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            .map_err(db_err(path, "write schema version"))?;
+        tx.commit().map_err(db_err(path, "commit schema"))?;
         Ok(())
     }
 
@@ -349,11 +386,60 @@ impl RegistryStore {
             .conn
             .unchecked_transaction()
             .map_err(db_err(path, "begin snapshot"))?;
-        Ok(Registry {
-            principals: read_map(&tx, path)?,
-            keys: read_map(&tx, path)?,
-            credentials: read_map(&tx, path)?,
-        })
+        let (principals, timed_principals) = read_map(&tx, path)?;
+        let (keys, timed_keys) = read_map(&tx, path)?;
+        let (credentials, timed_credentials) = read_map(&tx, path)?;
+        let mut reg = Registry {
+            principals,
+            keys,
+            credentials,
+            ..Registry::default()
+        };
+        // Records whose current version carries `valid_from` may have versions before it:
+        // their history rows, replayed in order, rebuild the timeline (the current version
+        // comes out of the replay as it is stored).
+        let op = "read the versions of records with valid_from";
+        let mut by_seq = tx.prepare(HISTORY_CHAIN).map_err(db_err(path, op))?;
+        replay::<Principal>(&mut reg, timed_principals, &mut by_seq, path)?;
+        replay::<SigningKey>(&mut reg, timed_keys, &mut by_seq, path)?;
+        replay::<Credential>(&mut reg, timed_credentials, &mut by_seq, path)?;
+        drop(by_seq);
+        Ok(reg)
+    }
+
+    /// Every version of the principal `id`, oldest first (empty when the registry does not
+    /// hold it): what the registry said of it from each `valid_from` on, as detection judged
+    /// its records (see [`Registry`]).
+    pub fn principal_versions(&self, id: &str) -> Result<Vec<Principal>, RegistryError> {
+        let path = self.path.as_path();
+        let op = "read the versions of a principal";
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(db_err(path, op))?;
+        let found: Option<Found<Principal>> = tx
+            .query_row(
+                &format!("{PRINCIPAL_COLUMNS} WHERE id = ?1"),
+                [id],
+                Found::from_row,
+            )
+            .optional()
+            .map_err(db_err(path, op))?;
+        let Some(found) = found else {
+            return Ok(Vec::new());
+        };
+        let mut reg = Registry::default();
+        reg.principals.insert(id.to_string(), found.rec);
+        if reg.principals[id].valid_from.is_some() {
+            let mut by_seq = tx.prepare(HISTORY_CHAIN).map_err(db_err(path, op))?;
+            replay::<Principal>(
+                &mut reg,
+                vec![(id.to_string(), found.last_seq)],
+                &mut by_seq,
+                path,
+            )?;
+        }
+        Ok(reg.principal_versions(id).into_iter().cloned().collect())
     }
 
     /// Offboards `principal` as of event time `at_ms`: marks it departed, revokes every
@@ -458,7 +544,7 @@ impl RegistryStore {
             .conn
             .unchecked_transaction()
             .map_err(db_err(path, "begin orphan search"))?;
-        let principals: HashMap<String, Principal> = read_map(&tx, path)?;
+        let (principals, _): (HashMap<String, Principal>, _) = read_map(&tx, path)?;
         let judge = |owner: Option<&str>| -> Option<(OwnerStatus, Option<&Principal>)> {
             let Some(owner) = owner else {
                 return Some((OwnerStatus::NoOwner, None));
@@ -504,7 +590,7 @@ impl RegistryStore {
                 }
             }
         }
-        let keys: HashMap<String, SigningKey> = read_map(&tx, path)?;
+        let (keys, _): (HashMap<String, SigningKey>, _) = read_map(&tx, path)?;
         for k in keys.values() {
             // A retired key signs nothing new but still verifies the tokens it signed, so it
             // is an open door until revoked, like an active one.
@@ -749,6 +835,7 @@ fn first_seq_since(conn: &Connection, since: Millis) -> rusqlite::Result<i64> {
 
 /// Decodes a row selected with `HISTORY_COLUMNS`, with its `prev_seq`.
 fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(HistoryRow, Option<i64>)> {
+    let (after, valid_from) = history_line(r, 8)?.unwrap_or((serde_json::Value::Null, None));
     let row = HistoryRow {
         seq: r.get(0)?,
         recorded_at: r.get(1)?,
@@ -756,17 +843,22 @@ fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(HistoryRow, Option<i6
         type_: r.get(3)?,
         id: r.get(4)?,
         change: r.get(5)?,
-        before: history_line(r, 7)?,
-        after: history_line(r, 8)?.unwrap_or(serde_json::Value::Null),
+        before: history_line(r, 7)?.map(|(v, _)| v),
+        after,
+        valid_from,
     };
     Ok((row, r.get(6)?))
 }
 
-/// Every record of one table, by id.
+/// `(id, last_seq)` of records whose current version carries `valid_from`.
+type Timed = Vec<(String, i64)>;
+
+/// Every record of one table, by id, and the `(id, last_seq)` of those whose current version
+/// carries `valid_from`.
 fn read_map<T: Stored>(
     conn: &Connection,
     path: &Path,
-) -> Result<HashMap<String, T>, RegistryError> {
+) -> Result<(HashMap<String, T>, Timed), RegistryError> {
     let op = T::READ_ALL;
     let count: i64 = conn
         .query_row(&format!("SELECT count(*) FROM {}", T::TYPE), [], |r| {
@@ -774,13 +866,64 @@ fn read_map<T: Stored>(
         })
         .map_err(db_err(path, op))?;
     let mut map = HashMap::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut timed = Vec::new();
     let mut stmt = conn.prepare(T::SELECT).map_err(db_err(path, op))?;
     let mut rows = stmt.query([]).map_err(db_err(path, op))?;
     while let Some(row) = rows.next().map_err(db_err(path, op))? {
-        let rec = T::from_row(row).map_err(db_err(path, op))?;
-        map.insert(rec.id().to_string(), rec);
+        let found = Found::<T>::from_row(row).map_err(db_err(path, op))?;
+        if found.rec.valid_from().is_some() {
+            timed.push((found.rec.id().to_string(), found.last_seq));
+        }
+        map.insert(found.rec.id().to_string(), found.rec);
     }
-    Ok(map)
+    Ok((map, timed))
+}
+
+/// One history row's link to the one before it and the record after it.
+const HISTORY_CHAIN: &str = "SELECT prev_seq, after FROM history WHERE seq = ?1";
+
+/// The versions a record's history rows hold, newest first, from row `last_seq` back to the
+/// newest row without `valid_from` (which held at every time, so nothing before it matters;
+/// included) or the record's first row. `by_seq` is [`HISTORY_CHAIN`] prepared.
+fn history_chain(
+    by_seq: &mut Statement<'_>,
+    last_seq: i64,
+) -> rusqlite::Result<Vec<RegistryRecord>> {
+    let mut out = Vec::new();
+    let mut next = Some(last_seq);
+    while let Some(seq) = next {
+        let (prev, rec) = by_seq.query_row([seq], |r| {
+            let rec = parse_registry_line(text(r, 1)?.as_bytes())
+                .map_err(|e| conversion_failure(1, e.to_string()))?;
+            Ok((r.get::<_, Option<i64>>(0)?, rec))
+        })?;
+        next = if rec.valid_from().is_some() {
+            prev
+        } else {
+            None
+        };
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// Replaces each record named in `timed` (id, newest history row) with the timeline its
+/// history replays into.
+fn replay<T: Stored>(
+    reg: &mut Registry,
+    timed: Timed,
+    by_seq: &mut Statement<'_>,
+    path: &Path,
+) -> Result<(), RegistryError> {
+    for (id, last_seq) in timed {
+        let chain = history_chain(by_seq, last_seq)
+            .map_err(|e| store_err(path, format!("read the versions of {} {id:?}", T::TYPE), e))?;
+        T::current(reg).remove(&id);
+        for rec in chain.into_iter().rev() {
+            reg.upsert(rec);
+        }
+    }
+    Ok(())
 }
 
 /// A stored record with where it lives.
@@ -883,6 +1026,8 @@ struct Statements<'c> {
     key: TableStatements<'c>,
     credential: TableStatements<'c>,
     add_history: Statement<'c>,
+    /// [`HISTORY_CHAIN`].
+    by_seq: Statement<'c>,
     source: String,
     /// Wall-clock time of the history rows: `now_ms`, or the newest `recorded_at` already
     /// stored if the clock has stepped back since, so that time never decreases along `seq`.
@@ -906,6 +1051,7 @@ impl<'c> Statements<'c> {
                 "INSERT INTO history (recorded_at, source, type, id, change, prev_seq, before, after)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?,
+            by_seq: conn.prepare(HISTORY_CHAIN)?,
             source: source.to_string(),
             recorded_at: newest.map_or(now_ms, |n| n.max(now_ms)),
         })
@@ -945,6 +1091,10 @@ impl<'c> Statements<'c> {
             if let Some(why) = rec.timeless_end() {
                 report.warnings.push((*number, why));
             }
+            if let Some(v) = rec.valid_from() {
+                report.earliest_valid_from =
+                    Some(report.earliest_valid_from.map_or(v, |e| e.min(v)));
+            }
         }
         batch.clear();
         Ok(())
@@ -952,6 +1102,12 @@ impl<'c> Statements<'c> {
 
     /// Upserts `new`, with a history row unless it is unchanged. A departure or revocation
     /// already held is kept (see [`Stored::with_ends_kept`]); `kept` then says what.
+    ///
+    /// Versions (`valid_from`, see [`Registry`]): a line without it changes the current
+    /// version and inherits its `valid_from`; a line with a later one becomes the current
+    /// version (the one it replaces stays in the history, where the snapshot finds it); a
+    /// line with an earlier one is history loaded late: it gets a history row, and the current
+    /// version stays as it is.
     fn upsert<T: Stored>(
         &mut self,
         new: &T,
@@ -963,6 +1119,17 @@ impl<'c> Statements<'c> {
             None
         } else {
             T::get(self, new.id())?
+        };
+        let inherited;
+        let new = match &old {
+            Some(o) if new.valid_from().is_none() && o.rec.valid_from().is_some() => {
+                inherited = new.with_valid_from(o.rec.valid_from());
+                &inherited
+            }
+            Some(o) if new.valid_from() < o.rec.valid_from() => {
+                return self.backfill(o, new);
+            }
+            _ => new,
         };
         let merged = old.as_ref().and_then(|o| new.with_ends_kept(&o.rec));
         let new = match merged {
@@ -984,6 +1151,20 @@ impl<'c> Statements<'c> {
                 Ok(Upsert::Inserted)
             }
         }
+    }
+
+    /// Records `earlier`, a version from before the current one's `valid_from`, unless the
+    /// history already holds it as the newest version from that time.
+    fn backfill<T: Stored>(&mut self, current: &Found<T>, earlier: &T) -> rusqlite::Result<Upsert> {
+        let chain = history_chain(&mut self.by_seq, current.last_seq)?;
+        let want = earlier.valid_from();
+        let held = chain.iter().find(|r| r.valid_from() == want);
+        if held.is_some_and(|r| T::is(r, earlier)) {
+            return Ok(Upsert::Unchanged);
+        }
+        let seq = self.add_history(Some(current), earlier, ChangeKind::Changed)?;
+        current.rec.write(&mut T::table(self).update, seq)?;
+        Ok(Upsert::Updated)
     }
 
     /// Writes `after` over `before` and records the change.
@@ -1058,6 +1239,18 @@ trait Stored: PartialEq + Clone + Sized {
         Self: 'a;
 
     fn id(&self) -> &str;
+    fn valid_from(&self) -> Option<Millis>;
+    /// A copy with another `valid_from`.
+    fn with_valid_from(&self, v: Option<Millis>) -> Self {
+        let mut c = self.clone();
+        c.set_valid_from(v);
+        c
+    }
+    fn set_valid_from(&mut self, v: Option<Millis>);
+    /// Whether `rec` is this very record.
+    fn is(rec: &RegistryRecord, this: &Self) -> bool;
+    /// This type's current versions in a [`Registry`].
+    fn current(reg: &mut Registry) -> &mut HashMap<String, Self>;
     fn line(&self) -> Self::Line<'_>;
     /// What replacing `before` with `self` amounts to.
     fn change_from(&self, before: &Self) -> ChangeKind;
@@ -1106,6 +1299,8 @@ struct PrincipalLine<'a> {
     countries: &'a [String],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     networks: &'a [ipnet::IpNet],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_from: Option<Millis>,
 }
 
 impl Stored for Principal {
@@ -1119,12 +1314,25 @@ impl Stored for Principal {
         "suspended_at",
         "countries",
         "networks",
+        "valid_from",
     ];
     const READ_ALL: &'static str = "read principals";
     type Line<'a> = PrincipalLine<'a>;
 
     fn id(&self) -> &str {
         &self.id
+    }
+    fn valid_from(&self) -> Option<Millis> {
+        self.valid_from
+    }
+    fn set_valid_from(&mut self, v: Option<Millis>) {
+        self.valid_from = v;
+    }
+    fn is(rec: &RegistryRecord, this: &Self) -> bool {
+        matches!(rec, RegistryRecord::Principal(r) if r == this)
+    }
+    fn current(reg: &mut Registry) -> &mut HashMap<String, Self> {
+        &mut reg.principals
     }
     fn line(&self) -> PrincipalLine<'_> {
         // Destructured in full so that a new field fails to compile until it is stored.
@@ -1137,6 +1345,7 @@ impl Stored for Principal {
             suspended_at,
             countries,
             networks,
+            valid_from,
         } = self;
         PrincipalLine {
             type_: Self::TYPE,
@@ -1148,27 +1357,30 @@ impl Stored for Principal {
             suspended_at: *suspended_at,
             countries,
             networks,
+            valid_from: *valid_from,
         }
     }
     fn with_ends_kept(&self, before: &Self) -> Option<(Self, String)> {
-        let end = |p: &Principal| {
-            (p.status == PrincipalStatus::Departed || p.departed_at.is_some())
-                .then_some(p.departed_at)
-        };
-        let at = restored_end(end(before), end(self))?;
+        let before_end = departure(before);
+        // A rehire: a version from after the departure, which stays in the versions before.
+        if let (Some(v), Some(Some(d))) = (self.valid_from, before_end) {
+            if d < v && self.valid_from > before.valid_from {
+                return None;
+            }
+        }
+        let at = restored_end(before_end, departure(self))?;
         let mut p = self.clone();
         p.status = PrincipalStatus::Departed;
         p.departed_at = at;
         let what = format!(
-            "principal {:?} stays departed{}: a load cannot undo or postpone an offboarding (give a rehire a new id)",
+            "principal {:?} stays departed{}: a load cannot undo or postpone an offboarding (a rehire is a line with a valid_from after the departure)",
             p.id,
             since_text(at)
         );
         Some((p, what))
     }
     fn change_from(&self, before: &Self) -> ChangeKind {
-        let departed =
-            |p: &Principal| p.status == PrincipalStatus::Departed || p.departed_at.is_some();
+        let departed = |p: &Principal| departure(p).is_some();
         if departed(self) && !departed(before) {
             ChangeKind::Offboarded
         } else {
@@ -1185,6 +1397,7 @@ impl Stored for Principal {
             suspended_at: r.get(6)?,
             countries: json_column(r, 7)?.unwrap_or_default(),
             networks: json_column(r, 8)?.unwrap_or_default(),
+            valid_from: r.get(9)?,
         })
     }
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c> {
@@ -1204,7 +1417,8 @@ impl Stored for Principal {
                 self.departed_at,
                 self.suspended_at,
                 countries,
-                networks
+                networks,
+                self.valid_from
             ],
         )
     }
@@ -1225,6 +1439,8 @@ struct KeyLine<'a> {
     retired_at: Option<Millis>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_at: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_from: Option<Millis>,
 }
 
 impl Stored for SigningKey {
@@ -1237,12 +1453,25 @@ impl Stored for SigningKey {
         "created_at",
         "retired_at",
         "revoked_at",
+        "valid_from",
     ];
     const READ_ALL: &'static str = "read signing keys";
     type Line<'a> = KeyLine<'a>;
 
     fn id(&self) -> &str {
         &self.id
+    }
+    fn valid_from(&self) -> Option<Millis> {
+        self.valid_from
+    }
+    fn set_valid_from(&mut self, v: Option<Millis>) {
+        self.valid_from = v;
+    }
+    fn is(rec: &RegistryRecord, this: &Self) -> bool {
+        matches!(rec, RegistryRecord::SigningKey(r) if r == this)
+    }
+    fn current(reg: &mut Registry) -> &mut HashMap<String, Self> {
+        &mut reg.keys
     }
     fn line(&self) -> KeyLine<'_> {
         // Destructured in full so that a new field fails to compile until it is stored.
@@ -1254,6 +1483,7 @@ impl Stored for SigningKey {
             created_at,
             retired_at,
             revoked_at,
+            valid_from,
         } = self;
         KeyLine {
             type_: Self::TYPE,
@@ -1264,6 +1494,7 @@ impl Stored for SigningKey {
             created_at: *created_at,
             retired_at: *retired_at,
             revoked_at: *revoked_at,
+            valid_from: *valid_from,
         }
     }
     fn with_ends_kept(&self, before: &Self) -> Option<(Self, String)> {
@@ -1324,6 +1555,7 @@ impl Stored for SigningKey {
             created_at: r.get(5)?,
             retired_at: r.get(6)?,
             revoked_at: r.get(7)?,
+            valid_from: r.get(8)?,
         })
     }
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c> {
@@ -1340,7 +1572,8 @@ impl Stored for SigningKey {
                 self.issuance,
                 self.created_at,
                 self.retired_at,
-                self.revoked_at
+                self.revoked_at,
+                self.valid_from
             ],
         )
     }
@@ -1361,6 +1594,8 @@ struct CredentialLine<'a> {
     expires_at: Option<Millis>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_at: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_from: Option<Millis>,
 }
 
 impl Stored for Credential {
@@ -1373,12 +1608,25 @@ impl Stored for Credential {
         "issued_at",
         "expires_at",
         "revoked_at",
+        "valid_from",
     ];
     const READ_ALL: &'static str = "read credentials";
     type Line<'a> = CredentialLine<'a>;
 
     fn id(&self) -> &str {
         &self.id
+    }
+    fn valid_from(&self) -> Option<Millis> {
+        self.valid_from
+    }
+    fn set_valid_from(&mut self, v: Option<Millis>) {
+        self.valid_from = v;
+    }
+    fn is(rec: &RegistryRecord, this: &Self) -> bool {
+        matches!(rec, RegistryRecord::Credential(r) if r == this)
+    }
+    fn current(reg: &mut Registry) -> &mut HashMap<String, Self> {
+        &mut reg.credentials
     }
     fn line(&self) -> CredentialLine<'_> {
         // Destructured in full so that a new field fails to compile until it is stored.
@@ -1390,6 +1638,7 @@ impl Stored for Credential {
             issued_at,
             expires_at,
             revoked_at,
+            valid_from,
         } = self;
         CredentialLine {
             type_: Self::TYPE,
@@ -1400,6 +1649,7 @@ impl Stored for Credential {
             issued_at: *issued_at,
             expires_at: *expires_at,
             revoked_at: *revoked_at,
+            valid_from: *valid_from,
         }
     }
     fn with_ends_kept(&self, before: &Self) -> Option<(Self, String)> {
@@ -1430,6 +1680,7 @@ impl Stored for Credential {
             issued_at: r.get(5)?,
             expires_at: r.get(6)?,
             revoked_at: r.get(7)?,
+            valid_from: r.get(8)?,
         })
     }
     fn table<'s, 'c>(st: &'s mut Statements<'c>) -> &'s mut TableStatements<'c> {
@@ -1446,7 +1697,8 @@ impl Stored for Credential {
                 self.signing_key,
                 self.issued_at,
                 self.expires_at,
-                self.revoked_at
+                self.revoked_at,
+                self.valid_from
             ],
         )
     }
@@ -1454,9 +1706,19 @@ impl Stored for Credential {
 
 /// Whether the principal is already recorded as departed at or before `at`.
 fn departed_by(p: &Principal, at: Millis) -> bool {
+    p.status_at(at) == PrincipalStatus::Departed
+}
+
+/// The departure a principal's version holds: `None` when none, `Some(None)` a departure at
+/// every time, `Some(Some(t))` one from `t` on. A departure dated before the version's
+/// `valid_from` on a line that is not `departed` is a past episode (a rehire), not held.
+fn departure(p: &Principal) -> Option<Option<Millis>> {
     match p.departed_at {
-        Some(d) => d <= at,
-        None => p.status == PrincipalStatus::Departed,
+        Some(d) if p.status == PrincipalStatus::Departed || p.valid_from.is_none_or(|v| d >= v) => {
+            Some(Some(d))
+        }
+        Some(_) => None,
+        None => (p.status == PrincipalStatus::Departed).then_some(None),
     }
 }
 
@@ -1507,18 +1769,19 @@ fn json_column<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// A history `before`/`after` column as the registry line it holds, times in RFC 3339.
+/// A history `before`/`after` column as the registry line it holds, times in RFC 3339, and
+/// that line's `valid_from`.
 fn history_line(
     row: &rusqlite::Row<'_>,
     idx: usize,
-) -> rusqlite::Result<Option<serde_json::Value>> {
+) -> rusqlite::Result<Option<(serde_json::Value, Option<Millis>)>> {
     if let ValueRef::Null = row.get_ref(idx)? {
         return Ok(None);
     }
     let rec = parse_registry_line(text(row, idx)?.as_bytes())
         .map_err(|e| conversion_failure(idx, e.to_string()))?;
     serde_json::to_value(&rec)
-        .map(Some)
+        .map(|v| Some((v, rec.valid_from())))
         .map_err(|e| conversion_failure(idx, e))
 }
 

@@ -74,6 +74,7 @@ mod load_and_history {
                 rejected: vec![],
                 kept_ends: vec![],
                 warnings: vec![],
+                earliest_valid_from: None,
             }
         );
 

@@ -1,5 +1,6 @@
-//! Registry facts: the actor, the credential, the signing key and their owners, judged at
-//! the record's event time. Stateless.
+//! Registry facts: the actor, the credential, the signing key and their owners, judged
+//! against the registry as it stood at the record's event time (the versions `valid_from`
+//! gives, see [`RegIndex`]). Stateless.
 
 use super::*;
 
@@ -74,8 +75,7 @@ pub(super) fn registry_checks(
     // The key the record names, found by its stable hash and confirmed by the keyed one, as
     // the credential below: a crafted `kid` colliding with a registered key's hash is unknown.
     let presented_key = if f.signing_key != 0 {
-        ix.keys
-            .get(&f.signing_key)
+        ix.key_at(f.signing_key, t)
             .filter(|k| k.check == f.signing_key_check)
     } else {
         None
@@ -83,8 +83,7 @@ pub(super) fn registry_checks(
     // Found by its stable hash, confirmed by the keyed one: a crafted id that collides with a
     // registered credential's hash is not that credential.
     let cred = if f.credential != 0 && ix.maybe_credential(f.credential) {
-        ix.creds
-            .get(&f.credential)
+        ix.cred_at(f.credential, t)
             .filter(|c| c.check == f.credential_check)
     } else {
         None
@@ -141,7 +140,7 @@ pub(super) fn registry_checks(
             Validity::Valid => {}
         }
         if c.owner != f.actor {
-            if let Some(owner) = &c.owner_p {
+            if let Some(owner) = c.owner_at(ix, t) {
                 let st = owner.status_at(t);
                 if st != PrincipalStatus::Active {
                     let sev = if st == PrincipalStatus::Departed {
@@ -241,7 +240,7 @@ pub(super) fn registry_checks(
     let found = if f.signing_key != 0 {
         presented_key
     } else {
-        ix.keys.get(&key)
+        ix.key_at(key, t)
     };
     let Some(k) = found else {
         em.raise(
@@ -306,7 +305,7 @@ pub(super) fn registry_checks(
         KeyStatus::Active => {}
     }
     if k.owner != 0 && k.owner != f.actor {
-        if let Some(owner) = &k.owner_p {
+        if let Some(owner) = k.owner_at(ix, t) {
             let st = owner.status_at(t);
             if st != PrincipalStatus::Active {
                 let sev = if st == PrincipalStatus::Departed {
