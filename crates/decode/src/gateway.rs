@@ -20,7 +20,7 @@ use std::path::Path;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::capture::{Cap, ReadError, Wanted};
+use crate::capture::{Cap, Path as At, ReadError, Wanted};
 use crate::{check_action, DecodeError, Decoded, Decoder, MappingError};
 
 /// Where the log's fields are (dotted paths into each JSON line).
@@ -121,7 +121,8 @@ enum Segment {
 enum SubjectSource {
     Path(usize),
     Query(String),
-    Field(String),
+    /// A logged field's path, and where it is in a line's wanted members.
+    Field(String, At),
 }
 
 #[derive(Debug, Clone)]
@@ -133,7 +134,27 @@ struct Route {
     fields: Vec<String>,
     action: Option<String>,
     subject_count: Option<String>,
+    subject_count_at: Option<At>,
     literals: usize,
+}
+
+/// [`FieldPaths`] resolved against the mapping's [`Wanted`] members.
+#[derive(Debug, Clone)]
+struct FieldsAt {
+    time: At,
+    method: Option<At>,
+    path: Option<At>,
+    query: Option<At>,
+    request: Option<At>,
+    src_ip: Option<At>,
+    status: Option<At>,
+    authorization: Option<At>,
+    claims: Option<At>,
+    actor: Option<At>,
+    credential: Option<At>,
+    signing_key: Option<At>,
+    id: Option<At>,
+    purpose: Option<At>,
 }
 
 /// FNV-1a over a path segment. The catalogue is the operator's own file and a request's path
@@ -211,6 +232,7 @@ pub struct GatewayMapping {
     index: HashMap<String, RouteTree>,
     /// The top-level members of a log line that some mapped path reads.
     wanted: Wanted,
+    at: FieldsAt,
 }
 
 impl GatewayMapping {
@@ -264,16 +286,42 @@ impl GatewayMapping {
         for r in &routes {
             paths.extend(r.subject_count.as_deref());
             paths.extend(r.subjects.iter().filter_map(|s| match s {
-                SubjectSource::Field(p) => Some(p.as_str()),
+                SubjectSource::Field(p, _) => Some(p.as_str()),
                 _ => None,
             }));
         }
         let wanted = Wanted::new(paths);
+        for r in &mut routes {
+            r.subject_count_at = r.subject_count.as_deref().map(|p| wanted.path(p));
+            for s in &mut r.subjects {
+                if let SubjectSource::Field(p, at) = s {
+                    *at = wanted.path(p);
+                }
+            }
+        }
+        let opt = |p: &Option<String>| p.as_deref().map(|p| wanted.path(p));
+        let at = FieldsAt {
+            time: wanted.path(&f.time),
+            method: opt(&f.method),
+            path: opt(&f.path),
+            query: opt(&f.query),
+            request: opt(&f.request),
+            src_ip: opt(&f.src_ip),
+            status: opt(&f.status),
+            authorization: opt(&f.authorization),
+            claims: opt(&f.claims),
+            actor: opt(&f.actor),
+            credential: opt(&f.credential),
+            signing_key: opt(&f.signing_key),
+            id: opt(&f.id),
+            purpose: opt(&f.purpose),
+        };
         Ok(GatewayMapping {
             fields: file.fields,
             routes,
             index,
             wanted,
+            at,
         })
     }
 
@@ -340,7 +388,7 @@ fn route(spec: &RouteSpec) -> Result<Route, String> {
                     .ok_or_else(|| format!("subjects {s:?}: the route has no {{{name}}}"))?,
             ),
             "query" => SubjectSource::Query(name.to_string()),
-            "field" => SubjectSource::Field(name.to_string()),
+            "field" => SubjectSource::Field(name.to_string(), At::default()),
             _ => return Err(format!("subjects {s:?}: use path:, query: or field:")),
         });
     }
@@ -358,6 +406,7 @@ fn route(spec: &RouteSpec) -> Result<Route, String> {
         fields: spec.fields.clone(),
         action: spec.action.clone(),
         subject_count: spec.subject_count.clone(),
+        subject_count_at: None,
     })
 }
 
@@ -596,28 +645,30 @@ impl Decoder for GatewayDecoder {
 
     fn decode(&self, line: &[u8], out: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
         let f = &self.map.fields;
+        let at = &self.map.at;
         // Only the members some mapped path reads are kept; the rest are checked and skipped.
         let v = self.map.wanted.read(line).map_err(|e| match e {
             ReadError::Json(e) => DecodeError::new(format!("not JSON: {e}")),
             ReadError::NotObject => DecodeError::new("not a JSON object"),
         })?;
         // A non-empty scalar at a mapped path, as text (nginx writes `-` for empty).
-        let text_at = |path: Option<&str>| -> Option<Cow<'_, str>> {
-            path.and_then(|p| v.get(p))
+        let text_at = |path: &Option<At>| -> Option<Cow<'_, str>> {
+            path.as_ref()
+                .and_then(|p| v.get(p))
                 .and_then(Cap::text)
                 .filter(|s| !s.is_empty() && s != "-")
         };
         let time = v
-            .get(&f.time)
+            .get(&at.time)
             .ok_or_else(|| DecodeError::new(format!("no time (field {:?})", f.time)))
             .and_then(|t| {
                 time_ms(t, &f.time_format)
                     .map_err(|e| DecodeError::new(format!("time (field {:?}): {e}", f.time)))
             })?;
 
-        let request = text_at(f.request.as_deref());
+        let request = text_at(&at.request);
         let mut req = request.as_deref().unwrap_or("").split(' ');
-        let method = text_at(f.method.as_deref())
+        let method = text_at(&at.method)
             .or_else(|| req.next().filter(|m| !m.is_empty()).map(Cow::Borrowed))
             .ok_or_else(|| DecodeError::new("no HTTP method (fields method or request)"))?;
         let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
@@ -625,7 +676,7 @@ impl Decoder for GatewayDecoder {
         } else {
             method
         };
-        let target = text_at(f.path.as_deref())
+        let target = text_at(&at.path)
             .or_else(|| req.next().map(Cow::Borrowed))
             .filter(|p| p.starts_with('/'))
             .ok_or_else(|| DecodeError::new("no request path (fields path or request)"))?;
@@ -633,16 +684,16 @@ impl Decoder for GatewayDecoder {
             Some((p, q)) => (p, Some(q)),
             None => (target.as_ref(), None),
         };
-        let logged_query = text_at(f.query.as_deref());
+        let logged_query = text_at(&at.query);
         let query = logged_query.as_deref().or(inline_query);
 
-        let claims = match f.claims.as_deref().and_then(|p| v.get(p)) {
+        let claims = match at.claims.as_ref().and_then(|p| v.get(p)) {
             Some(c) if c.is_object() => claims_object(c),
-            _ => text_at(f.authorization.as_deref())
+            _ => text_at(&at.authorization)
                 .and_then(|a| jwt_claims(&a))
                 .unwrap_or_default(),
         };
-        let actor = text_at(f.actor.as_deref()).or(claims.sub).ok_or_else(|| {
+        let actor = text_at(&at.actor).or(claims.sub).ok_or_else(|| {
             DecodeError::new("no actor: the token has no sub claim and no actor field is mapped")
         })?;
 
@@ -688,7 +739,7 @@ impl Decoder for GatewayDecoder {
                                 }
                             }
                         }
-                        SubjectSource::Field(p) => match v.get(p) {
+                        SubjectSource::Field(_, p) => match v.get(p) {
                             Some(Cap::Arr(a)) => {
                                 subjects.extend(a.iter().filter_map(Cap::text));
                             }
@@ -703,8 +754,8 @@ impl Decoder for GatewayDecoder {
                     w.strs("subjects", &subjects);
                 }
                 if let Some(n) = r
-                    .subject_count
-                    .as_deref()
+                    .subject_count_at
+                    .as_ref()
                     .and_then(|p| v.get(p))
                     .and_then(Cap::as_u64)
                 {
@@ -721,23 +772,17 @@ impl Decoder for GatewayDecoder {
             }
         }
         for (key, value) in [
-            ("src_ip", text_at(f.src_ip.as_deref())),
-            (
-                "credential",
-                text_at(f.credential.as_deref()).or(claims.jti),
-            ),
-            (
-                "signing_key",
-                text_at(f.signing_key.as_deref()).or(claims.kid),
-            ),
-            ("purpose", text_at(f.purpose.as_deref())),
-            ("id", text_at(f.id.as_deref())),
+            ("src_ip", text_at(&at.src_ip)),
+            ("credential", text_at(&at.credential).or(claims.jti)),
+            ("signing_key", text_at(&at.signing_key).or(claims.kid)),
+            ("purpose", text_at(&at.purpose)),
+            ("id", text_at(&at.id)),
         ] {
             if let Some(x) = value {
                 w.str(key, &x);
             }
         }
-        let status = text_at(f.status.as_deref()).and_then(|s| s.parse::<u16>().ok());
+        let status = text_at(&at.status).and_then(|s| s.parse::<u16>().ok());
         if status.is_some_and(|s| s >= 400) {
             w.str("outcome", "failure");
         }
