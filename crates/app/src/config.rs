@@ -179,11 +179,9 @@ impl Config {
 impl SourceConfig {
     /// The decoder of this source, with its mapping loaded; errors name the source.
     pub fn decoder(&self) -> Result<Box<dyn suho_decode::Decoder>, AppError> {
-        suho_decode::decoder(&self.format, self.mapping.as_deref()).map_err(|e| {
-            AppError::During {
-                what: format!("source {:?}", self.name),
-                source: Box::new(e.into()),
-            }
+        suho_decode::decoder(&self.format, self.mapping.as_deref()).map_err(|e| AppError::During {
+            what: format!("source {:?}", self.name),
+            source: Box::new(e.into()),
         })
     }
 }
@@ -249,7 +247,10 @@ mod tests {
         assert_eq!(names(&["pg", "gw", "pg"]), ["pg", "gw"]);
         assert_eq!(names(&["all"]), ["gw", "pg"]);
         assert_eq!(names(&["pg", "all"]), ["pg", "gw"]);
-        let e = c.select_sources(&["gq".to_owned()]).unwrap_err().to_string();
+        let e = c
+            .select_sources(&["gq".to_owned()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"gq\"") && e.contains("gw, pg"), "{e}");
         let e = parse("").unwrap().select_sources(&["all".to_owned()]);
         assert!(e.unwrap_err().to_string().contains("no [[sources]]"));

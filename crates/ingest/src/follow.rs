@@ -155,7 +155,6 @@ pub fn check_followable(input: &FollowInput) -> Result<(), FollowError> {
     }
 }
 
-
 /// Where one followed file is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileProgress {
@@ -525,7 +524,10 @@ fn decoder_for(saved: &Saved, inputs: &[Input]) -> Result<Option<Arc<dyn Decoder
         (None, None) => {
             // Version 1: one decoder for every file.
             let mut formats = inputs.iter().map(|i| i.format);
-            match (inputs.first(), formats.all(|f| Some(f) == inputs.first().map(|i| i.format))) {
+            match (
+                inputs.first(),
+                formats.all(|f| Some(f) == inputs.first().map(|i| i.format)),
+            ) {
                 (Some(i), true) => Ok(i.decoder.clone()),
                 _ => Err(format!(
                     "{} was being read when suho stopped, and records stored from it past the \

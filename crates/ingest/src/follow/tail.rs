@@ -290,11 +290,7 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(
-        input: &super::Input,
-        current: Option<Tail>,
-        rotated: Vec<Tail>,
-    ) -> Watch {
+    pub(crate) fn new(input: &super::Input, current: Option<Tail>, rotated: Vec<Tail>) -> Watch {
         let now = Instant::now();
         Watch {
             path: input.path.clone(),
