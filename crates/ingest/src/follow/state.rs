@@ -592,6 +592,32 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_state_is_read_as_it_is_with_no_format_or_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state");
+        let json = format!(
+            r#"{{"ledger_size":5,"current":0,"next_id":1,"files":[{{"id":0,"path":"/l","dev":1,"ino":2,"offset":10,"line":3,"head_len":10,"head_sha256":"{}"}}]}}"#,
+            hex(&sha(b"h"))
+        );
+        let text = format!(
+            "suho.dev/follow-state@v1\n{json}\nsha256 {}\n",
+            hex(&sha(json.as_bytes()))
+        );
+        std::fs::write(&path, text).expect("write");
+        let state = State::load(&path).expect("load").expect("a state");
+        assert_eq!((state.ledger_size, state.current), (5, Some(0)));
+        assert_eq!(state.files[0].offset, 10);
+        assert_eq!(
+            (&state.files[0].format, &state.files[0].source),
+            (&None, &None)
+        );
+        // Saved again, it is version 2.
+        state.save(&path).expect("save");
+        let again = std::fs::read_to_string(&path).expect("read");
+        assert!(again.starts_with("suho.dev/follow-state@v2\n"), "{again}");
+    }
+
+    #[test]
     fn matching_finds_the_end_of_the_last_stored_line_past_rejected_and_repeated_ones() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("log");
