@@ -252,8 +252,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"gq\"") && e.contains("gw, pg"), "{e}");
-        let e = parse("").unwrap().select_sources(&["all".to_owned()]);
-        assert!(e.unwrap_err().to_string().contains("no [[sources]]"));
+        let empty = parse("").unwrap();
+        let e = empty.select_sources(&["all".to_owned()]).unwrap_err();
+        assert!(e.to_string().contains("no [[sources]]"), "{e}");
     }
 
     #[test]

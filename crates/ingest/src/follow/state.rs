@@ -280,12 +280,16 @@ pub(crate) fn same_content(file: &File, saved: &Saved) -> bool {
 /// Bring the positions of `state` up to the durable ledger after a stop that did not save them
 /// (a kill, a crash, a power loss): see the module documentation. Returns what it did, for the
 /// operator, when it did anything.
+/// What gives the decoder a saved file's lines are matched with (None: the contract format),
+/// or why there is none to trust.
+pub(crate) type DecoderOf<'a> = dyn Fn(&Saved) -> Result<Option<Arc<dyn Decoder>>, String> + 'a;
+
 /// `decoder_of` gives the decoder a saved file's lines are matched with (None: the contract
 /// format), or why there is none to trust.
 pub(crate) fn resume(
     ledger: &Ledger,
     state: &mut State,
-    decoder_of: &dyn Fn(&Saved) -> Result<Option<Arc<dyn Decoder>>, String>,
+    decoder_of: &DecoderOf<'_>,
     config: &crate::IngestConfig,
     state_path: &Path,
 ) -> Result<Option<String>, FollowError> {
