@@ -165,6 +165,10 @@ fn stored(data: &Path) -> (HashMap<u64, u32>, HashMap<u64, u32>) {
     (gw, app)
 }
 
+/// Where the writer says, once it has killed the follower, how many lines of each log it had
+/// written.
+type KillSignal = mpsc::Sender<(u64, u64)>;
+
 /// The writer: appends to both logs in bursts (some lines in two writes), rotating the gateway
 /// log (rename, new file, the last line before it without its line end) while the application
 /// log grows on. Asked to, it SIGKILLs the follower right after a burst.
@@ -174,7 +178,7 @@ struct Writer {
     written: Arc<(AtomicU64, AtomicU64)>,
     up: Arc<AtomicBool>,
     finish: Arc<AtomicBool>,
-    kill: Arc<Mutex<Option<mpsc::Sender<(u64, u64)>>>>,
+    kill: Arc<Mutex<Option<KillSignal>>>,
     child: Arc<Mutex<Option<Child>>>,
 }
 
