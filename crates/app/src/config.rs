@@ -141,6 +141,49 @@ impl Config {
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name == name)
     }
+
+    /// The sources `names` asks for, in that order, each once: `all` (unless a source has that
+    /// name) is every `[[sources]]` entry. An unknown name is an error listing the known ones.
+    pub fn select_sources(&self, names: &[String]) -> Result<Vec<&SourceConfig>, AppError> {
+        let known = || {
+            let names: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
+            if names.is_empty() {
+                "it has no [[sources]]".to_owned()
+            } else {
+                format!("it has: {}", names.join(", "))
+            }
+        };
+        let mut chosen: Vec<&SourceConfig> = Vec::new();
+        for n in names {
+            let found: Vec<&SourceConfig> = match self.source(n) {
+                Some(s) => vec![s],
+                None if n == "all" && !self.sources.is_empty() => self.sources.iter().collect(),
+                None => {
+                    return Err(AppError::Refused(format!(
+                        "no source {n:?} in {} ({})",
+                        self.path.display(),
+                        known()
+                    )))
+                }
+            };
+            for s in found {
+                if !chosen.iter().any(|c| c.name == s.name) {
+                    chosen.push(s);
+                }
+            }
+        }
+        Ok(chosen)
+    }
+}
+
+impl SourceConfig {
+    /// The decoder of this source, with its mapping loaded; errors name the source.
+    pub fn decoder(&self) -> Result<Box<dyn suho_decode::Decoder>, AppError> {
+        suho_decode::decoder(&self.format, self.mapping.as_deref()).map_err(|e| AppError::During {
+            what: format!("source {:?}", self.name),
+            source: Box::new(e.into()),
+        })
+    }
 }
 
 fn anchored(data_dir: &Path, p: &Path) -> PathBuf {
@@ -185,6 +228,33 @@ mod tests {
         assert_eq!(s.path, Path::new("/d/logs/access.log"));
         assert_eq!(s.mapping.as_deref(), Some(Path::new("/etc/gw.toml")));
         assert!(c.sinks.is_some());
+    }
+
+    #[test]
+    fn sources_are_selected_by_name_or_all_once_each_and_unknown_names_are_listed() {
+        let c = parse(
+            "[[sources]]\nname = \"gw\"\npath = \"a\"\n[[sources]]\nname = \"pg\"\npath = \"b\"\n",
+        )
+        .unwrap();
+        let names = |v: &[&str]| -> Vec<String> {
+            let v: Vec<String> = v.iter().map(|s| (*s).to_owned()).collect();
+            c.select_sources(&v)
+                .unwrap()
+                .iter()
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        assert_eq!(names(&["pg", "gw", "pg"]), ["pg", "gw"]);
+        assert_eq!(names(&["all"]), ["gw", "pg"]);
+        assert_eq!(names(&["pg", "all"]), ["pg", "gw"]);
+        let e = c
+            .select_sources(&["gq".to_owned()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"gq\"") && e.contains("gw, pg"), "{e}");
+        let empty = parse("").unwrap();
+        let e = empty.select_sources(&["all".to_owned()]).unwrap_err();
+        assert!(e.to_string().contains("no [[sources]]"), "{e}");
     }
 
     #[test]

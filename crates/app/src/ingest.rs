@@ -41,6 +41,9 @@ pub struct IngestTotals {
     pub ledger_size: u64,
     /// New alerts by severity.
     pub alerts: Vec<(&'static str, u64)>,
+    /// Per `[[sources]]` entry followed (`suho ingest --follow --source`), what was done with
+    /// its lines.
+    pub sources: Vec<suho_ingest::SourceProgress>,
 }
 
 /// What a caller sees while inputs are ingested.

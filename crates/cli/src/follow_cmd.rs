@@ -1,4 +1,4 @@
-//! `suho ingest --follow FILE...`: the command-line wiring of `suho_ingest::follow` (checks,
+//! `suho ingest --follow FILE...` and `suho ingest --follow --source NAME...`: the command-line wiring of `suho_ingest::follow` (checks,
 //! signals, the status line on a terminal, the summary), and what `suho status` says of a
 //! running follower.
 
@@ -14,11 +14,27 @@ use suho_ingest::{open_input, Compression, FollowProgress};
 use crate::ledger_cmd::print_totals;
 use crate::ui::thousands;
 
-/// `suho ingest --follow`: follow `files` until SIGINT or SIGTERM, then stop cleanly (every
-/// line read made durable, positions saved, a checkpoint) and exit 0. Alerts go to the sinks
-/// as they are raised.
-pub fn follow(app: &App, files: &[PathBuf], decoder: Arc<dyn suho_decode::Decoder>) -> Result<i32> {
-    check_follow_inputs(files)?;
+/// `suho ingest --follow`: follow `files` with `decoder`, or the `[[sources]]` entries
+/// `sources` each with its own, until SIGINT or SIGTERM, then stop cleanly (every line read
+/// made durable, positions saved, a checkpoint) and exit 0. Alerts go to the sinks as they
+/// are raised.
+pub fn follow(
+    app: &App,
+    files: &[PathBuf],
+    decoder: Option<Arc<dyn suho_decode::Decoder>>,
+    sources: &[String],
+) -> Result<i32> {
+    if sources.is_empty() {
+        check_follow_inputs(files)?;
+    } else {
+        let config = app.config()?;
+        let paths: Vec<PathBuf> = config
+            .select_sources(sources)?
+            .iter()
+            .map(|s| s.path.clone())
+            .collect();
+        check_follow_inputs(&paths)?;
+    }
     // A bad [[sinks]] configuration stops the command before the ledger is touched.
     let sinks = crate::sinks_cmd::start(app)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -28,7 +44,8 @@ pub fn follow(app: &App, files: &[PathBuf], decoder: Arc<dyn suho_decode::Decode
         .then(|| crate::ui::spinner("follow"));
     let req = suho_app::follow::FollowRequest {
         files: files.to_vec(),
-        decoder: Some(decoder),
+        decoder,
+        sources: sources.to_vec(),
         on_outbox: Some(sinks.hook()),
     };
     let res = suho_app::follow::run(app, &req, &stop, &mut |p| {
@@ -107,11 +124,29 @@ fn stop_on_signal(stop: Arc<AtomicBool>) -> Result<()> {
     Ok(())
 }
 
-/// The status line on a terminal: rate, records stored, and where each file is.
+/// The status line on a terminal: rate, records stored (per source when following sources),
+/// and where each file is.
 fn status_line(p: &FollowProgress) -> String {
     let files: Vec<String> = p.files.iter().map(file_line).collect();
+    let sources: Vec<String> = p
+        .sources
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} stored, {} rejected",
+                s.name,
+                thousands(s.stored),
+                thousands(s.rejected)
+            )
+        })
+        .collect();
+    let per_source = if sources.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", sources.join(", "))
+    };
     format!(
-        "{} lines/s, {} stored, {} rejected; {}",
+        "{} lines/s, {} stored, {} rejected{per_source}; {}",
         thousands(p.lines_per_second as u64),
         thousands(p.stored),
         thousands(p.rejected),
@@ -124,6 +159,10 @@ fn file_line(f: &suho_ingest::FileProgress) -> String {
         || f.path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    let name = match &f.source {
+        Some(s) => format!("{s}: {name}"),
+        None => name,
+    };
     format!(
         "{name}{} at {} (lag {} bytes)",
         if f.rotated { " (rotated)" } else { "" },
@@ -149,9 +188,23 @@ pub fn print_status(data: &Path, writer: Option<&str>) {
         thousands(p.rejected),
         p.updated
     );
+    for s in &p.sources {
+        println!(
+            "  source {}: {} lines: {} stored, {} duplicates, {} rejected, {} conflicts",
+            s.name,
+            thousands(s.lines),
+            thousands(s.stored),
+            thousands(s.duplicates),
+            thousands(s.rejected),
+            thousands(s.conflicts)
+        );
+    }
     for f in &p.files {
         println!(
-            "  following      {}{}: {} of {} bytes in the ledger (lag {} bytes)",
+            "  following      {}{}{}: {} of {} bytes in the ledger (lag {} bytes)",
+            f.source
+                .as_ref()
+                .map_or_else(String::new, |s| format!("[{s}] ")),
             f.path.display(),
             if f.rotated {
                 " (rotated away, read to its end)"

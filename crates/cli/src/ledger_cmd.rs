@@ -86,22 +86,8 @@ pub fn ingest(
 pub fn ingest_sources(app: &App, names: &[String]) -> Result<()> {
     let config = app.config()?;
     let mut chosen = Vec::new();
-    for n in names {
-        let s = config.source(n).with_context(|| {
-            let known: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-            format!(
-                "no source {n:?} in {} (it has: {})",
-                config.path.display(),
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )
-        })?;
-        let decoder = suho_decode::decoder(&s.format, s.mapping.as_deref())
-            .with_context(|| format!("source {n:?}"))?;
-        chosen.push((s.clone(), decoder));
+    for s in config.select_sources(names)? {
+        chosen.push((s.clone(), s.decoder()?));
     }
     // Every source's file is checked before anything is stored.
     let paths: Vec<PathBuf> = chosen.iter().map(|(s, _)| s.path.clone()).collect();
@@ -151,6 +137,17 @@ pub fn print_totals(t: &IngestTotals, app: &App) {
             .map(|(s, n)| format!("{} {s}", thousands(*n)))
             .collect();
         println!("new alerts: {} (see `suho alerts`)", parts.join(", "));
+    }
+    for s in &t.sources {
+        println!(
+            "  source {}: {} lines: {} stored, {} duplicates, {} rejected, {} conflicts",
+            s.name,
+            thousands(s.lines),
+            thousands(s.stored),
+            thousands(s.duplicates),
+            thousands(s.rejected),
+            thousands(s.conflicts)
+        );
     }
     if t.rejected > 0 {
         println!(

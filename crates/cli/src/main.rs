@@ -80,6 +80,12 @@ enum Command {
     /// each file is in the ledger is kept in DATA/follow/state, so a restart, even after a
     /// kill, stores every line exactly once, with or without record ids. A file rotated more
     /// than once while suho is stopped: only the newest and the one it was reading are found.
+    ///
+    /// `--follow --source gw --source pg` (or `--source all`: every `[[sources]]` entry) follows
+    /// each source's file with its own format and mapping, in one process, into one ledger;
+    /// the status line and `suho status` count what was stored per source. Each source record
+    /// must be one line: JSON formats are read one value per line, and `pgaudit` (whose records
+    /// can span lines) is refused with --follow.
     Ingest {
         /// NDJSON files of access records (plain or gzip), or logs of --format.
         #[arg(required_unless_present = "source")]
@@ -89,8 +95,10 @@ enum Command {
         #[arg(long)]
         follow: bool,
         /// Read the source of this name from `[[sources]]` in suho.toml (its path, format and
-        /// mapping); repeat for several. Not with FILES.
-        #[arg(long, conflicts_with_all = ["files", "format", "mapping", "follow"])]
+        /// mapping); repeat for several; `all` is every one (unless a source is named `all`).
+        /// With --follow, each source's file is followed with its own decoder. Not with FILES
+        /// (name such files as a source instead).
+        #[arg(long, conflicts_with_all = ["files", "format", "mapping"])]
         source: Vec<String>,
         /// The files' format: `suho` (access records, contract section 1), `gateway` (an
         /// API gateway's or application's JSON access log), `pgaudit` (PostgreSQL pgAudit
@@ -300,15 +308,19 @@ fn run(cli: Cli) -> Result<i32> {
             format,
             mapping,
         } => {
+            if follow {
+                let decoder = if source.is_empty() {
+                    Some(suho_decode::decoder(&format, mapping.as_deref())?.into())
+                } else {
+                    None
+                };
+                return follow_cmd::follow(&app, &files, decoder, &source);
+            }
             if !source.is_empty() {
                 return ledger_cmd::ingest_sources(&app, &source).map(|_| 0);
             }
             let decoder = suho_decode::decoder(&format, mapping.as_deref())?;
-            if follow {
-                follow_cmd::follow(&app, &files, decoder.into())
-            } else {
-                ledger_cmd::ingest(&app, &files, decoder.into()).map(|_| 0)
-            }
+            ledger_cmd::ingest(&app, &files, decoder.into()).map(|_| 0)
         }
         Command::Sources(c) => sources_cmd::sources(&app, c),
         Command::Rejects { limit, ndjson } => ledger_cmd::rejects(&data, limit, ndjson),

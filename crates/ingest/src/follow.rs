@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use serde::{Deserialize, Serialize};
+use suho_decode::{Decoder, Framing};
 use suho_ledger::{Appended, Ledger};
 
 use crate::detection::{Stage, ToDetect};
@@ -93,6 +94,65 @@ pub enum FollowError {
     /// The follow state cannot be used as it is; `reason` says why and what to do.
     #[error("the follow state {}: {reason}", path.display())]
     State { path: PathBuf, reason: String },
+    /// A file cannot be followed with its decoder; `what` names the source or file.
+    #[error("{what}: {reason}; nothing was followed")]
+    Unfollowable { what: String, reason: String },
+}
+
+/// One path to follow and how its lines are decoded.
+#[derive(Debug, Clone)]
+pub struct FollowInput {
+    /// The file (waited for when it does not exist yet).
+    pub path: PathBuf,
+    /// The `[[sources]]` entry it belongs to (None: a file named on the command line): its
+    /// records are counted under this name, and the follow state keeps it.
+    pub source: Option<String>,
+    /// The decoder of its lines (None: the contract format).
+    pub decoder: Option<Arc<dyn Decoder>>,
+}
+
+/// A [`FollowInput`] made ready: absolute path, decoder (None for the contract format) and
+/// its name.
+pub(crate) struct Input {
+    pub(crate) path: PathBuf,
+    pub(crate) source: Option<String>,
+    pub(crate) decoder: Option<Arc<dyn Decoder>>,
+    pub(crate) format: &'static str,
+}
+
+impl FollowInput {
+    /// What the operator calls it: `source "gw" (/var/log/gw.log)`, or the path.
+    fn what(&self) -> String {
+        match &self.source {
+            Some(s) => format!("source {s:?} ({})", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+/// Whether the lines of `input` can be followed: a follower stores whole lines as they
+/// arrive, so a decoder whose source records can span lines (PostgreSQL logs: a csvlog
+/// statement with line breaks, a stderr message continued on tab-indented lines) would have
+/// its records cut. JSON formats are followed one value per line (NDJSON events, or a
+/// `{"Records":[...]}` object on one line); a pretty-printed value is rejected line by line,
+/// never stored in part.
+pub fn check_followable(input: &FollowInput) -> Result<(), FollowError> {
+    let Some(d) = &input.decoder else {
+        return Ok(());
+    };
+    match d.framing() {
+        Framing::Lines | Framing::Json => Ok(()),
+        Framing::PostgresLog => Err(FollowError::Unfollowable {
+            what: input.what(),
+            reason: format!(
+                "format {} cannot be followed: a PostgreSQL log record can span lines (a csvlog \
+                 statement with line breaks in it, a stderr message continued on tab-indented \
+                 lines) and a follower stores whole lines as they arrive, so it would cut such \
+                 records in two; ingest the file without --follow (each rotated file once)",
+                d.name()
+            ),
+        }),
+    }
 }
 
 /// Where one followed file is.
@@ -102,6 +162,9 @@ pub struct FileProgress {
     pub id: u64,
     /// The path followed.
     pub path: PathBuf,
+    /// The `[[sources]]` entry the path belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Renamed away (or its path gone): read to its end, then dropped.
     pub rotated: bool,
     /// Bytes whose lines are durable in the ledger.
@@ -133,6 +196,23 @@ pub struct FollowProgress {
     /// Lines per second over the last interval.
     pub lines_per_second: f64,
     pub files: Vec<FileProgress>,
+    /// Per `[[sources]]` entry followed (in name order), what this follower did with its lines
+    /// (files named on the command line are not counted here).
+    #[serde(default)]
+    pub sources: Vec<SourceProgress>,
+}
+
+/// What a follower did with the lines of one `[[sources]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceProgress {
+    /// The source's name.
+    pub name: String,
+    /// Lines read (non-blank), stored (conflicts included), duplicates, rejected, conflicts.
+    pub lines: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub conflicts: u64,
 }
 
 /// What a follower did until it was stopped.
@@ -142,6 +222,8 @@ pub struct FollowSummary {
     pub counts: StreamSummary,
     /// Durable ledger size at the end.
     pub ledger_size: u64,
+    /// Per `[[sources]]` entry followed, what was done with its lines.
+    pub sources: Vec<SourceProgress>,
     /// What the start found and did about it (positions found again after a kill, files gone
     /// or truncated while stopped), for the operator.
     pub notes: Vec<String>,
@@ -167,9 +249,8 @@ pub fn read_status(data: &Path) -> Option<FollowProgress> {
 /// How often the status file is rewritten.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 
-/// Follow `paths` into `ledger` until `stop` is set, then make everything read durable, save
-/// the positions, checkpoint, and return. `progress` is called whenever more records are
-/// durable, and at least every half second.
+/// Follow `paths` into `ledger`, every file's lines decoded by `opts.ingest.decoder`: see
+/// [`follow_inputs`].
 pub fn follow(
     ledger: &mut Ledger,
     detection: Option<&mut Detection>,
@@ -179,19 +260,77 @@ pub fn follow(
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&FollowProgress),
 ) -> Result<FollowSummary, FollowError> {
+    let inputs: Vec<FollowInput> = paths
+        .iter()
+        .map(|p| FollowInput {
+            path: p.clone(),
+            source: None,
+            decoder: opts.ingest.decoder.clone(),
+        })
+        .collect();
+    follow_inputs(ledger, detection, &inputs, opts, rejects, stop, progress)
+}
+
+/// Follow `inputs` into `ledger`, each file's lines decoded by its own input's decoder (a
+/// rotated file keeps it), until `stop` is set, then make everything read durable, save the
+/// positions, checkpoint, and return. `progress` is called whenever more records are durable,
+/// and at least every half second. `opts.ingest.decoder` is not used.
+pub fn follow_inputs(
+    ledger: &mut Ledger,
+    detection: Option<&mut Detection>,
+    inputs: &[FollowInput],
+    opts: &FollowOptions,
+    rejects: &mut RejectLog,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&FollowProgress),
+) -> Result<FollowSummary, FollowError> {
+    let mut ready: Vec<Input> = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        check_followable(i)?;
+        let path = tail::absolute(&i.path).map_err(|source| FollowError::Io {
+            path: i.path.clone(),
+            source,
+        })?;
+        if path.to_str().is_none() {
+            return Err(FollowError::Io {
+                path,
+                source: std::io::Error::other(
+                    "the path is not UTF-8; the follow state names files in UTF-8",
+                ),
+            });
+        }
+        if let Some(other) = ready.iter().find(|r| r.path == path) {
+            if other.source == i.source {
+                continue;
+            }
+            // One file, two decoders: its lines would be stored twice or matched wrongly.
+            return Err(FollowError::Unfollowable {
+                what: i.what(),
+                reason: format!(
+                    "the file is also followed as {}; follow each file once",
+                    other
+                        .source
+                        .as_ref()
+                        .map_or_else(|| "a plain file".to_owned(), |s| format!("source {s:?}"))
+                ),
+            });
+        }
+        let decoder = i.decoder.clone().filter(|d| !d.is_passthrough());
+        ready.push(Input {
+            path,
+            source: i.source.clone(),
+            format: decoder.as_ref().map_or("suho", |d| d.name()),
+            decoder,
+        });
+    }
     let data = ledger.layout().data.clone();
     let state_file = state_path(&data);
-    let decoder = opts
-        .ingest
-        .decoder
-        .as_deref()
-        .filter(|d| !d.is_passthrough());
     let mut state = State::load(&state_file)?.unwrap_or_default();
     let mut notes = Vec::new();
     notes.extend(resume(
         ledger,
         &mut state,
-        decoder,
+        &|saved| decoder_for(saved, &ready),
         &opts.ingest.config,
         &state_file,
     )?);
@@ -201,25 +340,8 @@ pub fn follow(
         .next_id
         .max(state.files.iter().map(|f| f.id + 1).max().unwrap_or(0));
     let mut watches = Vec::new();
-    let mut followed = Vec::new();
-    for p in paths {
-        let p = tail::absolute(p).map_err(|source| FollowError::Io {
-            path: p.clone(),
-            source,
-        })?;
-        if p.to_str().is_none() {
-            return Err(FollowError::Io {
-                path: p,
-                source: std::io::Error::other(
-                    "the path is not UTF-8; the follow state names files in UTF-8",
-                ),
-            });
-        }
-        if followed.contains(&p) {
-            continue;
-        }
-        followed.push(p.clone());
-        watches.push(open_watch(&p, &mut state, &mut notes));
+    for input in &ready {
+        watches.push(open_watch(input, &mut state, &mut notes));
     }
     state.save(&state_file)?;
     for n in &notes {
@@ -254,6 +376,17 @@ pub fn follow(
         seen,
         status_file: status_path(&data),
         last_status: Instant::now(),
+        sources: ready
+            .iter()
+            .filter_map(|i| i.source.clone())
+            .map(|name| {
+                let p = SourceProgress {
+                    name: name.clone(),
+                    ..SourceProgress::default()
+                };
+                (name, p)
+            })
+            .collect(),
     };
     let result = std::thread::scope(|s| -> Result<(), FollowError> {
         let (piece_tx, piece_rx) = bounded::<(u64, Piece)>(workers * 2);
@@ -273,6 +406,8 @@ pub fn follow(
                             ino,
                             offset,
                             line,
+                            format,
+                            source,
                         } => Ready::Track(Saved {
                             id,
                             path,
@@ -282,6 +417,8 @@ pub fn follow(
                             line,
                             head_len: 0,
                             head_sha256: [0; 32],
+                            format: Some(format.to_owned()),
+                            source,
                         }),
                         Piece::Lines {
                             id,
@@ -292,14 +429,23 @@ pub fn follow(
                             too_long,
                             next_line,
                             head,
+                            decoder,
                         } => Ready::Lines {
                             id,
                             end,
                             next_line,
                             head,
                             bytes: end - start,
+                            // Each line is one source record (see `check_followable`), as
+                            // `resume` reads them again after a kill.
                             chunk: prepare_lines(
-                                buf, first_line, too_long, decoder, &config, detecting,
+                                buf,
+                                first_line,
+                                too_long,
+                                decoder.as_deref(),
+                                Framing::Lines,
+                                &config,
+                                detecting,
                             ),
                         },
                         Piece::Retire { id } => Ready::Retire(id),
@@ -351,15 +497,62 @@ pub fn follow(
     Ok(FollowSummary {
         counts: seq.summary,
         ledger_size: ledger.durable_size(),
+        sources: seq.sources.into_values().collect(),
         notes,
     })
 }
 
-/// Resolve what the state knows of `path` into the files to read under it: the file at the path
-/// (where it was, unless it is another file or was truncated), files rotated away (found again
-/// by inode in the same directory), and the file at the path from its start when it is new.
-/// The state is updated to match; what could not be found is said in `notes`.
-fn open_watch(path: &Path, state: &mut State, notes: &mut Vec<String>) -> Watch {
+/// The decoder `saved`'s lines are matched with after a kill: its path's, as followed now. A
+/// version 1 state names no format: every file then had the one decoder the follower was given,
+/// which is the decoder its path is followed with now when it is followed at all.
+fn decoder_for(saved: &Saved, inputs: &[Input]) -> Result<Option<Arc<dyn Decoder>>, String> {
+    let was = saved
+        .source
+        .as_ref()
+        .map_or_else(String::new, |s| format!(" (source {s:?})"));
+    let restart = "follow it as before once more to catch up, stop with Ctrl-C or SIGTERM \
+                   (a clean stop leaves nothing to match), then change what is followed";
+    match (inputs.iter().find(|i| i.path == saved.path), &saved.format) {
+        (Some(i), Some(f)) if f != i.format => Err(format!(
+            "{}{was} was read with format {f} when suho stopped, and records stored from it past \
+             the saved position must be matched with that decoder; it is now followed with \
+             format {}: {restart}",
+            saved.path.display(),
+            i.format
+        )),
+        (Some(i), _) => Ok(i.decoder.clone()),
+        (None, None) => {
+            // Version 1: one decoder for every file.
+            let mut formats = inputs.iter().map(|i| i.format);
+            match (
+                inputs.first(),
+                formats.all(|f| Some(f) == inputs.first().map(|i| i.format)),
+            ) {
+                (Some(i), true) => Ok(i.decoder.clone()),
+                _ => Err(format!(
+                    "{} was being read when suho stopped, and records stored from it past the \
+                     saved position must be matched with its decoder, which this state (format \
+                     v1) does not name: {restart}",
+                    saved.path.display()
+                )),
+            }
+        }
+        (None, Some(f)) => Err(format!(
+            "{}{was}, format {f}, was being read when suho stopped, and records stored from it \
+             past the saved position must be matched with its decoder, but it is not followed \
+             now: {restart}",
+            saved.path.display()
+        )),
+    }
+}
+
+/// Resolve what the state knows of `input`'s path into the files to read under it: the file at
+/// the path (where it was, unless it is another file or was truncated), files rotated away
+/// (found again by inode in the same directory), and the file at the path from its start when
+/// it is new. The state is updated to match (each file named with the input's format and
+/// source); what could not be found is said in `notes`.
+fn open_watch(input: &Input, state: &mut State, notes: &mut Vec<String>) -> Watch {
+    let path = input.path.as_path();
     let at_path = std::fs::metadata(path)
         .ok()
         .filter(std::fs::Metadata::is_file)
@@ -398,7 +591,14 @@ fn open_watch(path: &Path, state: &mut State, notes: &mut Vec<String>) -> Watch 
             ));
             continue;
         }
-        match Tail::new(s.id, file, s.offset, s.line, s.head()) {
+        match Tail::new(
+            s.id,
+            file,
+            s.offset,
+            s.line,
+            s.head(),
+            input.decoder.clone(),
+        ) {
             Ok(t) if Some((s.dev, s.ino)) == at_path => current = Some(t),
             Ok(t) => rotated.push(t),
             Err(e) => {
@@ -406,7 +606,11 @@ fn open_watch(path: &Path, state: &mut State, notes: &mut Vec<String>) -> Watch 
                 continue;
             }
         }
-        state.files.push(s);
+        state.files.push(Saved {
+            format: Some(input.format.to_owned()),
+            source: input.source.clone(),
+            ..s
+        });
     }
     rotated.sort_by_key(|t| t.id);
     if current.is_none() {
@@ -415,7 +619,7 @@ fn open_watch(path: &Path, state: &mut State, notes: &mut Vec<String>) -> Watch 
             .filter(|f| f.metadata().ok().map(|m| state::identity(&m)) == at_path)
         {
             let id = state.next_id;
-            if let Ok(t) = Tail::new(id, file, 0, 1, Head::default()) {
+            if let Ok(t) = Tail::new(id, file, 0, 1, Head::default(), input.decoder.clone()) {
                 state.next_id += 1;
                 if let Some((dev, ino)) = at_path {
                     state.files.push(Saved {
@@ -427,13 +631,15 @@ fn open_watch(path: &Path, state: &mut State, notes: &mut Vec<String>) -> Watch 
                         line: 1,
                         head_len: 0,
                         head_sha256: [0; 32],
+                        format: Some(input.format.to_owned()),
+                        source: input.source.clone(),
                     });
                 }
                 current = Some(t);
             }
         }
     }
-    Watch::new(path.to_path_buf(), current, rotated)
+    Watch::new(input, current, rotated)
 }
 
 /// A piece after the parse workers.
@@ -482,6 +688,8 @@ struct Sequencer {
     seen: Arc<Mutex<Vec<FileProgress>>>,
     status_file: PathBuf,
     last_status: Instant,
+    /// Per `[[sources]]` entry, what was done with its lines.
+    sources: BTreeMap<String, SourceProgress>,
 }
 
 impl Sequencer {
@@ -576,6 +784,7 @@ impl Sequencer {
                     }
                     None => format!("followed file {id}"),
                 };
+                let before = self.summary.clone();
                 let results = sequence(
                     ledger,
                     &Source::file(name),
@@ -584,6 +793,15 @@ impl Sequencer {
                     &mut self.summary,
                 )?;
                 self.summary.bytes += bytes;
+                let source = self.files.get(&id).and_then(|f| f.source.as_deref());
+                if let Some(p) = source.and_then(|s| self.sources.get_mut(s)) {
+                    let (now, was) = (&self.summary, &before);
+                    p.lines += now.lines - was.lines;
+                    p.stored += now.stored - was.stored;
+                    p.duplicates += now.duplicates - was.duplicates;
+                    p.rejected += now.rejected - was.rejected;
+                    p.conflicts += now.conflicts - was.conflicts;
+                }
                 let size = ledger.size();
                 self.marks.push_back((
                     size,
@@ -803,6 +1021,7 @@ impl Sequencer {
             conflicts: s.conflicts,
             lines_per_second: rate,
             files,
+            sources: self.sources.values().cloned().collect(),
         }
     }
 

@@ -22,8 +22,8 @@ use serde::Serialize;
 
 pub use detection::{Detection, DetectionSetup};
 pub use follow::{
-    follow, read_status, state_path, status_path, FileProgress, FollowError, FollowOptions,
-    FollowProgress, FollowSummary,
+    check_followable, follow, follow_inputs, read_status, state_path, status_path, FileProgress,
+    FollowError, FollowInput, FollowOptions, FollowProgress, FollowSummary, SourceProgress,
 };
 pub use input::{open_input, Compression, Input};
 pub use rejects::{RejectLog, Source, EXCERPT_BYTES};

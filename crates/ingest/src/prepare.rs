@@ -64,14 +64,15 @@ pub(crate) fn prepare_chunk(
 
 /// Prepare a chunk of input lines as a parse worker does: `buf` holds whole lines (the last one
 /// may lack its line end) numbered from `first_line`, or, when `too_long` gives the length of a
-/// line over the record limit, the start of that one line, which is rejected. Lines are
-/// decoded first by `decoder` (none: the contract format); event times are checked against
-/// `config` at the time of this call.
+/// line over the record limit, the start of that one line, which is rejected. Source records
+/// (units of `framing`) are decoded first by `decoder` (none: the contract format); event
+/// times are checked against `config` at the time of this call.
 pub(crate) fn prepare_lines(
     buf: Vec<u8>,
     first_line: u64,
     too_long: Option<u64>,
     decoder: Option<&dyn suho_decode::Decoder>,
+    framing: suho_decode::Framing,
     config: &crate::IngestConfig,
     detecting: bool,
 ) -> PreparedChunk {
@@ -89,13 +90,13 @@ pub(crate) fn prepare_lines(
     let now = suho_ledger::now_ms();
     let window = config.at(now);
     match decoder {
-        Some(d) => prepare_decoded(buf, first_line, d, now, &window, detecting),
+        Some(d) => prepare_decoded(buf, first_line, d, framing, now, &window, detecting),
         None => prepare_chunk(buf, first_line, now, &window, detecting),
     }
 }
 
-/// [`prepare_chunk`] for lines of another log format: each line of `buf` (each unit of the
-/// decoder's framing: a whole csvlog record, one JSON event) is decoded into access
+/// [`prepare_chunk`] for lines of another log format: each line of `buf` (each unit of
+/// `framing`, the decoder's own for a stream: a whole csvlog record, one JSON event) is decoded into access
 /// records first (in this worker, so decoding runs on every core), and those are prepared and
 /// stored in place of the source line; a line that cannot be decoded is rejected with the
 /// decoder's reason and an excerpt of the source line.
@@ -103,6 +104,7 @@ pub(crate) fn prepare_decoded(
     buf: Vec<u8>,
     first_line: u64,
     decoder: &dyn suho_decode::Decoder,
+    framing: suho_decode::Framing,
     now_ms: i64,
     window: &TimeWindow,
     detecting: bool,
@@ -113,7 +115,7 @@ pub(crate) fn prepare_decoded(
     }
     let mut out = Vec::with_capacity(buf.len() + buf.len() / 4);
     let mut steps = Vec::with_capacity(buf.len() / 200 + 1);
-    for (line, bytes) in decoder.framing().units(&buf, first_line) {
+    for (line, bytes) in framing.units(&buf, first_line) {
         let at = out.len();
         match decoder.decode(bytes, &mut out) {
             Ok(_) => {

@@ -133,8 +133,15 @@ pub fn ingest_stream(
             s.spawn(move || {
                 for c in rx {
                     let bytes = c.too_long.unwrap_or(c.buf.len() as u64);
-                    let chunk =
-                        prepare_lines(c.buf, c.first_line, c.too_long, decoder, &config, detecting);
+                    let chunk = prepare_lines(
+                        c.buf,
+                        c.first_line,
+                        c.too_long,
+                        decoder,
+                        framing,
+                        &config,
+                        detecting,
+                    );
                     if tx
                         .send(Done {
                             seq: c.seq,

@@ -5,10 +5,16 @@
 //! Three lines of text (FORMAT.md documents them):
 //!
 //! ```text
-//! suho.dev/follow-state@v1
-//! {"ledger_size":S,"current":ID,"next_id":N,"files":[{"id":..,"path":..,"dev":..,"ino":..,"offset":..,"line":..,"head_len":..,"head_sha256":".."}]}
+//! suho.dev/follow-state@v2
+//! {"ledger_size":S,"current":ID,"next_id":N,"files":[{"id":..,"path":..,"dev":..,"ino":..,"offset":..,"line":..,"head_len":..,"head_sha256":"..","format":"gateway","source":"gw"}]}
 //! sha256 <hex SHA-256 of the second line>
 //! ```
+//!
+//! Version 2 names each file's decoder (`format`) and, for a file of a `[[sources]]` entry, the
+//! source (`source`), because one follower reads files of several formats and a restart must
+//! match each file's lines with the decoder they were stored with. A version 1 state (one
+//! decoder for every file) is read as it is: its files have neither, and each is matched with
+//! the decoder its path is followed with now, as before.
 //!
 //! The state is saved (temporary file, fsync, rename, fsync of the directory) only once the
 //! ledger holds `ledger_size` records durably, and every file's `offset` is then the end of its
@@ -34,15 +40,19 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use suho_decode::Decoder;
 use suho_ledger::{Entry, Ledger, WalReader};
 
 use super::FollowError;
 
 /// First line of the state file.
-const MAGIC: &str = "suho.dev/follow-state@v1";
+const MAGIC: &str = "suho.dev/follow-state@v2";
+/// First line of a state written before files had their own decoders (still read).
+const MAGIC_V1: &str = "suho.dev/follow-state@v1";
 /// Bytes at the start of a file whose SHA-256 identifies its content: a file truncated and
 /// written again (copytruncate) has another first line.
 pub(crate) const HEAD_BYTES: u64 = 1024;
@@ -97,6 +107,13 @@ pub(crate) struct Saved {
     pub(crate) head_len: u64,
     #[serde(with = "hex32")]
     pub(crate) head_sha256: [u8; 32],
+    /// The decoder the file's lines are read with (`suho`, `gateway`, ...); None in a version 1
+    /// state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) format: Option<String>,
+    /// The `[[sources]]` entry the file is read for; None for a file named on the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) source: Option<String>,
 }
 
 impl Saved {
@@ -171,10 +188,11 @@ impl State {
         };
         let mut lines = text.lines();
         match lines.next() {
-            Some(MAGIC) => {}
+            Some(MAGIC | MAGIC_V1) => {}
             Some(other) if other.starts_with("suho.dev/follow-state@") => {
                 return Err(bad(format!(
-                    "it is of format {other:?}, which this suho does not read (it reads {MAGIC})"
+                    "it is of format {other:?}, which this suho does not read (it reads {MAGIC} \
+                     and {MAGIC_V1})"
                 )))
             }
             _ => return Err(bad(format!("it does not start with {MAGIC}"))),
@@ -262,10 +280,16 @@ pub(crate) fn same_content(file: &File, saved: &Saved) -> bool {
 /// Bring the positions of `state` up to the durable ledger after a stop that did not save them
 /// (a kill, a crash, a power loss): see the module documentation. Returns what it did, for the
 /// operator, when it did anything.
+/// What gives the decoder a saved file's lines are matched with (None: the contract format),
+/// or why there is none to trust.
+pub(crate) type DecoderOf<'a> = dyn Fn(&Saved) -> Result<Option<Arc<dyn Decoder>>, String> + 'a;
+
+/// `decoder_of` gives the decoder a saved file's lines are matched with (None: the contract
+/// format), or why there is none to trust.
 pub(crate) fn resume(
     ledger: &Ledger,
     state: &mut State,
-    decoder: Option<&dyn suho_decode::Decoder>,
+    decoder_of: &DecoderOf<'_>,
     config: &crate::IngestConfig,
     state_path: &Path,
 ) -> Result<Option<String>, FollowError> {
@@ -296,6 +320,12 @@ pub(crate) fn resume(
             reason: format!("it names file {current} as current but lists no such file"),
         });
     };
+    // The lines past the saved position are matched with the decoder of their own file.
+    let decoder = decoder_of(entry).map_err(|reason| FollowError::State {
+        path: state_path.to_path_buf(),
+        reason,
+    })?;
+    let decoder = decoder.as_deref().filter(|d| !d.is_passthrough());
     let mut want = Vec::with_capacity(past.min(1 << 20) as usize);
     WalReader::new(&ledger.layout().wal())
         .scan(saved, |frame| {
@@ -407,7 +437,7 @@ fn match_lines(
     offset: u64,
     line: u64,
     want: &[([u8; 32], i64)],
-    decoder: Option<&dyn suho_decode::Decoder>,
+    decoder: Option<&dyn Decoder>,
     config: &crate::IngestConfig,
 ) -> std::io::Result<Found> {
     use std::io::{Seek, SeekFrom};
@@ -549,6 +579,8 @@ mod tests {
                 line: 17,
                 head_len: 1024,
                 head_sha256: sha(b"x"),
+                format: Some("gateway".into()),
+                source: Some("gw".into()),
             }],
         };
         state.save(&path).expect("save");
@@ -558,9 +590,35 @@ mod tests {
         std::fs::write(&path, edited).expect("write");
         let e = State::load(&path).expect_err("edited").to_string();
         assert!(e.contains("checksum does not match"), "{e}");
-        std::fs::write(&path, text.replace("@v1", "@v9")).expect("write");
+        std::fs::write(&path, text.replace("@v2", "@v9")).expect("write");
         let e = State::load(&path).expect_err("newer format").to_string();
         assert!(e.contains("does not read"), "{e}");
+    }
+
+    #[test]
+    fn a_version_1_state_is_read_as_it_is_with_no_format_or_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state");
+        let json = format!(
+            r#"{{"ledger_size":5,"current":0,"next_id":1,"files":[{{"id":0,"path":"/l","dev":1,"ino":2,"offset":10,"line":3,"head_len":10,"head_sha256":"{}"}}]}}"#,
+            hex(&sha(b"h"))
+        );
+        let text = format!(
+            "suho.dev/follow-state@v1\n{json}\nsha256 {}\n",
+            hex(&sha(json.as_bytes()))
+        );
+        std::fs::write(&path, text).expect("write");
+        let state = State::load(&path).expect("load").expect("a state");
+        assert_eq!((state.ledger_size, state.current), (5, Some(0)));
+        assert_eq!(state.files[0].offset, 10);
+        assert_eq!(
+            (&state.files[0].format, &state.files[0].source),
+            (&None, &None)
+        );
+        // Saved again, it is version 2.
+        state.save(&path).expect("save");
+        let again = std::fs::read_to_string(&path).expect("read");
+        assert!(again.starts_with("suho.dev/follow-state@v2\n"), "{again}");
     }
 
     #[test]

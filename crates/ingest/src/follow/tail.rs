@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+use suho_decode::Decoder;
 
 use super::state::{identity, Head, HEAD_BYTES};
 use super::{FileProgress, FollowOptions};
@@ -49,6 +50,9 @@ pub(crate) enum Piece {
         ino: u64,
         offset: u64,
         line: u64,
+        /// The decoder's name and the `[[sources]]` entry of the path, if any.
+        format: &'static str,
+        source: Option<String>,
     },
     /// Whole lines of file `id`, bytes `start..end`, the first numbered `first_line`; or, with
     /// `too_long`, the start of one line over the record limit, that long.
@@ -63,6 +67,8 @@ pub(crate) enum Piece {
         next_line: u64,
         /// The file's head, when it grew since the last piece.
         head: Option<Head>,
+        /// The decoder of the file's lines (None: the contract format).
+        decoder: Option<Arc<dyn Decoder>>,
     },
     /// File `id` ends here: nothing more is read from it.
     Retire { id: u64 },
@@ -92,6 +98,8 @@ pub(crate) struct Tail {
     /// A line over the record limit being skipped: its number, start, first bytes and length
     /// so far.
     skipping: Option<(u64, u64, Vec<u8>, u64)>,
+    /// The decoder of its lines: its path's, kept when the file is rotated away.
+    decoder: Option<Arc<dyn Decoder>>,
 }
 
 impl Tail {
@@ -102,6 +110,7 @@ impl Tail {
         offset: u64,
         line: u64,
         head: Head,
+        decoder: Option<Arc<dyn Decoder>>,
     ) -> std::io::Result<Tail> {
         let meta = file.metadata()?;
         let (dev, ino) = identity(&meta);
@@ -120,6 +129,7 @@ impl Tail {
             rotated: None,
             grown: Instant::now(),
             skipping: None,
+            decoder,
         })
     }
 
@@ -176,6 +186,7 @@ impl Tail {
                         too_long: Some(*len),
                         next_line: *line + 1,
                         head: None,
+                        decoder: self.decoder.clone(),
                     };
                     self.sent += cut as u64;
                     self.line += 1;
@@ -224,6 +235,7 @@ impl Tail {
             too_long: None,
             next_line: self.line,
             head,
+            decoder: self.decoder.clone(),
         })
     }
 
@@ -240,6 +252,7 @@ impl Tail {
                 too_long: Some(len),
                 next_line: line + 1,
                 head: None,
+                decoder: self.decoder.clone(),
             };
             if !out(piece) {
                 return false;
@@ -263,6 +276,11 @@ impl Tail {
 /// A followed path and the files read under it.
 pub(crate) struct Watch {
     pub(crate) path: PathBuf,
+    /// The decoder of every file read under the path (None: the contract format), its name,
+    /// and the `[[sources]]` entry the path belongs to.
+    pub(crate) decoder: Option<Arc<dyn Decoder>>,
+    pub(crate) format: &'static str,
+    pub(crate) source: Option<String>,
     /// The file at the path.
     pub(crate) current: Option<Tail>,
     /// Files renamed away (or whose path is gone), oldest first, read to their end.
@@ -272,10 +290,13 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(path: PathBuf, current: Option<Tail>, rotated: Vec<Tail>) -> Watch {
+    pub(crate) fn new(input: &super::Input, current: Option<Tail>, rotated: Vec<Tail>) -> Watch {
         let now = Instant::now();
         Watch {
-            path,
+            path: input.path.clone(),
+            decoder: input.decoder.clone(),
+            format: input.format,
+            source: input.source.clone(),
             current,
             rotated: rotated
                 .into_iter()
@@ -426,6 +447,7 @@ impl Reader<'_> {
             .map(|(w, t, rotated)| FileProgress {
                 id: t.id,
                 path: w.path.clone(),
+                source: w.source.clone(),
                 rotated,
                 position: 0,
                 read: t.read,
@@ -528,7 +550,7 @@ fn look(w: &mut Watch, next_id: &mut u64, out: &mut dyn FnMut(Piece) -> bool) ->
 fn open(w: &mut Watch, file: File, next_id: &mut u64, out: &mut dyn FnMut(Piece) -> bool) -> bool {
     let id = *next_id;
     *next_id += 1;
-    match Tail::new(id, file, 0, 1, Head::default()) {
+    match Tail::new(id, file, 0, 1, Head::default(), w.decoder.clone()) {
         Ok(t) => {
             w.problem = None;
             let piece = Piece::Track {
@@ -538,6 +560,8 @@ fn open(w: &mut Watch, file: File, next_id: &mut u64, out: &mut dyn FnMut(Piece)
                 ino: t.ino,
                 offset: 0,
                 line: 1,
+                format: w.format,
+                source: w.source.clone(),
             };
             w.current = Some(t);
             out(piece)
