@@ -189,7 +189,8 @@ impl Detection {
                 .id_conflict(index, f, body, &conflict, &mut self.pending);
         }
         for a in &self.pending[before..] {
-            if a.count <= 1 {
+            // Routine lows (the digest) and suppressed alerts are stored, not news.
+            if a.count <= 1 && !a.is_quiet() {
                 self.raised[a.severity.rank() as usize] += 1;
             }
         }
