@@ -274,16 +274,18 @@ struct Slot {
     end_ms: i64,
 }
 
-/// The home-time days on which one rule raised a low alert about one entity: bit `i` of
-/// `mask` is day `last_day - i` (32 days).
+/// The windows (home-time days; weeks for week-long windows) in which one rule raised a low
+/// alert about one entity: bit `i` of `mask` is window `last_day - i` (32 windows).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 struct LowDays {
     last_day: i64,
     mask: u32,
+    /// The windows are weeks (numbered from the epoch), not days.
+    weeks: bool,
 }
 
 /// A low alert is routine (folded into the daily digest) when its rule raised a low alert
-/// about the same entity on at least this many of the 7 days before its own...
+/// about the same entity in at least this many of the 7 windows (days) before its own...
 const ROUTINE_OF_7: u32 = 4;
 /// ...or on at least this many of the 28 days before it.
 const ROUTINE_OF_28: u32 = 10;
@@ -612,12 +614,20 @@ impl<'a> Emit<'a, '_> {
         let digest = (hit.sev == Severity::Low)
             .then(|| {
                 let day = (t + self.off).div_euclid(DAY);
+                // "Most recent days" for a daily (or hourly) rule, "most recent weeks" for a
+                // rule whose windows are weeks (reach).
+                let unit = if hit.win_len > DAY {
+                    hit.win_start.div_euclid(hit.win_len)
+                } else {
+                    day
+                };
                 let lows = self
                     .lows
                     .entry(mix2(hit.rule as u64 + 1, hit.entity))
                     .or_default();
-                let routine = lows.routine(day);
-                lows.mark(day);
+                lows.weeks = hit.win_len > DAY;
+                let routine = lows.routine(unit);
+                lows.mark(unit);
                 routine.then(|| {
                     suho_record::format_rfc3339_ms(day * DAY)
                         .get(..10)
@@ -862,9 +872,11 @@ impl Engine {
         if clock_hour != st.maint_hour {
             st.maint_hour = clock_hour;
             maintain(st, cfg);
-            // Low days older than the digest rule looks back are forgotten.
+            // Low windows older than the digest rule looks back are forgotten (a week-long
+            // window's memory lasts 32 weeks: its units are weeks).
             let today = st.clock.div_euclid(DAY);
-            lows.retain(|_, l| l.last_day + 32 >= today);
+            let week = st.clock.div_euclid(7 * DAY);
+            lows.retain(|_, l| l.last_day + 32 >= if l.weeks { week } else { today });
         }
         let mut em = Emit {
             index,
@@ -1311,6 +1323,7 @@ mod tests {
         let low = LowDays {
             last_day: 20_000,
             mask: 0b1011,
+            weeks: false,
         };
         e.lows.insert(5, low);
         e.save_state(&path, 7).expect("save");
