@@ -119,6 +119,13 @@ fn a_suppression_is_recorded_in_the_ledger_hides_its_alerts_until_its_time_and_s
     assert!(raised[0]["time"]
         .as_str()
         .is_some_and(|t| t.starts_with("2025-06-20")));
+    // The table shows the record of the latest update and since when the alert is high.
+    let table = ok(&suho(&data, &["alerts", "--rule", "unknown_principal"]));
+    assert!(
+        table.contains("updated (record)") && table.contains("high since"),
+        "{table}"
+    );
+    assert!(table.contains("2025-06-20T10:00:00Z #"), "{table}");
     let hidden = ndjson(&ok(&suho(
         &data,
         &["alerts", "--suppressed", "--format", "ndjson"],
@@ -171,4 +178,115 @@ fn a_suppression_is_recorded_in_the_ledger_hides_its_alerts_until_its_time_and_s
     ok(&suho(&data, &["verify"]));
     let again = suho(&data, &["suppress", "remove", "sup-1"]);
     assert!(!again.status.success(), "already removed");
+}
+
+/// Polls `cond` on `suho ARGS` output until it holds (at most two minutes); on timeout says
+/// what the last run printed and what the follower logged (`log`).
+fn wait_for(data: &Path, log: &Path, args: &[&str], what: &str, cond: impl Fn(&str) -> bool) {
+    let t = std::time::Instant::now();
+    loop {
+        let out = suho(data, args);
+        if out.status.success() && cond(&String::from_utf8_lossy(&out.stdout)) {
+            return;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(120),
+            "never got to: {what}\nlast output: {}\n{}\nfollower log: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_running_follower_applies_a_suppression_added_by_another_process_from_its_next_records() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, "").expect("log");
+    let err = dir.path().join("follower.log");
+    let mut child = std::process::Command::new(common::SUHO)
+        .env("SUHO_CHECKPOINT_EVERY_SECS", "1")
+        .env("SUHO_LOG", "info")
+        .arg("--data")
+        .arg(&data)
+        .args(["ingest", "--follow"])
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).expect("log file"))
+        .spawn()
+        .expect("spawn suho ingest --follow");
+    let append = |day: u32, actor: &str| {
+        let tmp = dir.path().join("lines");
+        intruder_reads(&tmp, day, actor);
+        let lines = std::fs::read(&tmp).expect("lines");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .expect("open log");
+        f.write_all(&lines).expect("append");
+    };
+    let unknown = [
+        "alerts",
+        "--all",
+        "--format",
+        "ndjson",
+        "--rule",
+        "unknown_principal",
+    ];
+    append(10, "x-first");
+    wait_for(&data, &err, &unknown, "the first alert", |o| {
+        ndjson(o).len() == 1
+    });
+
+    // Added while the follower holds the ledger: spooled, and the follower records it.
+    let added = ok(&suho(
+        &data,
+        &[
+            "suppress",
+            "add",
+            "--rule",
+            "unknown_principal",
+            "--actor",
+            "x-second",
+            "--until",
+            "2025-07-01T00:00:00Z",
+            "--reason",
+            "SEC-13 red team",
+            "--as",
+            "bob",
+        ],
+    ));
+    assert!(added.contains("own-use spool"), "{added}");
+    append(11, "x-second");
+    wait_for(&data, &err, &unknown, "the second alert", |o| {
+        ndjson(o).len() == 2
+    });
+    let all = ndjson(&ok(&suho(&data, &unknown)));
+    let second = all
+        .iter()
+        .find(|a| a["actor"] == "x-second")
+        .expect("x-second's alert");
+    assert_eq!(
+        second["suppressed_by"], "sup-1",
+        "applied without a restart"
+    );
+    let first = all
+        .iter()
+        .find(|a| a["actor"] == "x-first")
+        .expect("x-first's alert");
+    assert!(first.get("suppressed_by").is_none());
+    wait_for(
+        &data,
+        &err,
+        &["records"],
+        "the spooled suppression record",
+        |o| o.contains("suppress.add"),
+    );
+    child.kill().expect("kill");
+    child.wait().expect("wait");
 }

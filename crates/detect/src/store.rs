@@ -709,7 +709,10 @@ impl AlertStore {
             .map_err(|e| self.err(e))?;
         let mut members = self
             .conn
-            .prepare("SELECT id, rule FROM alerts WHERE incident = ?1 ORDER BY time_ms, id")
+            .prepare(
+                "SELECT id, rule FROM alerts WHERE incident = ?1
+                 AND suppressed_by IS NULL AND digest IS NULL ORDER BY time_ms, id",
+            )
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {

@@ -202,7 +202,7 @@ fn an_alerts_db_of_the_previous_schema_opens_keeps_its_rows_and_takes_updates() 
     // The engine's next emission of the old alert updates it; the sinks had seen it.
     let update = out.last().expect("update").clone();
     assert_eq!(update.id, old[0].id);
-    store.upsert(&[update.clone()]).expect("upsert");
+    store.upsert(std::slice::from_ref(&update)).expect("upsert");
     let ev = store.outbox_after(0, Severity::Low, 10).expect("outbox");
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].kind, OutboxKind::Updated, "stored (and sent) before");
