@@ -817,6 +817,7 @@ impl Engine {
         for s in self.st.slots.values() {
             bytes += entry + std::mem::size_of::<Slot>() + s.alert.summary.len() + 512;
         }
+        bytes += self.lows.capacity() * (entry + std::mem::size_of::<LowDays>());
         EngineStats {
             actors: self.st.actors.len(),
             unknown_actors: self.st.unknown_actors,

@@ -41,7 +41,10 @@ pub use store::{
     AlertFilter, AlertStore, AlertView, DigestEntry, Hidden, Incident, OutboxEvent, OutboxHead,
     OutboxHook, OutboxKind,
 };
-pub use suppress::{Matcher as SuppressionMatcher, Subject, Suppression, SuppressionFile, Target};
+pub use suppress::{
+    Matcher as SuppressionMatcher, Subject as SuppressionSubject, Suppression, SuppressionFile,
+    Target,
+};
 
 /// File name of the alert store in the data directory.
 pub const ALERTS_DB: &str = "alerts.db";

@@ -362,3 +362,29 @@ fn a_suppression_hides_its_rule_for_its_target_until_its_time_and_never_a_critic
     let out = feed(&mut e, &lines[..1], 0);
     assert_eq!(out[0].suppressed_by, None);
 }
+
+#[test]
+fn a_low_drawn_every_working_day_is_news_on_its_first_four_days_only_even_across_two_weeks_of_leave(
+) {
+    // Weeks 0-3 at work (Monday to Friday), weeks 4-5 on leave, weeks 6-8 back: 35 working
+    // days, each drawing the same low (one refused read).
+    let days: Vec<i64> = (0..9)
+        .filter(|w| !(4..6).contains(w))
+        .flat_map(|w| (0..5).map(move |d| w * 7 + d))
+        .collect();
+    let lines: Vec<String> = days.iter().map(|&d| refused(at(d, 10, 0), "c-1")).collect();
+    let out = Scenario::new().run(&lines);
+    let lows = of_rule(&out, "unknown_principal");
+    assert_eq!(lows.len(), days.len(), "one alert a working day");
+    let news: Vec<i64> = lows
+        .iter()
+        .zip(&days)
+        .filter(|(a, _)| a.digest.is_none())
+        .map(|(_, &d)| d)
+        .collect();
+    assert_eq!(
+        news,
+        vec![0, 1, 2, 3],
+        "from Friday of the first week on it is routine, weekends, and leave, included"
+    );
+}
