@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use suho_ledger::Layout;
 
+/// File name of the analysts' suppressions in the data directory.
+const SUPPRESSIONS_FILE: &str = "suppressions.json";
+
 /// A suho data directory and the name of everything in it. Nothing else in the front ends
 /// joins a file name onto the data directory: they ask this.
 ///
@@ -40,6 +43,11 @@ impl DataDir {
     /// The alert and incident store (SQLite).
     pub fn alerts_db(&self) -> PathBuf {
         self.root().join(suho_detect::ALERTS_DB)
+    }
+
+    /// The analysts' suppressions (`suppressions.json`), read by detection.
+    pub fn suppressions(&self) -> PathBuf {
+        self.root().join(SUPPRESSIONS_FILE)
     }
 
     /// The directory holding the registry's database (`registry.db`).

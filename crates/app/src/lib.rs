@@ -26,6 +26,7 @@ pub mod retention;
 pub mod scope;
 pub mod sinks;
 pub mod sources;
+pub mod suppress;
 
 use std::sync::OnceLock;
 
@@ -81,6 +82,7 @@ impl App {
             registry_dir: self.dir.registry_dir().to_path_buf(),
             alerts_db: self.dir.alerts_db(),
             state_dir: self.dir.detect_dir(),
+            suppressions: self.dir.suppressions(),
         })
     }
 

@@ -5,7 +5,7 @@ use suho_app::App;
 
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
-use suho_detect::{AlertFilter, Severity};
+use suho_detect::{AlertFilter, AlertView, Severity};
 use suho_registry::HistoryFilter;
 
 use crate::ui::thousands;
@@ -203,38 +203,126 @@ pub fn alerts(
     actor: Option<String>,
     limit: Option<usize>,
 ) -> Result<i32> {
+    list_alerts(
+        app,
+        format,
+        AlertFilter {
+            min_severity: min,
+            rule,
+            actor,
+            limit,
+            ..AlertFilter::default()
+        },
+    )
+}
+
+/// `suho alerts`: the alerts `filter` selects, or with [`AlertView::Digest`] the digest.
+pub fn list_alerts(app: &App, format: Format, filter: AlertFilter) -> Result<i32> {
     warn_if_recovery_pending(app)?;
     let store = app.alerts()?;
-    let alerts = store.list(&AlertFilter {
-        min_severity: min,
-        rule,
-        actor,
-        limit,
-        ..AlertFilter::default()
-    })?;
+    let alerts = store.list(&filter)?;
     if format == Format::Ndjson {
         for a in &alerts {
             println!("{}", serde_json::to_string(a)?);
         }
         return Ok(0);
     }
+    if filter.view == AlertView::Digest {
+        return print_digest(&store, &filter);
+    }
     if alerts.is_empty() {
         println!("no alerts");
         return Ok(0);
     }
+    let hidden = filter.view != AlertView::Raised;
     println!(
-        "{:<24} {:<9} {:<28} {:<16} {:>6}  summary",
-        "time", "severity", "rule", "actor", "count"
+        "{:<24} {:<9} {:<28} {:<16} {:>6}  {:<24} {:<24} {}summary",
+        "time",
+        "severity",
+        "rule",
+        "actor",
+        "count",
+        "updated (record)",
+        "high since",
+        if hidden { "quiet     " } else { "" }
     );
     for a in &alerts {
+        let updated = a.updated.as_ref().map_or("-".into(), |u| {
+            format!("{} #{}", short(&u.time), u.ledger_index)
+        });
+        let high = a.high_since().map_or("-".into(), |h| {
+            format!("{} #{}", short(&h.time), h.ledger_index)
+        });
+        let quiet = if hidden {
+            format!(
+                "{:<10}",
+                a.suppressed_by
+                    .as_deref()
+                    .or(a.digest.as_ref().map(|_| "digest"))
+                    .unwrap_or("-")
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{:<24} {:<9} {:<28} {:<16} {:>6}  {}",
+            "{:<24} {:<9} {:<28} {:<16} {:>6}  {:<24} {:<24} {quiet}{}",
             a.time,
             a.severity.as_str(),
             a.rule,
             a.actor.as_deref().unwrap_or("-"),
             a.count,
+            updated,
+            high,
             a.summary
+        );
+    }
+    Ok(0)
+}
+
+/// An RFC 3339 time to the second (`2025-06-24T03:12:45Z`), to keep the table narrow.
+fn short(t: &str) -> String {
+    match (t.get(..19), t.ends_with('Z')) {
+        (Some(head), true) => format!("{head}Z"),
+        _ => t.to_string(),
+    }
+}
+
+/// `suho alerts --digest`: one line per day and rule, newest day first.
+fn print_digest(store: &suho_detect::AlertStore, filter: &AlertFilter) -> Result<i32> {
+    let days = store.digest(filter.since_ms)?;
+    let days: Vec<_> = days
+        .into_iter()
+        .filter(|d| filter.rule.as_ref().is_none_or(|r| *r == d.rule))
+        .collect();
+    if days.is_empty() {
+        println!("the digest is empty: no routine lows");
+        return Ok(0);
+    }
+    println!(
+        "routine lows: the same rule drew a low alert about the same entity on most recent days \
+         (4 of the 7 or 10 of the 28 before); kept from the sinks, raised again if they rise"
+    );
+    println!(
+        "{:<10}  {:<28} {:>7} {:>9}  about",
+        "day", "rule", "alerts", "records"
+    );
+    for d in &days {
+        let mut about = d
+            .about
+            .iter()
+            .take(6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if d.about.len() > 6 {
+            about.push_str(&format!(" and {} more", d.about.len() - 6));
+        }
+        println!(
+            "{:<10}  {:<28} {:>7} {:>9}  {about}",
+            d.day,
+            d.rule,
+            thousands(d.alerts),
+            thousands(d.records)
         );
     }
     Ok(0)

@@ -17,6 +17,7 @@ mod serve_cmd;
 mod sinks_cmd;
 mod sources_cmd;
 mod sql_cmd;
+mod suppress_cmd;
 mod ui;
 
 use std::path::PathBuf;
@@ -172,7 +173,9 @@ enum Command {
     /// People, credentials and signing keys: load, offboard, orphans, history.
     #[command(subcommand)]
     Registry(detect_cmd::RegistryCmd),
-    /// Print the alerts raised so far.
+    /// Print the alerts raised so far: what the sinks got (each with the record of its latest
+    /// update and since when it is high). Routine lows are in the daily digest (`--digest`),
+    /// alerts an analyst's suppression hid under `--suppressed`.
     Alerts {
         /// Output form.
         #[arg(long, value_enum, default_value = "table")]
@@ -189,6 +192,16 @@ enum Command {
         /// At most this many.
         #[arg(long)]
         limit: Option<usize>,
+        /// The daily digest: routine lows (the same rule about the same entity low on most
+        /// recent days), per day and rule, kept from the sinks.
+        #[arg(long, conflicts_with_all = ["suppressed", "all"])]
+        digest: bool,
+        /// Alerts hidden by a suppression (`suho suppress`), with the suppression's id.
+        #[arg(long, conflicts_with = "all")]
+        suppressed: bool,
+        /// Every stored alert: raised, digest and suppressed.
+        #[arg(long)]
+        all: bool,
     },
     /// Print incidents: related alerts grouped per actor or credential.
     Incidents {
@@ -239,6 +252,10 @@ enum Command {
     /// ingest` while it ingests (and up to 5 s after).
     #[command(subcommand)]
     Sinks(sinks_cmd::SinksCmd),
+    /// Analysts' suppressions: hide one rule's alerts for an actor, network or resource until
+    /// a time, with a reason, recorded in the ledger; see what each one hid.
+    #[command(subcommand)]
+    Suppress(suppress_cmd::SuppressCmd),
 }
 
 fn main() {
@@ -340,7 +357,26 @@ fn run(cli: Cli) -> Result<i32> {
             rule,
             actor,
             limit,
-        } => detect_cmd::alerts(&app, format, min_severity, rule, actor, limit),
+            digest,
+            suppressed,
+            all,
+        } => {
+            let view = match (digest, suppressed, all) {
+                (true, _, _) => suho_detect::AlertView::Digest,
+                (_, true, _) => suho_detect::AlertView::Suppressed,
+                (_, _, true) => suho_detect::AlertView::All,
+                _ => suho_detect::AlertView::Raised,
+            };
+            let filter = suho_detect::AlertFilter {
+                view,
+                min_severity,
+                rule,
+                actor,
+                limit,
+                ..suho_detect::AlertFilter::default()
+            };
+            detect_cmd::list_alerts(&app, format, filter)
+        }
         Command::Incidents {
             format,
             min_severity,
@@ -357,5 +393,6 @@ fn run(cli: Cli) -> Result<i32> {
         Command::LeakCheck(c) => leak_cmd::leak_check(&data, c),
         Command::Sql(a) => sql_cmd::sql(&app, a),
         Command::Sinks(c) => sinks_cmd::sinks(&app, c),
+        Command::Suppress(c) => suppress_cmd::suppress(&app, c),
     }
 }

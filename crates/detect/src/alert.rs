@@ -230,12 +230,58 @@ pub struct Alert {
     pub last_ledger_index: u64,
     /// The event-time window this alert covers, as an ISO 8601 interval `start/end`.
     pub window: String,
+    /// The record at which the alert first reached each severity it has had, in order
+    /// (contract section 3): its first record, then every record that raised it. Kept across
+    /// updates, so the first entry at `high` or above says when it became high. Empty in
+    /// alerts stored before suho kept it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raised: Vec<Mark>,
+    /// The record whose processing caused this emission (for a new alert its first record,
+    /// for an update the record that folded in; for an update of counts alone, at the end of
+    /// a run, the latest record folded in) and the severity the alert had reached then.
+    /// `time` and `ledger_index` never move; this does. Absent in alerts stored before suho
+    /// kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Mark>,
+    /// The id of the analyst suppression (`suho suppress`) that hid this emission: stored,
+    /// not delivered to sinks. Absent when nothing hid it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<String>,
+    /// A routine low: the day (`YYYY-MM-DD`, home time) of the daily digest it was folded
+    /// into, because the same rule drew a low alert about the same entity on most recent
+    /// days. Stored and listed by `suho alerts --digest`, not delivered to sinks; it leaves
+    /// the digest, and is delivered, if it rises to medium or above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// A point in an alert's life: the record at which it reached `severity`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    /// The severity the alert had reached at this record.
+    pub severity: Severity,
+    /// Event time (RFC 3339, UTC) of the record.
+    pub time: String,
+    /// Ledger index of the record.
+    pub ledger_index: u64,
 }
 
 impl Alert {
     /// The rule, parsed.
     pub fn rule(&self) -> Option<Rule> {
         self.rule.parse().ok()
+    }
+
+    /// The record at which the alert first reached `high` or above, if it has (from
+    /// [`Alert::raised`]).
+    pub fn high_since(&self) -> Option<&Mark> {
+        self.raised.iter().find(|m| m.severity >= Severity::High)
+    }
+
+    /// Whether this emission is kept from the sinks: hidden by a suppression, or a routine
+    /// low folded into the daily digest.
+    pub fn is_quiet(&self) -> bool {
+        self.suppressed_by.is_some() || self.digest.is_some()
     }
 }
 

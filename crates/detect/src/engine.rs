@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use suho_record::Action;
 use suho_registry::{Issuance, KeyStatus, PrincipalStatus, Registry, Validity};
 
-use crate::alert::{Alert, Rule, Severity};
+use crate::alert::{Alert, Mark, Rule, Severity};
 use crate::config::DetectConfig;
 use crate::features::{Features, SeqId};
 use crate::geo::{GeoDb, Place};
@@ -32,6 +32,7 @@ use crate::hash::{fmix64, mix2, HashMap64};
 use crate::index::{ip_u128, net_prefix, prefix_text, PInfo, RegIndex};
 use crate::render::{render, Context, Finding, Rec, CTX_FOREIGN, CTX_HOURS, CTX_NETWORK};
 use crate::sketch::{Distinct, LinearCounter, PeerRing, Ring, WeekReach, WEEKS};
+use crate::suppress::{Matcher, Subject};
 use crate::DetectError;
 
 mod behaviour;
@@ -273,6 +274,53 @@ struct Slot {
     end_ms: i64,
 }
 
+/// The windows (home-time days; weeks for week-long windows) in which one rule raised a low
+/// alert about one entity: bit `i` of `mask` is window `last_day - i` (32 windows).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct LowDays {
+    last_day: i64,
+    mask: u32,
+    /// The windows are weeks (numbered from the epoch), not days.
+    weeks: bool,
+}
+
+/// A low alert is routine (folded into the daily digest) when its rule raised a low alert
+/// about the same entity in at least this many of the 7 windows (days) before its own...
+const ROUTINE_OF_7: u32 = 4;
+/// ...or on at least this many of the 28 days before it.
+const ROUTINE_OF_28: u32 = 10;
+
+impl LowDays {
+    /// Days with a low alert among the `n` days before `day`.
+    fn before(&self, day: i64, n: u32) -> u32 {
+        let mut count = 0;
+        for back in 1..=i64::from(n) {
+            let i = self.last_day - (day - back);
+            if (0..32).contains(&i) && self.mask & (1 << i) != 0 {
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// Whether a low alert on `day` is routine.
+    fn routine(&self, day: i64) -> bool {
+        self.before(day, 7) >= ROUTINE_OF_7 || self.before(day, 28) >= ROUTINE_OF_28
+    }
+
+    /// Records a low alert on `day` (an earlier day than the last is marked in place).
+    fn mark(&mut self, day: i64) {
+        let gap = day - self.last_day;
+        if gap > 0 {
+            self.mask = if gap >= 32 { 0 } else { self.mask << gap };
+            self.last_day = day;
+            self.mask |= 1;
+        } else if gap > -32 {
+            self.mask |= 1 << (-gap);
+        }
+    }
+}
+
 /// An [`Alert`] holds free-form JSON evidence, which a non-self-describing format cannot
 /// carry: in the state file it is stored as JSON text.
 mod alert_as_json {
@@ -399,6 +447,11 @@ pub struct Engine {
     geo: Option<GeoDb>,
     geo_cache: Vec<GeoCacheEntry>,
     st: State,
+    /// Which rule drew low alerts about which entity on which recent days (the digest rule);
+    /// saved after `st` in the state file (format 3).
+    lows: HashMap64<LowDays>,
+    /// The analysts' active suppressions.
+    quiet: Matcher,
 }
 
 impl std::fmt::Debug for Engine {
@@ -461,6 +514,10 @@ struct Emit<'a, 'o> {
     place: Option<Place>,
     out: &'o mut Vec<Alert>,
     rec: Option<Rec<'a>>,
+    /// The home UTC offset (ms): digest days are home-time days.
+    off: i64,
+    lows: &'o mut HashMap64<LowDays>,
+    quiet: &'a Matcher,
 }
 
 fn hex16(bytes: &[u8]) -> String {
@@ -483,6 +540,32 @@ impl<'a> Emit<'a, '_> {
         })
     }
 
+    /// The suppression that hides an emission of `rule` at `severity` caused by this record.
+    fn suppressed_by(&mut self, rule: Rule, severity: Severity) -> Option<String> {
+        if self.quiet.is_empty() {
+            return None;
+        }
+        let time_ms = self.f.time_ms;
+        let quiet = self.quiet;
+        let r = self.rec().r.as_ref();
+        quiet
+            .hides(
+                rule,
+                severity,
+                Subject {
+                    actor: r.map(|r| r.actor.as_ref()),
+                    src_ip: r.and_then(|r| r.src_ip),
+                    resource: r.map(|r| r.resource.as_ref()),
+                    time_ms,
+                },
+            )
+            .map(str::to_string)
+    }
+
+    /// Raises `hit`: a new alert, or an update of the open alert of its rule, entity and
+    /// window. An emitted form carries `updated` (this record, the severity reached), keeps
+    /// `time`/`ledger_index` of the first record and `raised` (when each severity was
+    /// reached), and says whether a suppression hides it or the daily digest holds it.
     fn raise(&mut self, slots: &mut HashMap64<Slot>, ix: &RegIndex, hit: Hit) {
         let key = mix2(mix2(hit.rule as u64 + 1, hit.entity), hit.win_start as u64);
         let t = self.f.time_ms;
@@ -502,8 +585,24 @@ impl<'a> Emit<'a, '_> {
             }
             let place = self.place;
             let (summary, evidence) = render(hit.rule, &hit.finding, self.rec(), ix, place, t);
+            let severity = slot.alert.severity.max(hit.sev);
+            let suppressed_by = self.suppressed_by(hit.rule, severity);
             let a = &mut slot.alert;
-            a.severity = a.severity.max(hit.sev);
+            let at = Mark {
+                severity,
+                time: suho_record::format_rfc3339_ms(t),
+                ledger_index: index,
+            };
+            if escalate {
+                a.raised.push(at.clone());
+            }
+            a.updated = Some(at);
+            a.severity = severity;
+            if severity > Severity::Low {
+                // Never fold anything medium or higher: it leaves the digest.
+                a.digest = None;
+            }
+            a.suppressed_by = suppressed_by;
             a.summary = summary;
             a.evidence = evidence;
             a.count = slot.count;
@@ -512,6 +611,32 @@ impl<'a> Emit<'a, '_> {
             self.out.push(a.clone());
             return;
         }
+        let digest = (hit.sev == Severity::Low)
+            .then(|| {
+                let day = (t + self.off).div_euclid(DAY);
+                // "Most recent days" for a daily (or hourly) rule, "most recent weeks" for a
+                // rule whose windows are weeks (reach).
+                let unit = if hit.win_len > DAY {
+                    hit.win_start.div_euclid(hit.win_len)
+                } else {
+                    day
+                };
+                let lows = self
+                    .lows
+                    .entry(mix2(hit.rule as u64 + 1, hit.entity))
+                    .or_default();
+                lows.weeks = hit.win_len > DAY;
+                let routine = lows.routine(unit);
+                lows.mark(unit);
+                routine.then(|| {
+                    suho_record::format_rfc3339_ms(day * DAY)
+                        .get(..10)
+                        .unwrap_or_default()
+                        .to_string()
+                })
+            })
+            .flatten();
+        let suppressed_by = self.suppressed_by(hit.rule, hit.sev);
         let place = self.place;
         let (summary, evidence) = render(hit.rule, &hit.finding, self.rec(), ix, place, t);
         let rec = self.rec();
@@ -568,6 +693,18 @@ impl<'a> Emit<'a, '_> {
                 suho_record::format_rfc3339_ms(hit.win_start),
                 suho_record::format_rfc3339_ms(hit.win_start + hit.win_len)
             ),
+            raised: vec![Mark {
+                severity: hit.sev,
+                time: suho_record::format_rfc3339_ms(t),
+                ledger_index: index,
+            }],
+            updated: Some(Mark {
+                severity: hit.sev,
+                time: suho_record::format_rfc3339_ms(t),
+                ledger_index: index,
+            }),
+            suppressed_by,
+            digest,
         };
         self.out.push(alert.clone());
         if slots.len() >= MAX_OPEN_ALERTS {
@@ -624,7 +761,16 @@ impl Engine {
                 abroad: [vec![0; ABROAD_WORDS], vec![0; ABROAD_WORDS]],
                 ..State::default()
             },
+            lows: HashMap64::default(),
+            quiet: Matcher::default(),
         }
+    }
+
+    /// Replaces the analysts' suppressions (`suho suppress`): they apply to alerts emitted from
+    /// now on. An entry that does not compile is refused (nothing changes).
+    pub fn set_suppressions(&mut self, list: &[crate::Suppression]) -> Result<(), String> {
+        self.quiet = Matcher::build(list)?;
+        Ok(())
     }
 
     /// Replaces the registry (after `registry load` or `offboard`); learned state is kept.
@@ -671,6 +817,7 @@ impl Engine {
         for s in self.st.slots.values() {
             bytes += entry + std::mem::size_of::<Slot>() + s.alert.summary.len() + 512;
         }
+        bytes += self.lows.capacity() * (entry + std::mem::size_of::<LowDays>());
         EngineStats {
             actors: self.st.actors.len(),
             unknown_actors: self.st.unknown_actors,
@@ -711,7 +858,13 @@ impl Engine {
     pub fn observe(&mut self, index: u64, f: &Features, body: &[u8], out: &mut Vec<Alert>) {
         let place = self.place_of(f);
         let Engine {
-            cfg, home, idx, st, ..
+            cfg,
+            home,
+            idx,
+            st,
+            lows,
+            quiet,
+            ..
         } = self;
         if f.time_ms > st.clock {
             st.clock = f.time_ms;
@@ -720,6 +873,11 @@ impl Engine {
         if clock_hour != st.maint_hour {
             st.maint_hour = clock_hour;
             maintain(st, cfg);
+            // Low windows older than the digest rule looks back are forgotten (a week-long
+            // window's memory lasts 32 weeks: its units are weeks).
+            let today = st.clock.div_euclid(DAY);
+            let week = st.clock.div_euclid(7 * DAY);
+            lows.retain(|_, l| l.last_day + 32 >= if l.weeks { week } else { today });
         }
         let mut em = Emit {
             index,
@@ -728,6 +886,9 @@ impl Engine {
             place,
             out,
             rec: None,
+            off: cfg.offset_ms(),
+            lows,
+            quiet,
         };
         // As the registry stood at the record's time (a mover's role, a moved network).
         let principal = if idx.maybe_principal(f.actor) {
@@ -765,7 +926,14 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) {
         let place = self.place_of(f);
-        let Engine { cfg, idx, st, .. } = self;
+        let Engine {
+            cfg,
+            idx,
+            st,
+            lows,
+            quiet,
+            ..
+        } = self;
         let mut em = Emit {
             index,
             f,
@@ -773,6 +941,9 @@ impl Engine {
             place,
             out,
             rec: None,
+            off: cfg.offset_ms(),
+            lows,
+            quiet,
         };
         em.raise(
             &mut st.slots,
@@ -809,6 +980,12 @@ impl Engine {
             s.alert.count = s.count;
             s.alert.last_time = suho_record::format_rfc3339_ms(s.last_ms);
             s.alert.detected_at = now.clone();
+            // No record caused this emission but the counts: it stands at the latest one.
+            s.alert.updated = Some(Mark {
+                severity: s.alert.severity,
+                time: s.alert.last_time.clone(),
+                ledger_index: s.alert.last_ledger_index,
+            });
             out.push(s.alert.clone());
         }
     }
@@ -818,13 +995,17 @@ impl Engine {
     /// crash can never leave a state that counts records its position says it has not seen
     /// (they would be replayed into it and counted twice), nor the reverse.
     ///
-    /// Format 2: `SUHODET1`, a little-endian u32 format version (2), the u64 position, a u64
-    /// payload length, the payload (postcard), and the SHA-256 of position and payload.
+    /// Format 3: `SUHODET1`, a little-endian u32 format version (3), the u64 position, a u64
+    /// payload length, the payload, and the SHA-256 of position and payload. The payload is
+    /// the postcard encoding of the state, then that of the digest rule's low days (format 2
+    /// had the state alone).
     pub fn save_state(&self, path: &Path, observed: u64) -> Result<(), DetectError> {
-        let payload = postcard::to_stdvec(&self.st).map_err(|e| DetectError::State {
+        let encode = |e: postcard::Error| DetectError::State {
             path: path.to_path_buf(),
             reason: format!("cannot encode the detector state: {e}"),
-        })?;
+        };
+        let mut payload = postcard::to_stdvec(&self.st).map_err(encode)?;
+        payload.extend_from_slice(&postcard::to_stdvec(&self.lows).map_err(encode)?);
         let mut buf = Vec::with_capacity(payload.len() + STATE_OVERHEAD);
         buf.extend_from_slice(STATE_MAGIC);
         buf.extend_from_slice(&STATE_VERSION.to_le_bytes());
@@ -910,10 +1091,10 @@ impl Engine {
         // Format 1 had no position (it lived in a file of its own); format 2 leads with it.
         let (observed, head) = match version {
             1 => (None, 20),
-            STATE_VERSION => (Some(0), 28),
+            2 | STATE_VERSION => (Some(0), 28),
             _ => {
                 return Err(bad(format!(
-                    "state format version {version}, this build reads 1 and {STATE_VERSION}"
+                    "state format version {version}, this build reads 1 to {STATE_VERSION}"
                 )))
             }
         };
@@ -937,8 +1118,15 @@ impl Engine {
         if digest.finalize().as_slice() != &buf[buf.len() - 32..] {
             return Err(bad("checksum mismatch: the file is damaged".into()));
         }
-        let mut st: State =
-            postcard::from_bytes(payload).map_err(|e| bad(format!("cannot decode: {e}")))?;
+        let (mut st, rest): (State, &[u8]) =
+            postcard::take_from_bytes(payload).map_err(|e| bad(format!("cannot decode: {e}")))?;
+        // Formats 1 and 2 end with the state; format 3 adds the digest rule's low days.
+        let lows: HashMap64<LowDays> = if version == STATE_VERSION {
+            postcard::from_bytes(rest)
+                .map_err(|e| bad(format!("cannot decode the digest's low days: {e}")))?
+        } else {
+            HashMap64::default()
+        };
         if let Some(what) = st.unsound() {
             return Err(bad(format!(
                 "decodes, but {what}: the file was rewritten by something other than suho \
@@ -953,6 +1141,7 @@ impl Engine {
             st.travel = vec![0; want];
         }
         self.st = st;
+        self.lows = lows;
         Ok(match observed {
             Some(n) => SavedAt::Position(n),
             None => SavedAt::Unrecorded,
@@ -972,7 +1161,7 @@ pub enum SavedAt {
 }
 
 const STATE_MAGIC: &[u8; 8] = b"SUHODET1";
-const STATE_VERSION: u32 = 2;
+const STATE_VERSION: u32 = 3;
 /// Header (magic, version, position, payload length) and checksum.
 const STATE_OVERHEAD: usize = 28 + 32;
 
@@ -1095,6 +1284,78 @@ mod tests {
             "{:?}",
             out.iter().map(|a| &a.rule).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn low_days_count_the_days_before_and_mark_late_days_in_place() {
+        let mut l = LowDays::default();
+        for d in [100, 101, 102] {
+            l.mark(d);
+        }
+        assert!(!l.routine(103), "3 of 7");
+        l.mark(99); // a replayed, earlier day
+        assert_eq!(l.before(103, 7), 4);
+        assert!(l.routine(103));
+        assert!(!l.routine(100 + 11), "4 days, all more than 7 days before");
+        assert_eq!(
+            l.before(102, 7),
+            3,
+            "today is not counted, only days before"
+        );
+        l.mark(140);
+        assert_eq!(
+            l.before(141, 28),
+            1,
+            "older days fell out of the 32-day mask"
+        );
+        // 10 low days scattered over 4 weeks (2-3 a week) are routine too.
+        let mut w = LowDays::default();
+        for d in [0, 2, 4, 7, 9, 11, 14, 16, 21, 23] {
+            w.mark(d);
+        }
+        assert!(w.before(28, 7) < ROUTINE_OF_7 && w.routine(28));
+    }
+
+    #[test]
+    fn a_format_2_state_loads_and_the_digest_days_survive_a_save() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state");
+        let mut e = engine();
+        e.st.clock = 42;
+        let low = LowDays {
+            last_day: 20_000,
+            mask: 0b1011,
+            weeks: false,
+        };
+        e.lows.insert(5, low);
+        e.save_state(&path, 7).expect("save");
+        let mut back = engine();
+        assert_eq!(back.load_state(&path).expect("load"), SavedAt::Position(7));
+        assert_eq!(
+            back.lows.get(&5),
+            Some(&low),
+            "the digest's memory survives"
+        );
+        assert_eq!(back.st.clock, 42);
+
+        // Format 2, as the previous build wrote it: the state alone.
+        let payload = postcard::to_stdvec(&e.st).expect("encode");
+        let mut buf = STATE_MAGIC.to_vec();
+        buf.extend_from_slice(&2u32.to_le_bytes());
+        buf.extend_from_slice(&7u64.to_le_bytes());
+        buf.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        buf.extend_from_slice(&payload);
+        let digest = Sha256::new()
+            .chain_update(7u64.to_le_bytes())
+            .chain_update(&payload)
+            .finalize();
+        buf.extend_from_slice(&digest);
+        std::fs::write(&path, &buf).expect("write");
+        let mut old = engine();
+        old.lows.insert(1, low);
+        assert_eq!(old.load_state(&path).expect("load"), SavedAt::Position(7));
+        assert_eq!(old.st.clock, 42);
+        assert!(old.lows.is_empty(), "format 2 knew no low days");
     }
 
     #[test]

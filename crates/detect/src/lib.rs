@@ -27,17 +27,23 @@ mod index;
 mod render;
 mod sketch;
 mod store;
+mod suppress;
 
 use std::path::PathBuf;
 
-pub use alert::{Alert, Rule, Severity};
+pub use alert::{Alert, Mark, Rule, Severity};
 pub use config::DetectConfig;
 pub use engine::{Engine, EngineStats, IdConflict, SavedAt};
 pub use features::{Features, SEQ_MAX_STRIDE};
 pub use geo::{centroid, GeoDb, Place};
 pub use hash::hash_id;
 pub use store::{
-    AlertFilter, AlertStore, Incident, OutboxEvent, OutboxHead, OutboxHook, OutboxKind,
+    AlertFilter, AlertStore, AlertView, DigestEntry, Hidden, Incident, OutboxEvent, OutboxHead,
+    OutboxHook, OutboxKind,
+};
+pub use suppress::{
+    Matcher as SuppressionMatcher, Subject as SuppressionSubject, Suppression, SuppressionFile,
+    Target,
 };
 
 /// File name of the alert store in the data directory.

@@ -14,6 +14,19 @@
 //! handled) never skips a later event. The sinks (`suho-sink`) read the outbox through
 //! [`AlertStore::outbox_after`] and delete what every sink has delivered with
 //! [`AlertStore::prune_outbox`].
+//!
+//! **Quiet alerts.** An emission hidden by an analyst's suppression (`suppressed_by`) or
+//! folded into the daily digest as a routine low (`digest`) is stored like any other, but
+//! appends no outbox event and touches no incident. If a later emission of the same alert is
+//! no longer quiet (it rose to medium, or the suppression expired), its event is `created`:
+//! the sinks never saw it before (the `announced` column remembers whether they did).
+//!
+//! **Schema history.** Columns added since the first version are added to an existing
+//! database when it is opened (`ALTER TABLE ... ADD COLUMN`), keeping every row:
+//! `emissions` (rows before it count as emitted once), then `updated_time_ms`,
+//! `updated_index`, `high_since_ms`, `high_since_index` (NULL for rows stored before suho
+//! kept them), `suppressed_by`, `digest` (NULL: not quiet) and `announced` (1 for older rows,
+//! whose events were all written).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -63,9 +76,62 @@ CREATE TABLE IF NOT EXISTS incidents (
 );
 ";
 
+/// Which of the stored alerts a listing shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AlertView {
+    /// What the sinks get: neither suppressed nor in the digest (the default).
+    #[default]
+    Raised,
+    /// Routine lows folded into the daily digest.
+    Digest,
+    /// Alerts a suppression hid.
+    Suppressed,
+    /// Everything stored.
+    All,
+}
+
+/// One day's digest of routine lows for one rule (`suho alerts --digest`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DigestEntry {
+    /// The day (`YYYY-MM-DD`, home time).
+    pub day: String,
+    /// The rule.
+    pub rule: String,
+    /// Alerts folded in.
+    pub alerts: u64,
+    /// Records those alerts hold.
+    pub records: u64,
+    /// Whom they are about (`incident_of`), sorted.
+    pub about: Vec<String>,
+}
+
+/// What one suppression hid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Hidden {
+    /// Alerts it hides (stored, marked with it).
+    pub alerts: u64,
+    /// Records those alerts hold.
+    pub records: u64,
+    /// Event time (epoch ms) of the latest emission it hid.
+    pub last_ms: Option<i64>,
+}
+
+/// Columns added to `alerts` after its first version, in order, with their declarations.
+const ADDED_COLUMNS: [(&str, &str); 7] = [
+    ("updated_time_ms", "INTEGER"),
+    ("updated_index", "INTEGER"),
+    ("high_since_ms", "INTEGER"),
+    ("high_since_index", "INTEGER"),
+    ("suppressed_by", "TEXT"),
+    ("digest", "TEXT"),
+    ("announced", "INTEGER NOT NULL DEFAULT 1"),
+];
+
 /// Which alerts to list. Empty filters select everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertFilter {
+    /// Raised (default), digest, suppressed or all.
+    pub view: AlertView,
     /// Only alerts whose last record is at or after this event time (epoch ms).
     pub since_ms: Option<i64>,
     /// Only this rule.
@@ -226,6 +292,24 @@ impl AlertStore {
             )
             .map_err(err)?;
         }
+        for (column, decl) in ADDED_COLUMNS {
+            let has: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('alerts') WHERE name = ?1",
+                    [column],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            if has == 0 {
+                conn.execute_batch(&format!("ALTER TABLE alerts ADD COLUMN {column} {decl}"))
+                    .map_err(err)?;
+            }
+        }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS alerts_by_suppression ON alerts(suppressed_by) WHERE suppressed_by IS NOT NULL;
+             CREATE INDEX IF NOT EXISTS alerts_by_digest ON alerts(digest) WHERE digest IS NOT NULL;",
+        )
+        .map_err(err)?;
         Ok(AlertStore {
             conn,
             path: path.to_path_buf(),
@@ -260,16 +344,29 @@ impl AlertStore {
         {
             let mut put = tx
                 .prepare_cached(
-                    "INSERT INTO alerts (id, rule, severity, time_ms, last_time_ms, actor, credential, incident, count, json, emissions)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)
+                    "INSERT INTO alerts (id, rule, severity, time_ms, last_time_ms, actor, credential, incident, count, json, emissions,
+                                         updated_time_ms, updated_index, high_since_ms, high_since_index, suppressed_by, digest, announced)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14, ?15, ?16, 0)
                      ON CONFLICT(id) DO UPDATE SET
                         json = CASE WHEN excluded.count >= alerts.count OR excluded.severity > alerts.severity
                                     THEN excluded.json ELSE alerts.json END,
+                        updated_time_ms = CASE WHEN excluded.count >= alerts.count OR excluded.severity > alerts.severity
+                                    THEN excluded.updated_time_ms ELSE alerts.updated_time_ms END,
+                        updated_index = CASE WHEN excluded.count >= alerts.count OR excluded.severity > alerts.severity
+                                    THEN excluded.updated_index ELSE alerts.updated_index END,
+                        suppressed_by = CASE WHEN excluded.count >= alerts.count OR excluded.severity > alerts.severity
+                                    THEN excluded.suppressed_by ELSE alerts.suppressed_by END,
+                        digest = CASE WHEN excluded.count >= alerts.count OR excluded.severity > alerts.severity
+                                    THEN excluded.digest ELSE alerts.digest END,
+                        high_since_ms = CASE WHEN alerts.high_since_ms IS NULL
+                                    THEN excluded.high_since_ms ELSE alerts.high_since_ms END,
+                        high_since_index = CASE WHEN alerts.high_since_ms IS NULL
+                                    THEN excluded.high_since_index ELSE alerts.high_since_index END,
                         severity = max(alerts.severity, excluded.severity),
                         last_time_ms = max(alerts.last_time_ms, excluded.last_time_ms),
                         count = max(alerts.count, excluded.count),
                         emissions = alerts.emissions + 1
-                     RETURNING emissions, json, severity, count",
+                     RETURNING json, severity, count, announced, suppressed_by IS NOT NULL OR digest IS NOT NULL",
                 )
                 .map_err(err)?;
             let mut inc = tx
@@ -283,6 +380,9 @@ impl AlertStore {
                         severity = max(incidents.severity, excluded.severity)",
                 )
                 .map_err(err)?;
+            let mut seen = tx
+                .prepare_cached("UPDATE alerts SET announced = 1 WHERE id = ?1")
+                .map_err(err)?;
             // One event per alert id, in order of first appearance, with its final state.
             let mut events: Vec<(OutboxKind, &str, u8, String)> = Vec::new();
             let mut slot: HashMap<&str, usize> = HashMap::new();
@@ -293,7 +393,15 @@ impl AlertStore {
                 })?;
                 let (t, last) = (ms(&a.time), ms(&a.last_time));
                 let count = i64::try_from(a.count).unwrap_or(i64::MAX);
-                let (emissions, stored, severity, stored_count): (i64, String, u8, i64) = put
+                let high = a.high_since();
+                let index = |i: u64| i64::try_from(i).unwrap_or(i64::MAX);
+                let (stored, severity, stored_count, announced, quiet): (
+                    String,
+                    u8,
+                    i64,
+                    bool,
+                    bool,
+                ) = put
                     .query_row(
                         params![
                             a.id,
@@ -305,11 +413,22 @@ impl AlertStore {
                             a.credential,
                             a.incident,
                             count,
-                            json
+                            json,
+                            a.updated.as_ref().map(|m| ms(&m.time)),
+                            a.updated.as_ref().map(|m| index(m.ledger_index)),
+                            high.map(|m| ms(&m.time)),
+                            high.map(|m| index(m.ledger_index)),
+                            a.suppressed_by,
+                            a.digest,
                         ],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                     )
                     .map_err(err)?;
+                if quiet {
+                    // Stored, and listed by `suho alerts --digest` / `--suppressed`; not an
+                    // incident's business, and not the sinks'.
+                    continue;
+                }
                 inc.execute(params![
                     a.incident,
                     a.incident_of,
@@ -336,10 +455,12 @@ impl AlertStore {
                     }
                     None => {
                         slot.insert(&a.id, events.len());
-                        let kind = if emissions == 1 {
-                            OutboxKind::Created
-                        } else {
+                        // The sinks never saw it (new, or quiet until now): they get it as new.
+                        let kind = if announced {
                             OutboxKind::Updated
+                        } else {
+                            seen.execute(params![a.id]).map_err(err)?;
+                            OutboxKind::Created
                         };
                         events.push((kind, &a.id, severity, stands));
                     }
@@ -493,6 +614,12 @@ impl AlertStore {
     /// Alerts matching `filter`, earliest first.
     pub fn list(&self, filter: &AlertFilter) -> Result<Vec<Alert>, DetectError> {
         let mut sql = String::from("SELECT json, severity, count FROM alerts WHERE 1=1");
+        sql.push_str(match filter.view {
+            AlertView::Raised => " AND suppressed_by IS NULL AND digest IS NULL",
+            AlertView::Digest => " AND digest IS NOT NULL",
+            AlertView::Suppressed => " AND suppressed_by IS NOT NULL",
+            AlertView::All => "",
+        });
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(s) = filter.since_ms {
             sql.push_str(" AND last_time_ms >= ?");
@@ -582,7 +709,10 @@ impl AlertStore {
             .map_err(|e| self.err(e))?;
         let mut members = self
             .conn
-            .prepare("SELECT id, rule FROM alerts WHERE incident = ?1 ORDER BY time_ms, id")
+            .prepare(
+                "SELECT id, rule FROM alerts WHERE incident = ?1
+                 AND suppressed_by IS NULL AND digest IS NULL ORDER BY time_ms, id",
+            )
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
@@ -634,6 +764,88 @@ impl AlertStore {
             )
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
+    }
+
+    /// The daily digest of routine lows, newest day first (`since_ms`: only days whose alerts
+    /// reach that event time).
+    pub fn digest(&self, since_ms: Option<i64>) -> Result<Vec<DigestEntry>, DetectError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT digest, rule, count(*), sum(count), group_concat(DISTINCT incident) FROM alerts
+                 WHERE digest IS NOT NULL AND last_time_ms >= ?1
+                 GROUP BY digest, rule ORDER BY digest DESC, rule",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![since_ms.unwrap_or(i64::MIN)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut about = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT json_extract(json, '$.incident_of') FROM alerts
+                 WHERE digest = ?1 AND rule = ?2 ORDER BY 1",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (day, rule, alerts, records) = row.map_err(|e| self.err(e))?;
+            let who = about
+                .query_map(params![day, rule], |r| r.get::<_, Option<String>>(0))
+                .map_err(|e| self.err(e))?
+                .filter_map(|x| x.transpose())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.err(e))?;
+            out.push(DigestEntry {
+                day,
+                rule,
+                alerts: u64::try_from(alerts).unwrap_or(0),
+                records: u64::try_from(records).unwrap_or(0),
+                about: who,
+            });
+        }
+        Ok(out)
+    }
+
+    /// What each suppression hides: alerts marked with its id, by id.
+    pub fn hidden(&self) -> Result<HashMap<String, Hidden>, DetectError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT suppressed_by, count(*), sum(count), max(coalesce(updated_time_ms, last_time_ms))
+                 FROM alerts WHERE suppressed_by IS NOT NULL GROUP BY suppressed_by",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (id, alerts, records, last_ms) = row.map_err(|e| self.err(e))?;
+            out.insert(
+                id,
+                Hidden {
+                    alerts: u64::try_from(alerts).unwrap_or(0),
+                    records: u64::try_from(records).unwrap_or(0),
+                    last_ms,
+                },
+            );
+        }
+        Ok(out)
     }
 
     /// Number of stored alerts.

@@ -56,6 +56,27 @@ pub struct DetectionSetup {
     pub alerts_db: PathBuf,
     /// The directory of the detector state (`detect/`).
     pub state_dir: PathBuf,
+    /// The analysts' suppressions (`suppressions.json`; missing: none).
+    pub suppressions: PathBuf,
+}
+
+/// What identifies one version of the suppressions file: it is replaced atomically (a new
+/// inode) whenever it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some(Stamp {
+        ino: m.ino(),
+        len: m.len(),
+        modified: m.modified().ok(),
+    })
 }
 
 /// The detector engine with its alert store and persisted state.
@@ -69,6 +90,8 @@ pub struct Detection {
     pending: Vec<Alert>,
     observed: u64,
     raised: [u64; 4],
+    suppressions: PathBuf,
+    suppressions_seen: Option<Stamp>,
 }
 
 fn err(e: impl std::fmt::Display) -> IngestError {
@@ -86,6 +109,7 @@ impl Detection {
             registry_dir,
             alerts_db,
             state_dir: dir,
+            suppressions,
         } = setup;
         let registry = suho_registry::RegistryStore::open(&registry_dir).map_err(err)?;
         let registry_version = registry.data_version().map_err(err)?;
@@ -104,7 +128,12 @@ impl Detection {
             pending: Vec::new(),
             observed,
             raised: [0; 4],
+            suppressions,
+            suppressions_seen: None,
         };
+        // Suppressions apply to what is replayed too; a damaged file stops detection from
+        // opening rather than letting it raise what analysts meant to hide.
+        d.refresh_suppressions()?;
         if observed < ledger_size {
             d.catch_up(ledger, ledger_size)?;
         }
@@ -189,7 +218,8 @@ impl Detection {
                 .id_conflict(index, f, body, &conflict, &mut self.pending);
         }
         for a in &self.pending[before..] {
-            if a.count <= 1 {
+            // Routine lows (the digest) and suppressed alerts are stored, not news.
+            if a.count <= 1 && !a.is_quiet() {
                 self.raised[a.severity.rank() as usize] += 1;
             }
         }
@@ -205,6 +235,30 @@ impl Detection {
             self.engine.set_registry(Arc::new(snapshot));
             self.registry_version = version;
             tracing::info!("the registry changed; the detectors now check against the new one");
+        }
+        Ok(())
+    }
+
+    /// Read the analysts' suppressions again if the file changed since the last read (a
+    /// `suho suppress add` or `remove` by another process), so a running `suho serve` or
+    /// follower applies them from the next records on. Cheap when nothing changed: one `stat`.
+    pub fn refresh_suppressions(&mut self) -> Result<(), IngestError> {
+        let now = stamp(&self.suppressions);
+        if now == self.suppressions_seen {
+            return Ok(());
+        }
+        // A version that cannot be read is reported once, not at every chunk: the next change
+        // of the file is read again.
+        self.suppressions_seen = now;
+        let file = suho_detect::SuppressionFile::load(&self.suppressions).map_err(err)?;
+        self.engine
+            .set_suppressions(&file.suppressions)
+            .map_err(|e| IngestError::Detect(format!("{}: {e}", self.suppressions.display())))?;
+        if now.is_some() {
+            tracing::info!(
+                active = file.suppressions.iter().filter(|s| s.active()).count(),
+                "the detectors apply the analysts' suppressions as last saved"
+            );
         }
         Ok(())
     }
@@ -306,6 +360,11 @@ impl<'scope> Stage<'scope> {
                         // chunk on; if the registry cannot be read, the last snapshot stays.
                         if let Err(e) = d.refresh_registry() {
                             tracing::error!(error = %e, "could not re-read the registry; will retry");
+                        }
+                        // Likewise a suppression added or removed; a file that cannot be read
+                        // leaves the last good list in force.
+                        if let Err(e) = d.refresh_suppressions() {
+                            tracing::error!(error = %e, "could not re-read the suppressions; the last good ones stay in force until the file changes");
                         }
                         chunk.observe(d, &results)
                     }

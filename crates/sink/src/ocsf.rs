@@ -108,6 +108,20 @@ pub fn finding(e: &Event) -> Value {
     let mut unmapped = Map::new();
     unmapped.insert("ledger_index".into(), json!(a.ledger_index));
     unmapped.insert("last_ledger_index".into(), json!(a.last_ledger_index));
+    // The record that caused this event and the severity reached then; when each severity was
+    // first reached (contract section 3 `raised`), and so since when the alert is high.
+    if let Some(u) = &a.updated {
+        unmapped.insert("updated_time".into(), json!(u.time));
+        unmapped.insert("updated_ledger_index".into(), json!(u.ledger_index));
+        unmapped.insert("updated_severity".into(), json!(u.severity));
+    }
+    if let Some(h) = a.high_since() {
+        unmapped.insert("high_since_time".into(), json!(h.time));
+        unmapped.insert("high_since_ledger_index".into(), json!(h.ledger_index));
+    }
+    if !a.raised.is_empty() {
+        unmapped.insert("raised".into(), json!(a.raised));
+    }
     unmapped.insert("incident".into(), json!(a.incident));
     unmapped.insert("incident_of".into(), json!(a.incident_of));
     unmapped.insert("window".into(), json!(a.window));

@@ -13,8 +13,10 @@
 //!   or `alert.updated`.
 //! * The structured data `suho@<enterprise_id>` carries the alert's `id`, `rule`, `severity`,
 //!   `incident`, `incident_of`, `count`, `time` (event time of the triggering record),
-//!   `ledger_index`, and where the alert has them `actor`, `credential`, `signing_key`,
-//!   `src_ip`, `country`; plus `event_id` (the same on every retry) and `kind`.
+//!   `ledger_index`, and where the alert has them `updated_time` and `updated_ledger_index`
+//!   (the record that caused this event), `high_since` and `high_since_ledger_index` (the
+//!   record at which it first reached high), `actor`, `credential`, `signing_key`, `src_ip`,
+//!   `country`; plus `event_id` (the same on every retry) and `kind`.
 //! * MSG is the alert's one-sentence summary, UTF-8 with the BOM RFC 5424 asks for.
 //!
 //! Nothing beyond what the alert already carries is sent. TCP syslog has no application
@@ -124,7 +126,10 @@ impl Format {
         );
         let count = a.count.to_string();
         let index = a.ledger_index.to_string();
-        let params: [(&str, Option<&str>); 15] = [
+        let updated_index = a.updated.as_ref().map(|u| u.ledger_index.to_string());
+        let high = a.high_since();
+        let high_index = high.map(|h| h.ledger_index.to_string());
+        let params: [(&str, Option<&str>); 19] = [
             ("id", Some(&a.id)),
             ("rule", Some(&a.rule)),
             ("severity", Some(a.severity.as_str())),
@@ -133,6 +138,10 @@ impl Format {
             ("count", Some(&count)),
             ("time", Some(&a.time)),
             ("ledger_index", Some(&index)),
+            ("updated_time", a.updated.as_ref().map(|u| u.time.as_str())),
+            ("updated_ledger_index", updated_index.as_deref()),
+            ("high_since", high.map(|h| h.time.as_str())),
+            ("high_since_ledger_index", high_index.as_deref()),
             ("actor", a.actor.as_deref()),
             ("credential", a.credential.as_deref()),
             ("signing_key", a.signing_key.as_deref()),
@@ -394,7 +403,7 @@ impl Sink for SyslogSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use suho_detect::{Alert, OutboxKind};
+    use suho_detect::{Alert, Mark, OutboxKind};
 
     fn event() -> Event {
         let alert = Alert {
@@ -418,6 +427,25 @@ mod tests {
             last_time: "2025-06-24T03:12:45.120Z".into(),
             last_ledger_index: 420,
             window: "x/y".into(),
+            raised: vec![
+                Mark {
+                    severity: Severity::High,
+                    time: "2025-06-24T03:12:45.120Z".into(),
+                    ledger_index: 417,
+                },
+                Mark {
+                    severity: Severity::Critical,
+                    time: "2025-06-24T03:13:00.000Z".into(),
+                    ledger_index: 419,
+                },
+            ],
+            updated: Some(Mark {
+                severity: Severity::Critical,
+                time: "2025-06-24T03:13:00.000Z".into(),
+                ledger_index: 419,
+            }),
+            suppressed_by: None,
+            digest: None,
         };
         Event {
             seq: 7,
@@ -443,6 +471,10 @@ mod tests {
             "{m}"
         );
         assert!(m.contains(" signing_key=\"kid\\]\\\"x\\\\\" "), "{m}");
+        assert!(
+            m.contains(" ledger_index=\"417\" updated_time=\"2025-06-24T03:13:00.000Z\" updated_ledger_index=\"419\" high_since=\"2025-06-24T03:12:45.120Z\" high_since_ledger_index=\"417\" actor="),
+            "{m}"
+        );
         assert!(
             m.contains(" event_id=\"msg_ab_7\" kind=\"created\"]"),
             "{m}"

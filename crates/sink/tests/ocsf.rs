@@ -301,6 +301,20 @@ fn findings_say_what_the_alert_says() {
     assert_eq!(updated["type_uid"], 200402);
     assert_eq!(updated["count"], 4);
     assert_ne!(created["metadata"]["uid"], updated["metadata"]["uid"]);
+    // Which record caused each event, the severity reached then, and since when it is high.
+    assert_eq!(created["unmapped"]["updated_ledger_index"], 418);
+    assert_eq!(updated["unmapped"]["updated_ledger_index"], 421);
+    assert_eq!(
+        updated["unmapped"]["updated_time"],
+        "2025-06-24T03:20:00.000Z"
+    );
+    assert_eq!(updated["unmapped"]["updated_severity"], "critical");
+    assert_eq!(updated["unmapped"]["high_since_ledger_index"], 417);
+    assert_eq!(updated["unmapped"]["raised"][0]["severity"], "critical");
+    assert_eq!(
+        updated["metadata"]["original_time"], "2025-06-24T03:12:45.120Z",
+        "the alert's time never moves"
+    );
     let quiet = by("al-2", 1);
     assert!(quiet.get("actor").is_none(), "no actor, no actor object");
     assert_eq!(quiet["severity_id"], 2, "low");

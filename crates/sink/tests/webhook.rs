@@ -140,6 +140,11 @@ fn a_receiver_that_refuses_then_times_out_then_comes_back_gets_every_event_once_
         stored
     );
 
+    // The update names its own record and since when the alert is high; `time` stays.
+    assert_eq!(bodies[2]["data"]["updated"]["ledger_index"], 422);
+    assert_eq!(bodies[2]["data"]["raised"][0]["ledger_index"], 417);
+    assert_eq!(bodies[2]["data"]["time"], bodies[0]["data"]["time"]);
+
     // What the state says: delivered, nothing pending, the failures remembered.
     let status = suho_sink::status(d, &suho_sink::load(d).expect("config")).expect("status");
     assert_eq!(status[0].delivered, 3);

@@ -3,7 +3,7 @@
 
 pub mod receiver;
 
-use suho_detect::{Alert, Severity};
+use suho_detect::{Alert, Mark, Severity};
 
 /// An alert as the detectors would raise it.
 pub fn alert(id: &str, severity: Severity, count: u64) -> Alert {
@@ -28,6 +28,18 @@ pub fn alert(id: &str, severity: Severity, count: u64) -> Alert {
         last_time: "2025-06-24T03:20:00.000Z".into(),
         last_ledger_index: 417 + count,
         window: "2025-06-24T00:00:00Z/2025-06-25T00:00:00Z".into(),
+        raised: vec![Mark {
+            severity,
+            time: "2025-06-24T03:12:45.120Z".into(),
+            ledger_index: 417,
+        }],
+        updated: Some(Mark {
+            severity,
+            time: "2025-06-24T03:20:00.000Z".into(),
+            ledger_index: 417 + count,
+        }),
+        suppressed_by: None,
+        digest: None,
     }
 }
 
