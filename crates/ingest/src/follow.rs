@@ -227,7 +227,8 @@ pub fn follow(
     }
 
     let workers = opts.ingest.workers.max(1);
-    let detecting = detection.is_some();
+    let detecting = Detection::detecting(detection.as_deref());
+    let detecting = &detecting;
     let config = opts.ingest.config;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let quit = AtomicBool::new(false);

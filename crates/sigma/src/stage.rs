@@ -228,7 +228,8 @@ impl Stage {
     }
 
     /// Checks the stored record at ledger `index` (raw JSON `body`, actor hash `actor`,
-    /// action `action`): `pre` are the rules the parse worker found matching; the rules that
+    /// action `action`): `pre` are the rules the parse worker found matching (the second of
+    /// each pair); the rules that
     /// read `role` run here; every match feeds the correlations; alerts go to `out`. A record
     /// nothing matched costs a few comparisons.
     pub fn observe(
@@ -237,7 +238,7 @@ impl Stage {
         actor: u64,
         action: Action,
         body: &[u8],
-        pre: &[u32],
+        pre: &[(u32, u32)],
         out: &mut Vec<Alert>,
     ) {
         let mut cand = Vec::new();
@@ -263,7 +264,7 @@ impl Stage {
         dets.clear();
         cand.sort_unstable();
         cand.dedup();
-        for &n in pre.iter().chain(&cand) {
+        for n in pre.iter().map(|p| p.1).chain(cand.iter().copied()) {
             if let Some(r) = self.rules.det.get(n as usize) {
                 if let Some(m) = rsigma_eval::evaluate_rule(&r.compiled, &ev) {
                     dets.push((n, m));
