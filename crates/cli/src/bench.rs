@@ -1129,74 +1129,6 @@ pub fn wait_for_port(addr: &str) -> Result<()> {
     bail!("nothing listens on {addr} after 30 s")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_time_is_read_past_a_command_name_with_spaces_and_parentheses() {
-        // Fields 14 to 17 (utime, stime, cutime, cstime) are 250, 50, 1000 and 200 ticks.
-        let stat = "4242 (suho (x) y) S 1 4242 4242 0 -1 4194560 5000 0 0 0 250 50 1000 200 20 0 5 0 100 1000000 2000";
-        assert_eq!(stat_cpu_seconds(stat), Some((3.0, 12.0)));
-        assert_eq!(stat_cpu_seconds("4242 (suho) S 1 2 3"), None);
-        // The real file parses too (the format has not moved under the parser).
-        cpu_seconds().expect("this test runs on Linux, which has /proc/self/stat");
-    }
-
-    #[test]
-    fn latency_is_measured_per_line_from_its_write_to_the_first_report_covering_it() {
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_millis(n);
-        let mut appends = Appends::default();
-        // Lines 0-2 written at 0 ms, lines 3-4 at 10 ms.
-        appends.push(0, ms(0));
-        appends.push(3, ms(10));
-        assert_eq!(appends.at(2), Some(ms(0)));
-        assert_eq!(appends.at(3), Some(ms(10)));
-        // Durable: 2 lines at 5 ms, 4 at 12 ms, all 5 at 30 ms.
-        let reached = [(ms(5), 2), (ms(12), 4), (ms(30), 5)];
-        let got: Vec<u64> = appends
-            .to_prefix(5, &reached)
-            .iter()
-            .map(|d| d.as_millis() as u64)
-            .collect();
-        assert_eq!(got, [5, 5, 12, 2, 20]);
-        let l = Latency::of(appends.to_prefix(5, &reached)).expect("samples");
-        assert_eq!(l.p50, Duration::from_millis(5));
-        assert_eq!(l.max, Duration::from_millis(20));
-        assert!(Latency::of(Vec::new()).is_none());
-        // Lines no report covers yet have no latency.
-        assert_eq!(appends.to_prefix(5, &reached[..1]).len(), 2);
-    }
-
-    #[test]
-    fn split_lines_gives_each_file_its_share_across_write_boundaries() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let paths: Vec<_> = ["a", "b", "c", "d"].map(|n| dir.path().join(n)).into();
-        let mut split = SplitLines::new(&[
-            (&paths[0], 3),
-            (&paths[1], 0),
-            (&paths[2], 2),
-            (&paths[3], 1),
-        ])
-        .expect("files");
-        // Writes that cut lines anywhere, as a buffered generator does.
-        for piece in ["l1\nl", "2\nl3\nl4", "\n", "l5\nl6\n"] {
-            split.write_all(piece.as_bytes()).expect("write");
-        }
-        assert!(
-            split.write_all(b"l7\n").is_err(),
-            "no file takes a 7th line"
-        );
-        split.finish().expect("finish");
-        let read = |i: usize| std::fs::read_to_string(&paths[i]).expect("read");
-        assert_eq!(read(0), "l1\nl2\nl3\n");
-        assert_eq!(read(1), "");
-        assert_eq!(read(2), "l4\nl5\n");
-        assert_eq!(read(3), "l6\n");
-    }
-}
-
 /// CPU time of the calling thread (Linux), user plus system.
 fn thread_cpu_seconds() -> Option<f64> {
     stat_cpu_seconds(&std::fs::read_to_string("/proc/thread-self/stat").ok()?).map(|c| c.0)
@@ -1421,4 +1353,72 @@ fn sigma_bench(dir: &Path, file: &Path, n: u64) -> Result<()> {
         us(parse)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_read_past_a_command_name_with_spaces_and_parentheses() {
+        // Fields 14 to 17 (utime, stime, cutime, cstime) are 250, 50, 1000 and 200 ticks.
+        let stat = "4242 (suho (x) y) S 1 4242 4242 0 -1 4194560 5000 0 0 0 250 50 1000 200 20 0 5 0 100 1000000 2000";
+        assert_eq!(stat_cpu_seconds(stat), Some((3.0, 12.0)));
+        assert_eq!(stat_cpu_seconds("4242 (suho) S 1 2 3"), None);
+        // The real file parses too (the format has not moved under the parser).
+        cpu_seconds().expect("this test runs on Linux, which has /proc/self/stat");
+    }
+
+    #[test]
+    fn latency_is_measured_per_line_from_its_write_to_the_first_report_covering_it() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut appends = Appends::default();
+        // Lines 0-2 written at 0 ms, lines 3-4 at 10 ms.
+        appends.push(0, ms(0));
+        appends.push(3, ms(10));
+        assert_eq!(appends.at(2), Some(ms(0)));
+        assert_eq!(appends.at(3), Some(ms(10)));
+        // Durable: 2 lines at 5 ms, 4 at 12 ms, all 5 at 30 ms.
+        let reached = [(ms(5), 2), (ms(12), 4), (ms(30), 5)];
+        let got: Vec<u64> = appends
+            .to_prefix(5, &reached)
+            .iter()
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(got, [5, 5, 12, 2, 20]);
+        let l = Latency::of(appends.to_prefix(5, &reached)).expect("samples");
+        assert_eq!(l.p50, Duration::from_millis(5));
+        assert_eq!(l.max, Duration::from_millis(20));
+        assert!(Latency::of(Vec::new()).is_none());
+        // Lines no report covers yet have no latency.
+        assert_eq!(appends.to_prefix(5, &reached[..1]).len(), 2);
+    }
+
+    #[test]
+    fn split_lines_gives_each_file_its_share_across_write_boundaries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths: Vec<_> = ["a", "b", "c", "d"].map(|n| dir.path().join(n)).into();
+        let mut split = SplitLines::new(&[
+            (&paths[0], 3),
+            (&paths[1], 0),
+            (&paths[2], 2),
+            (&paths[3], 1),
+        ])
+        .expect("files");
+        // Writes that cut lines anywhere, as a buffered generator does.
+        for piece in ["l1\nl", "2\nl3\nl4", "\n", "l5\nl6\n"] {
+            split.write_all(piece.as_bytes()).expect("write");
+        }
+        assert!(
+            split.write_all(b"l7\n").is_err(),
+            "no file takes a 7th line"
+        );
+        split.finish().expect("finish");
+        let read = |i: usize| std::fs::read_to_string(&paths[i]).expect("read");
+        assert_eq!(read(0), "l1\nl2\nl3\n");
+        assert_eq!(read(1), "");
+        assert_eq!(read(2), "l4\nl5\n");
+        assert_eq!(read(3), "l6\n");
+    }
 }
