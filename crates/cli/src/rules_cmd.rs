@@ -56,7 +56,7 @@ fn print_sigma(set: &RuleSet, ndjson: bool) {
         println!(
             "  {:<40} {:<8} {:<13} {:<12} {}",
             i.name,
-            i.severity,
+            i.severity.as_str(),
             i.level.as_deref().unwrap_or("(no level)"),
             i.status.as_deref().unwrap_or("(no status)"),
             file.display()
