@@ -1157,14 +1157,16 @@ fn sigma_rules(lines: &[&[u8]], roles: &[String]) -> String {
             "title: bench rule {n}\nid: bench-{n}\nstatus: test\nlogsource: {{product: suho}}\ndetection:\n{detection}level: {level}\n---\n"
         ));
     };
-    for r in resources.iter().take(30) {
+    let actions = ["[export, delete]", "[print, update]", "download"];
+    for (i, r) in resources.iter().cycle().take(30).enumerate() {
         let d = format!(
-            "    sel:\n        resource: '{}'\n        action: [export, delete]\n    condition: sel\n",
-            esc(r)
+            "    sel:\n        resource: '{}'\n        action: {}\n    condition: sel\n",
+            esc(r),
+            actions[i % actions.len()]
         );
         rule(&mut y, &mut n, "medium", &d);
     }
-    for a in actors.iter().take(20) {
+    for a in actors.iter().cycle().take(20) {
         let d = format!(
             "    sel:\n        actor: '{}'\n        action: [print, download]\n        subject_count|gte: 50\n    condition: sel\n",
             esc(a)

@@ -207,18 +207,52 @@ fn condition_need(rule: &CompiledRule, c: &ConditionExpr, allowed: &dyn Fn(Key) 
     }
 }
 
-/// The key and values a rule is filed under, if any, among the keys `allowed`.
-pub(crate) fn file_under(
-    rule: &CompiledRule,
-    allowed: &dyn Fn(Key) -> bool,
-) -> Option<(Key, BTreeSet<String>)> {
-    let need = or_all(
+/// Every field value a record must carry to match `rule`, among the keys `allowed`: the
+/// rule is filed under the first (the most selective kind of key) and a record is checked
+/// against all of them, without rsigma, before the rule is evaluated.
+pub(crate) fn needs(rule: &CompiledRule, allowed: &dyn Fn(Key) -> bool) -> Vec<(Key, Vec<String>)> {
+    or_all(
         rule.conditions
             .iter()
             .map(|c| condition_need(rule, c, allowed)),
-    );
-    // The first key is the most selective (`Key` is ordered that way).
-    need.into_iter().next()
+    )
+    .into_iter()
+    .map(|(k, v)| (k, v.into_iter().collect()))
+    .collect()
+}
+
+/// `s` equals the folded value `v` as rsigma compares case-insensitively (`to_lowercase`),
+/// without allocating for ASCII.
+fn eq_folded(s: &str, v: &str) -> bool {
+    if s.is_ascii() {
+        s.len() == v.len()
+            && s.bytes()
+                .zip(v.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b)
+    } else {
+        s.to_lowercase() == v
+    }
+}
+
+/// Whether `r` carries one of the values of every need (`Role` needs are the stage's).
+pub(crate) fn admits(needs: &[(Key, Vec<String>)], r: &AccessRecord<'_>) -> bool {
+    let any = |s: &str, values: &[String]| values.iter().any(|v| eq_folded(s, v));
+    needs.iter().all(|(k, values)| match k {
+        Key::Action => any(r.action.as_str(), values),
+        Key::Outcome => any(r.outcome.as_str(), values),
+        Key::Resource => any(&r.resource, values),
+        Key::Actor => any(&r.actor, values),
+        Key::Purpose => r.purpose.as_deref().is_some_and(|p| any(p, values)),
+        Key::Field => r.fields.iter().any(|f| any(f, values)),
+        Key::Role => true,
+    })
+}
+
+/// Whether a record of action `a` can meet `needs` (checked before a record is parsed).
+pub(crate) fn admits_action(needs: &[(Key, Vec<String>)], a: Action) -> bool {
+    needs
+        .iter()
+        .all(|(k, values)| *k != Key::Action || values.iter().any(|v| v == a.as_str()))
 }
 
 /// Whether any item of the rule reads field `name`.
@@ -287,7 +321,7 @@ fn folded<'s>(s: &'s str, buf: &'s mut String) -> &'s str {
 
 impl Dispatch {
     /// File rule number `n` under `key` (none: residual).
-    pub(crate) fn add(&mut self, n: u32, key: Option<(Key, BTreeSet<String>)>) {
+    pub(crate) fn add(&mut self, n: u32, key: Option<(Key, Vec<String>)>) {
         self.rules += 1;
         let Some((key, values)) = key else {
             self.residual.push(n);
@@ -324,7 +358,16 @@ impl Dispatch {
     /// residual ones. A rule filed under several field categories the record carries comes
     /// once per category (the caller keeps a match once).
     pub(crate) fn candidates(&self, r: &AccessRecord<'_>, mut each: impl FnMut(u32)) {
-        let mut buf = String::new();
+        thread_local! {
+            static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        BUF.with(|b| {
+            let mut buf = b.borrow_mut();
+            self.candidates_with(r, &mut buf, &mut each);
+        });
+    }
+
+    fn candidates_with(&self, r: &AccessRecord<'_>, buf: &mut String, each: &mut dyn FnMut(u32)) {
         for &n in &self.by_action[action_slot(r.action)] {
             each(n);
         }
@@ -335,7 +378,7 @@ impl Dispatch {
             if map.is_empty() {
                 return;
             }
-            if let Some(list) = map.get(folded(v, &mut buf)) {
+            if let Some(list) = map.get(folded(v, buf)) {
                 for &n in list {
                     each(n);
                 }

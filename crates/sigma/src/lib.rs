@@ -133,6 +133,8 @@ pub(crate) struct DetRule {
     pub(crate) info: usize,
     /// Reads `role`: runs on the detection stage, where the registry is.
     pub(crate) on_stage: bool,
+    /// Field values every record it matches carries, checked before rsigma runs.
+    pub(crate) needs: Vec<(Key, Vec<String>)>,
 }
 
 /// Every rule of a rules directory, compiled and filed for dispatch. Shared (read-only)
@@ -352,8 +354,13 @@ impl RuleSet {
         for ((compiled, r), file) in engine.rules().iter().zip(&all.rules).zip(&rule_file) {
             let n = u32::try_from(det.len()).unwrap_or(u32::MAX);
             let on_stage = index::reads_field(compiled, "role");
+            let needs = if on_stage {
+                index::needs(compiled, &|k| matches!(k, Key::Role | Key::Action))
+            } else {
+                index::needs(compiled, &|k| k != Key::Role)
+            };
+            let key = needs.first().cloned();
             let dispatch = if on_stage {
-                let key = index::file_under(compiled, &|k| matches!(k, Key::Role | Key::Action));
                 let text = describe(key.as_ref());
                 match key {
                     Some((Key::Role, values)) => {
@@ -372,7 +379,6 @@ impl RuleSet {
                 }
                 format!("{text} (detection stage: reads role)")
             } else {
-                let key = index::file_under(compiled, &|k| k != Key::Role);
                 let text = describe(key.as_ref());
                 worker.add(n, key);
                 text
@@ -401,6 +407,7 @@ impl RuleSet {
                 compiled: compiled.clone(),
                 info: infos.len() - 1,
                 on_stage,
+                needs,
             });
         }
         for (c, file) in all.correlations.iter().zip(&corr_file) {
@@ -471,6 +478,7 @@ impl RuleSet {
         self.worker.candidates(r, |n| {
             if let Some(rule) = self.det.get(n as usize) {
                 if !out[start..].contains(&n)
+                    && index::admits(&rule.needs, r)
                     && rsigma_eval::evaluate_rule(&rule.compiled, &ev).is_some()
                 {
                     out.push(n);
@@ -492,13 +500,9 @@ impl RuleSet {
 }
 
 /// `action=export,download` for a dispatch key, `residual` for none.
-fn describe(key: Option<&(Key, BTreeSet<String>)>) -> String {
+fn describe(key: Option<&(Key, Vec<String>)>) -> String {
     match key {
         None => "residual (every record)".into(),
-        Some((k, values)) => format!(
-            "{}={}",
-            k.name(),
-            values.iter().cloned().collect::<Vec<_>>().join(",")
-        ),
+        Some((k, values)) => format!("{}={}", k.name(), values.join(",")),
     }
 }

@@ -128,6 +128,7 @@ pub struct Stage {
     /// Folded role by actor hash, for dispatching the rules that read `role`.
     roles: HashMap<u64, String>,
     offset_ms: i64,
+    has_stage_rules: bool,
     open: HashMap<String, Open>,
     swept_day: i64,
     swept_hour: i64,
@@ -181,7 +182,9 @@ impl Stage {
             .filter(|(_, i)| i.kind == RuleKind::Correlation)
             .map(|(n, i)| (i.id.clone().unwrap_or_else(|| i.title.clone()), n))
             .collect();
+        let has_stage_rules = rules.has_stage_rules();
         let mut s = Stage {
+            has_stage_rules,
             rules,
             main,
             per_subject: per,
@@ -220,11 +223,17 @@ impl Stage {
     /// that reads `role` may match it.
     fn stage_candidates(&self, actor: u64, action: Action, out: &mut Vec<u32>) {
         let rs = &self.rules;
+        // Only rules whose action (if they need one) is this record's: no parse otherwise.
+        let fits = |n: &&u32| {
+            rs.det
+                .get(**n as usize)
+                .is_some_and(|d| crate::index::admits_action(&d.needs, action))
+        };
         if let Some(list) = self.roles.get(&actor).and_then(|r| rs.stage_by_role.get(r)) {
-            out.extend_from_slice(list);
+            out.extend(list.iter().filter(fits));
         }
-        out.extend_from_slice(&rs.stage_by_action[action_slot(action)]);
-        out.extend_from_slice(&rs.stage_residual);
+        out.extend(rs.stage_by_action[action_slot(action)].iter().filter(fits));
+        out.extend(rs.stage_residual.iter().filter(fits));
     }
 
     /// Checks the stored record at ledger `index` (raw JSON `body`, actor hash `actor`,
@@ -242,7 +251,7 @@ impl Stage {
         out: &mut Vec<Alert>,
     ) {
         let mut cand = Vec::new();
-        if self.rules.has_stage_rules() {
+        if self.has_stage_rules {
             self.stage_candidates(actor, action, &mut cand);
         }
         if pre.is_empty() && cand.is_empty() {
