@@ -1301,7 +1301,7 @@ fn sigma_bench(dir: &Path, file: &Path, n: u64) -> Result<()> {
             }
             engine.observe(i as u64, &f, l, &mut out);
             if let Some(st) = stage.as_mut() {
-                st.observe(i as u64, f.actor_hash(), f.action(), l, &pre, &mut out);
+                st.observe(i as u64, f.actor_hash(), l, &pre, &mut out);
             }
             if out.len() > 10_000 {
                 alerts += out.iter().filter(|a| a.rule.starts_with("sigma:")).count() as u64;

@@ -165,11 +165,6 @@ impl Features {
         self.actor
     }
 
-    /// The task performed.
-    pub fn action(&self) -> Action {
-        self.action
-    }
-
     /// Hashes of the listed subjects.
     #[inline]
     pub(crate) fn subjects(&self) -> &[u64] {

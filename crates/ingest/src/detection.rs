@@ -215,14 +215,7 @@ impl Detection {
         let before = self.pending.len();
         self.engine.observe(index, f, body, &mut self.pending);
         if let Some(st) = self.sigma.as_mut() {
-            st.observe(
-                index,
-                f.actor_hash(),
-                f.action(),
-                body,
-                sigma,
-                &mut self.pending,
-            );
+            st.observe(index, f.actor_hash(), body, sigma, &mut self.pending);
         }
         if let Appended::Conflict {
             conflicts_with,

@@ -248,13 +248,6 @@ pub(crate) fn admits(needs: &[(Key, Vec<String>)], r: &AccessRecord<'_>) -> bool
     })
 }
 
-/// Whether a record of action `a` can meet `needs` (checked before a record is parsed).
-pub(crate) fn admits_action(needs: &[(Key, Vec<String>)], a: Action) -> bool {
-    needs
-        .iter()
-        .all(|(k, values)| *k != Key::Action || values.iter().any(|v| v == a.as_str()))
-}
-
 /// Whether any item of the rule reads field `name`.
 pub(crate) fn reads_field(rule: &CompiledRule, name: &str) -> bool {
     fn walk(d: &CompiledDetection, name: &str) -> bool {

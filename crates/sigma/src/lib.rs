@@ -133,8 +133,11 @@ pub(crate) struct DetRule {
     pub(crate) info: usize,
     /// Reads `role`: runs on the detection stage, where the registry is.
     pub(crate) on_stage: bool,
-    /// Field values every record it matches carries, checked before rsigma runs.
+    /// Field values every record it matches carries, checked before rsigma runs (`role`
+    /// apart).
     pub(crate) needs: Vec<(Key, Vec<String>)>,
+    /// The roles one of which its actor must have, folded, when it needs one.
+    pub(crate) role: Option<Vec<String>>,
 }
 
 /// Every rule of a rules directory, compiled and filed for dispatch. Shared (read-only)
@@ -143,12 +146,8 @@ pub struct RuleSet {
     dir: PathBuf,
     infos: Vec<RuleInfo>,
     det: Vec<DetRule>,
-    /// Rules that do not read `role`, for the parse workers.
+    /// Every detection rule, filed by the values it needs besides `role`.
     worker: Dispatch,
-    /// Rules that read `role`: by role, by action (`by_role` unused), residual.
-    stage_by_role: HashMap<String, Vec<u32>>,
-    stage_by_action: [Vec<u32>; 11],
-    stage_residual: Vec<u32>,
     /// The parsed rules, for the stage's correlation engines.
     collection: SigmaCollection,
 }
@@ -348,41 +347,23 @@ impl RuleSet {
         let mut infos = Vec::new();
         let mut det = Vec::new();
         let mut worker = Dispatch::default();
-        let mut stage_by_role: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut stage_by_action: [Vec<u32>; 11] = Default::default();
-        let mut stage_residual = Vec::new();
         for ((compiled, r), file) in engine.rules().iter().zip(&all.rules).zip(&rule_file) {
             let n = u32::try_from(det.len()).unwrap_or(u32::MAX);
             let on_stage = index::reads_field(compiled, "role");
-            let needs = if on_stage {
-                index::needs(compiled, &|k| matches!(k, Key::Role | Key::Action))
-            } else {
-                index::needs(compiled, &|k| k != Key::Role)
-            };
+            let mut needs = index::needs(compiled, &|_| true);
+            let role = needs
+                .iter()
+                .position(|(k, _)| *k == Key::Role)
+                .map(|i| needs.remove(i).1);
             let key = needs.first().cloned();
-            let dispatch = if on_stage {
-                let text = describe(key.as_ref());
-                match key {
-                    Some((Key::Role, values)) => {
-                        for v in values {
-                            stage_by_role.entry(v).or_default().push(n);
-                        }
-                    }
-                    Some((_, values)) => {
-                        for v in values {
-                            if let Some(a) = suho_record::Action::from_wire(&v) {
-                                stage_by_action[index::action_slot(a)].push(n);
-                            }
-                        }
-                    }
-                    None => stage_residual.push(n),
-                }
-                format!("{text} (detection stage: reads role)")
-            } else {
-                let text = describe(key.as_ref());
-                worker.add(n, key);
-                text
-            };
+            let mut dispatch = describe(key.as_ref());
+            worker.add(n, key);
+            if on_stage {
+                dispatch = match &role {
+                    Some(r) => format!("{dispatch}, then role={} (detection stage)", r.join(",")),
+                    None => format!("{dispatch}, then role (detection stage)"),
+                };
+            }
             let ident = |s: &Option<String>| s.as_deref().is_some_and(|s| counted_only.contains(s));
             let only_counted = (ident(&r.id) || ident(&r.name))
                 && !r
@@ -408,6 +389,7 @@ impl RuleSet {
                 info: infos.len() - 1,
                 on_stage,
                 needs,
+                role,
             });
         }
         for (c, file) in all.correlations.iter().zip(&corr_file) {
@@ -438,9 +420,6 @@ impl RuleSet {
             infos,
             det,
             worker,
-            stage_by_role,
-            stage_by_action,
-            stage_residual,
             collection: all,
         })
     }
@@ -466,9 +445,11 @@ impl RuleSet {
     }
 
     /// The stateless part, on a parse worker: pushes onto `out` the number of every rule
-    /// that does not read `role` and matches `r`, each once. Only the rules filed under
-    /// `r`'s own values (and the residual ones) are evaluated. Allocates nothing unless a
-    /// rule matches (or a value has upper-case letters to fold).
+    /// that does not read `role` and matches `r`, and of every rule that reads `role` and
+    /// whose other needed values `r` carries (the detection stage checks the role and
+    /// evaluates it), each once. Only the rules filed under `r`'s own values (and the
+    /// residual ones) are looked at, and rsigma runs only on those whose needed values `r`
+    /// carries. Allocates nothing unless a rule matches.
     pub fn match_record(&self, r: &AccessRecord<'_>, out: &mut Vec<u32>) {
         if self.worker.is_empty() {
             return;
@@ -479,7 +460,7 @@ impl RuleSet {
             if let Some(rule) = self.det.get(n as usize) {
                 if !out[start..].contains(&n)
                     && index::admits(&rule.needs, r)
-                    && rsigma_eval::evaluate_rule(&rule.compiled, &ev).is_some()
+                    && (rule.on_stage || rsigma_eval::evaluate_rule(&rule.compiled, &ev).is_some())
                 {
                     out.push(n);
                 }
@@ -487,12 +468,17 @@ impl RuleSet {
         });
     }
 
-    /// [`RuleSet::match_record`] without dispatch: every worker rule is evaluated (the
-    /// reference the dispatch is tested against).
+    /// [`RuleSet::match_record`] without dispatch: every rule is looked at (the reference
+    /// the dispatch is tested against).
     pub fn match_record_unindexed(&self, r: &AccessRecord<'_>, out: &mut Vec<u32>) {
         let ev = RecordEvent::new(r);
         for (n, rule) in self.det.iter().enumerate() {
-            if !rule.on_stage && rsigma_eval::evaluate_rule(&rule.compiled, &ev).is_some() {
+            let hit = if rule.on_stage {
+                index::admits(&rule.needs, r)
+            } else {
+                rsigma_eval::evaluate_rule(&rule.compiled, &ev).is_some()
+            };
+            if hit {
                 out.push(n as u32);
             }
         }

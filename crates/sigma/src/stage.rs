@@ -10,11 +10,10 @@ use rsigma_parser::{CorrelationCondition, CorrelationRule, CorrelationType, Sigm
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use suho_detect::{hash_id, Alert};
-use suho_record::{AccessRecord, Action};
+use suho_record::AccessRecord;
 use suho_registry::Registry;
 
 use crate::event::RecordEvent;
-use crate::index::action_slot;
 use crate::{RuleKind, RuleSet, SigmaError};
 
 const DAY: i64 = 86_400_000;
@@ -128,7 +127,6 @@ pub struct Stage {
     /// Folded role by actor hash, for dispatching the rules that read `role`.
     roles: HashMap<u64, String>,
     offset_ms: i64,
-    has_stage_rules: bool,
     open: HashMap<String, Open>,
     swept_day: i64,
     swept_hour: i64,
@@ -182,9 +180,7 @@ impl Stage {
             .filter(|(_, i)| i.kind == RuleKind::Correlation)
             .map(|(n, i)| (i.id.clone().unwrap_or_else(|| i.title.clone()), n))
             .collect();
-        let has_stage_rules = rules.has_stage_rules();
         let mut s = Stage {
-            has_stage_rules,
             rules,
             main,
             per_subject: per,
@@ -209,7 +205,7 @@ impl Stage {
     /// Replaces the registry (its roles feed the rules that read `role`).
     pub fn set_registry(&mut self, registry: Arc<Registry>) {
         self.roles.clear();
-        if !self.rules.stage_by_role.is_empty() {
+        if self.rules.det.iter().any(|d| d.role.is_some()) {
             for p in registry.principals.values() {
                 if let Some(role) = &p.role {
                     self.roles.insert(hash_id(&p.id), role.to_lowercase());
@@ -219,42 +215,33 @@ impl Stage {
         self.registry = registry;
     }
 
-    /// Whether a record the workers found no match in can still concern this stage: a rule
-    /// that reads `role` may match it.
-    fn stage_candidates(&self, actor: u64, action: Action, out: &mut Vec<u32>) {
-        let rs = &self.rules;
-        // Only rules whose action (if they need one) is this record's: no parse otherwise.
-        let fits = |n: &&u32| {
-            rs.det
-                .get(**n as usize)
-                .is_some_and(|d| crate::index::admits_action(&d.needs, action))
-        };
-        if let Some(list) = self.roles.get(&actor).and_then(|r| rs.stage_by_role.get(r)) {
-            out.extend(list.iter().filter(fits));
-        }
-        out.extend(rs.stage_by_action[action_slot(action)].iter().filter(fits));
-        out.extend(rs.stage_residual.iter().filter(fits));
-    }
-
-    /// Checks the stored record at ledger `index` (raw JSON `body`, actor hash `actor`,
-    /// action `action`): `pre` are the rules the parse worker found matching (the second of
-    /// each pair); the rules that
-    /// read `role` run here; every match feeds the correlations; alerts go to `out`. A record
-    /// nothing matched costs a few comparisons.
+    /// Checks the stored record at ledger `index` (raw JSON `body`, actor hash `actor`): `pre` are the rules the parse worker found matching, or for rules
+    /// that read `role`, worth evaluating here (the second of each pair); every match feeds
+    /// the correlations; alerts go to `out`. A record with nothing in `pre` costs nothing.
     pub fn observe(
         &mut self,
         index: u64,
         actor: u64,
-        action: Action,
         body: &[u8],
         pre: &[(u32, u32)],
         out: &mut Vec<Alert>,
     ) {
-        let mut cand = Vec::new();
-        if self.has_stage_rules {
-            self.stage_candidates(actor, action, &mut cand);
+        if pre.is_empty() {
+            return;
         }
-        if pre.is_empty() && cand.is_empty() {
+        // A rule on `role` comes as a candidate: its actor's role must fit before the record
+        // is parsed again.
+        let rules = Arc::clone(&self.rules);
+        let role_fits = |n: u32| match rules.det.get(n as usize) {
+            Some(d) if d.on_stage => match &d.role {
+                Some(want) => self.roles.get(&actor).is_some_and(|r| want.contains(r)),
+                None => true,
+            },
+            Some(_) => true,
+            None => false,
+        };
+        let cand: Vec<u32> = pre.iter().map(|p| p.1).filter(|&n| role_fits(n)).collect();
+        if cand.is_empty() {
             return;
         }
         let Ok(rec) = suho_record::parse_record(body) else {
@@ -271,9 +258,7 @@ impl Stage {
         };
         let mut dets = std::mem::take(&mut self.dets);
         dets.clear();
-        cand.sort_unstable();
-        cand.dedup();
-        for n in pre.iter().map(|p| p.1).chain(cand.iter().copied()) {
+        for &n in &cand {
             if let Some(r) = self.rules.det.get(n as usize) {
                 if let Some(m) = rsigma_eval::evaluate_rule(&r.compiled, &ev) {
                     dets.push((n, m));
@@ -609,14 +594,5 @@ fn new_alert(id: String, i: &crate::RuleInfo, index: u64, x: &Raise<'_>, win_sta
             suho_record::format_rfc3339_ms(win_start),
             suho_record::format_rfc3339_ms(win_start + DAY)
         ),
-    }
-}
-
-impl RuleSet {
-    /// Whether any rule reads `role` (and so runs on the detection stage).
-    pub fn has_stage_rules(&self) -> bool {
-        !self.stage_by_role.is_empty()
-            || self.stage_by_action.iter().any(|v| !v.is_empty())
-            || !self.stage_residual.is_empty()
     }
 }
