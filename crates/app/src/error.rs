@@ -47,6 +47,8 @@ pub enum AppError {
     Sink(#[from] suho_sink::SinkError),
     #[error(transparent)]
     Follow(#[from] suho_ingest::FollowError),
+    #[error(transparent)]
+    Sigma(#[from] suho_sigma::SigmaError),
     /// An ingest stopped part-way: `stored` says, per input, what was stored until then (one
     /// line each), for the caller to show before the error.
     #[error("ingesting {input} stopped: {source}")]

@@ -73,9 +73,19 @@ impl App {
         Ok(Ledger::open(self.dir.root(), Options::default())?)
     }
 
-    /// Where detection finds its settings, registry, alert store and state.
+    /// The team's Sigma rules (`[detect] sigma_rules`), loaded; `None` when not configured.
+    /// A bad rule file is an error naming the file.
+    pub fn sigma_rules(&self) -> Result<Option<suho_sigma::RuleSet>, AppError> {
+        match self.config()?.detect.sigma_dir(self.dir.root()) {
+            Some(dir) => Ok(Some(suho_sigma::RuleSet::load_dir(&dir)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Where detection finds its settings, registry, alert store, state and Sigma rules.
     pub fn detection_setup(&self) -> Result<DetectionSetup, AppError> {
         let c = self.config()?;
+        let sigma = self.sigma_rules()?.map(std::sync::Arc::new);
         Ok(DetectionSetup {
             config: c.detect.clone(),
             geo: c.geo.clone(),
@@ -83,6 +93,7 @@ impl App {
             alerts_db: self.dir.alerts_db(),
             state_dir: self.dir.detect_dir(),
             suppressions: self.dir.suppressions(),
+            sigma,
         })
     }
 

@@ -12,6 +12,7 @@ mod follow_cmd;
 mod leak_cmd;
 mod ledger_cmd;
 mod notify_cmd;
+mod rules_cmd;
 mod scope_cmd;
 mod serve_cmd;
 mod sinks_cmd;
@@ -256,6 +257,10 @@ enum Command {
     /// a time, with a reason, recorded in the ledger; see what each one hid.
     #[command(subcommand)]
     Suppress(suppress_cmd::SuppressCmd),
+    /// Every rule suho runs: the built-in detectors (with RULES.md's one-liner) and the team's
+    /// Sigma rules of `[detect] sigma_rules` (file, id, level, status, how records reach
+    /// them). `--check DIR` validates a rules directory without ingesting.
+    Rules(rules_cmd::RulesArgs),
 }
 
 fn main() {
@@ -394,5 +399,6 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Sql(a) => sql_cmd::sql(&app, a),
         Command::Sinks(c) => sinks_cmd::sinks(&app, c),
         Command::Suppress(c) => suppress_cmd::suppress(&app, c),
+        Command::Rules(a) => rules_cmd::rules(&app, a),
     }
 }

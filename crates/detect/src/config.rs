@@ -9,6 +9,7 @@
 //! [detect]                   # optional; any key left out keeps its default
 //! daily_own_factor = 3.0
 //! bulk_min_subjects = 100
+//! sigma_rules = "rules/"     # the team's Sigma rules, relative to the data directory
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -123,6 +124,11 @@ pub struct DetectConfig {
     pub customer_travel_slots_log2: u8,
     /// Actors idle this many days lose their state. Default 120.
     pub idle_actor_days: u32,
+
+    /// The team's own Sigma rules: a directory (relative to the data directory, or absolute)
+    /// whose `*.yml` / `*.yaml` files are loaded at startup and run in the same pass
+    /// (`suho-sigma`; `RULES.md`, "Custom rules (Sigma)"). Default: none.
+    pub sigma_rules: Option<String>,
 }
 
 impl Default for DetectConfig {
@@ -166,6 +172,7 @@ impl Default for DetectConfig {
             max_unknown_actors: 10_000,
             customer_travel_slots_log2: 16,
             idle_actor_days: 120,
+            sigma_rules: None,
         }
     }
 }
@@ -311,6 +318,16 @@ impl DetectConfig {
             return Err("[detect] login_failed_window_minutes must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The directory of `sigma_rules`, anchored at `data_dir` when relative.
+    pub fn sigma_dir(&self, data_dir: &Path) -> Option<PathBuf> {
+        let d = self
+            .sigma_rules
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())?;
+        let p = PathBuf::from(d);
+        Some(if p.is_absolute() { p } else { data_dir.join(p) })
     }
 
     /// The home UTC offset in milliseconds (see [`DetectConfig::home_utc_offset_hours`]).

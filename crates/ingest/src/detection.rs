@@ -25,7 +25,7 @@ use suho_detect::{
 };
 use suho_ledger::{Appended, Entry, Ledger, ENTRY_LEN};
 
-use crate::prepare::PreparedChunk;
+use crate::prepare::{Detecting, PreparedChunk};
 use crate::IngestError;
 
 /// Where a detector state of format 1 kept the ledger size it had seen.
@@ -56,6 +56,8 @@ pub struct DetectionSetup {
     pub alerts_db: PathBuf,
     /// The directory of the detector state (`detect/`).
     pub state_dir: PathBuf,
+    /// The team's Sigma rules (`[detect] sigma_rules`), loaded, if any.
+    pub sigma: Option<Arc<suho_sigma::RuleSet>>,
     /// The analysts' suppressions (`suppressions.json`; missing: none).
     pub suppressions: PathBuf,
 }
@@ -92,7 +94,12 @@ pub struct Detection {
     raised: [u64; 4],
     suppressions: PathBuf,
     suppressions_seen: Option<Stamp>,
+    /// The Sigma rules' detection-stage half (correlations, alerts), when rules are loaded.
+    sigma: Option<suho_sigma::Stage>,
 }
+
+/// Where the Sigma rules' correlation windows and open alerts are saved, beside the state.
+const SIGMA_STATE: &str = "sigma.state";
 
 fn err(e: impl std::fmt::Display) -> IngestError {
     IngestError::Detect(e.to_string())
@@ -110,7 +117,13 @@ impl Detection {
             alerts_db,
             state_dir: dir,
             suppressions,
+            sigma,
         } = setup;
+        let offset_ms = {
+            let mut c = cfg.clone();
+            let _ = c.validate();
+            c.offset_ms()
+        };
         let registry = suho_registry::RegistryStore::open(&registry_dir).map_err(err)?;
         let registry_version = registry.data_version().map_err(err)?;
         let snapshot = registry.snapshot().map_err(err)?;
@@ -118,6 +131,13 @@ impl Detection {
         fs::create_dir_all(&dir)
             .map_err(|e| IngestError::Detect(format!("{}: {e}", dir.display())))?;
         let observed = position(&dir, engine.load_state(&dir.join("state")).map_err(err)?);
+        let sigma = sigma.filter(|r| !r.is_empty()).map(|rules| {
+            let mut st = suho_sigma::Stage::new(rules, Arc::clone(engine.registry()), offset_ms);
+            // Windows saved at another position than the detector state's are not used: a
+            // replay would count its records twice.
+            st.load_state(&dir.join(SIGMA_STATE), observed);
+            st
+        });
         let store = AlertStore::open(&alerts_db).map_err(err)?;
         let mut d = Detection {
             engine,
@@ -130,6 +150,7 @@ impl Detection {
             raised: [0; 4],
             suppressions,
             suppressions_seen: None,
+            sigma,
         };
         // Suppressions apply to what is replayed too; a damaged file stops detection from
         // opening rather than letting it raise what analysts meant to hide.
@@ -156,6 +177,8 @@ impl Detection {
             "detectors catch up with records stored before a restart"
         );
         let mut failed = None;
+        let mut pre = Vec::new();
+        let mut matched = Vec::new();
         let from = self.observed;
         suho_ledger::WalReader::new(&ledger.layout().wal())
             .scan(from, |frame| {
@@ -164,8 +187,13 @@ impl Detection {
                 }
                 if let Ok(rec) = suho_record::parse_record(&frame.body) {
                     let f = Features::from_record(&rec);
+                    pre.clear();
+                    if let Some(rules) = self.sigma.as_ref().map(|s| Arc::clone(s.rules())) {
+                        rules.match_record(&rec, &mut matched);
+                        pre.extend(matched.drain(..).map(|r| (0, r)));
+                    }
                     match ledger.appended_as(frame.index, rec.id.as_deref(), &frame.entry) {
-                        Ok(a) => self.observe_appended(a, &frame.entry, &f, &frame.body),
+                        Ok(a) => self.observe_appended(a, &frame.entry, &f, &frame.body, &pre),
                         Err(e) => {
                             failed = Some(e.into());
                             return false;
@@ -187,21 +215,37 @@ impl Detection {
         self.flush(ledger_size)
     }
 
+    /// What the parse workers do for detection through this handle (`None`: nothing).
+    pub(crate) fn detecting(d: Option<&Detection>) -> Detecting {
+        Detecting {
+            on: d.is_some(),
+            sigma: d
+                .and_then(|d| d.sigma.as_ref())
+                .map(|s| Arc::clone(s.rules()))
+                .filter(|r| r.has_worker_rules()),
+        }
+    }
+
     /// Check one record as the ledger appended it (`entry` is its entry): a stored record
     /// goes through the detectors, an id conflict too and raises `id_conflict`; a duplicate
-    /// was not stored again and is not checked again.
+    /// was not stored again and is not checked again. `sigma` are the Sigma rules a parse
+    /// worker found it to match.
     pub(crate) fn observe_appended(
         &mut self,
         a: Appended,
         entry: &[u8; ENTRY_LEN],
         f: &Features,
         body: &[u8],
+        sigma: &[(u32, u32)],
     ) {
         let Some(index) = a.sequenced() else {
             return;
         };
         let before = self.pending.len();
         self.engine.observe(index, f, body, &mut self.pending);
+        if let Some(st) = self.sigma.as_mut() {
+            st.observe(index, f.actor_hash(), body, sigma, &mut self.pending);
+        }
         if let Appended::Conflict {
             conflicts_with,
             conflicts_with_sha256,
@@ -231,8 +275,11 @@ impl Detection {
     pub fn refresh_registry(&mut self) -> Result<(), IngestError> {
         let version = self.registry.data_version().map_err(err)?;
         if version != self.registry_version {
-            let snapshot = self.registry.snapshot().map_err(err)?;
-            self.engine.set_registry(Arc::new(snapshot));
+            let snapshot = Arc::new(self.registry.snapshot().map_err(err)?);
+            if let Some(st) = self.sigma.as_mut() {
+                st.set_registry(Arc::clone(&snapshot));
+            }
+            self.engine.set_registry(snapshot);
             self.registry_version = version;
             tracing::info!("the registry changed; the detectors now check against the new one");
         }
@@ -277,11 +324,18 @@ impl Detection {
     pub fn flush(&mut self, ledger_size: u64) -> Result<(), IngestError> {
         // Counts held back by the engine's doubling rule, so stored alerts are exact.
         self.engine.flush(&mut self.pending);
+        if let Some(st) = self.sigma.as_mut() {
+            st.flush(&mut self.pending);
+        }
         self.store_alerts()?;
         if ledger_size > self.observed {
             self.engine
                 .save_state(&self.dir.join("state"), ledger_size)
                 .map_err(err)?;
+            if let Some(st) = &self.sigma {
+                st.save_state(&self.dir.join(SIGMA_STATE), ledger_size)
+                    .map_err(err)?;
+            }
             self.observed = ledger_size;
             // The position now lives in the state file; a format-1 leftover would mislead.
             match fs::remove_file(self.dir.join(LEGACY_OBSERVED)) {
@@ -341,6 +395,8 @@ const STAGE_QUEUE: usize = 8;
 /// ledger order, as before. Saved state never runs ahead of the ledger: a flush names a
 /// durable size and arrives right after the chunks it covers.
 pub(crate) struct Stage<'scope> {
+    /// What the parse workers do for the detectors behind this stage.
+    pub(crate) detecting: Detecting,
     tx: Option<Sender<ToDetect>>,
     thread: Option<ScopedJoinHandle<'scope, Result<(), IngestError>>>,
 }
@@ -352,6 +408,7 @@ impl<'scope> Stage<'scope> {
         d: &'scope mut Detection,
     ) -> Stage<'scope> {
         let (tx, rx) = bounded::<ToDetect>(STAGE_QUEUE);
+        let detecting = Detection::detecting(Some(d));
         let thread = s.spawn(move || {
             for m in rx {
                 match m {
@@ -381,6 +438,7 @@ impl<'scope> Stage<'scope> {
             Ok(())
         });
         Stage {
+            detecting,
             tx: Some(tx),
             thread: Some(thread),
         }

@@ -349,7 +349,8 @@ pub fn follow_inputs(
     }
 
     let workers = opts.ingest.workers.max(1);
-    let detecting = detection.is_some();
+    let detecting = Detection::detecting(detection.as_deref());
+    let detecting = &detecting;
     let config = opts.ingest.config;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let quit = AtomicBool::new(false);

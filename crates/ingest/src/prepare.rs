@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use std::sync::Arc;
+
 use suho_detect::Features;
 use suho_ledger::{
     Appended, BatchBlocks, EncodedBlock, IdKey, Ledger, LedgerError, Prepared, ENTRY_LEN,
@@ -11,6 +13,14 @@ use suho_merkle::Hash;
 
 use crate::window::TimeWindow;
 use crate::Detection;
+
+/// What the parse workers do for the detectors: extract their features (`on`), and run the
+/// Sigma rules that need nothing but the record.
+#[derive(Clone, Default)]
+pub(crate) struct Detecting {
+    pub(crate) on: bool,
+    pub(crate) sigma: Option<Arc<suho_sigma::RuleSet>>,
+}
 
 /// One non-blank input line after parsing, validation and hashing.
 pub(crate) enum Item {
@@ -40,6 +50,8 @@ pub(crate) struct PreparedChunk {
     /// What the detectors read of each `Item::Ok`, in order; empty unless they run. One
     /// allocation per chunk instead of one per record.
     pub(crate) features: Vec<Features>,
+    /// `(n, rule)`: the `n`th record of `features` matched Sigma rule `rule` (in order of `n`).
+    pub(crate) sigma: Vec<(u32, u32)>,
     pub(crate) sequenced_ms: i64,
     pub(crate) blocks: Vec<EncodedBlock>,
 }
@@ -52,7 +64,7 @@ pub(crate) fn prepare_chunk(
     first_line: u64,
     now_ms: i64,
     window: &TimeWindow,
-    detecting: bool,
+    detecting: &Detecting,
 ) -> PreparedChunk {
     let mut p = Preparing::new(buf.len(), now_ms, window, detecting);
     let base = buf.as_ptr() as usize;
@@ -74,7 +86,7 @@ pub(crate) fn prepare_lines(
     decoder: Option<&dyn suho_decode::Decoder>,
     framing: suho_decode::Framing,
     config: &crate::IngestConfig,
-    detecting: bool,
+    detecting: &Detecting,
 ) -> PreparedChunk {
     if let Some(bytes) = too_long {
         return PreparedChunk::rejected(
@@ -107,7 +119,7 @@ pub(crate) fn prepare_decoded(
     framing: suho_decode::Framing,
     now_ms: i64,
     window: &TimeWindow,
-    detecting: bool,
+    detecting: &Detecting,
 ) -> PreparedChunk {
     enum Step {
         Record(u64, Range<usize>),
@@ -160,21 +172,25 @@ struct Preparing<'w> {
     items: Vec<Item>,
     blocks: BatchBlocks,
     features: Vec<Features>,
+    sigma: Vec<(u32, u32)>,
+    matched: Vec<u32>,
     now_ms: i64,
     window: &'w TimeWindow,
-    detecting: bool,
+    detecting: &'w Detecting,
 }
 
 impl<'w> Preparing<'w> {
-    fn new(len: usize, now_ms: i64, window: &'w TimeWindow, detecting: bool) -> Self {
+    fn new(len: usize, now_ms: i64, window: &'w TimeWindow, detecting: &'w Detecting) -> Self {
         let mut features = Vec::new();
-        if detecting {
+        if detecting.on {
             features.reserve(len / 200 + 1);
         }
         Preparing {
             items: Vec::with_capacity(len / 200 + 1),
             blocks: BatchBlocks::new(now_ms),
             features,
+            sigma: Vec::new(),
+            matched: Vec::new(),
             now_ms,
             window,
             detecting,
@@ -205,7 +221,13 @@ impl<'w> Preparing<'w> {
                 }
                 let p = Prepared::new(bytes, rec.time_ms, rec.id.as_deref(), self.now_ms);
                 self.blocks.push(rec.time_ms, bytes);
-                if self.detecting {
+                if self.detecting.on {
+                    if let Some(rules) = &self.detecting.sigma {
+                        let n = u32::try_from(self.features.len()).unwrap_or(u32::MAX);
+                        self.matched.clear();
+                        rules.match_record(&rec, &mut self.matched);
+                        self.sigma.extend(self.matched.iter().map(|&r| (n, r)));
+                    }
                     self.features.push(Features::from_record(&rec));
                 }
                 self.items.push(Item::Ok {
@@ -226,6 +248,7 @@ impl<'w> Preparing<'w> {
             buf,
             items: self.items,
             features: self.features,
+            sigma: self.sigma,
             sequenced_ms: self.now_ms,
             blocks: self.blocks.finish(),
         }
@@ -239,7 +262,7 @@ pub(crate) fn prepare_body(
     body: Vec<u8>,
     now_ms: i64,
     window: &TimeWindow,
-    detecting: bool,
+    detecting: &Detecting,
 ) -> PreparedChunk {
     if !crate::array::is_array(&body) {
         return prepare_chunk(body, 1, now_ms, window, detecting);
@@ -288,6 +311,7 @@ impl PreparedChunk {
             }],
             buf: head,
             features: Vec::new(),
+            sigma: Vec::new(),
             sequenced_ms: 0,
             blocks: Vec::new(),
         }
@@ -349,9 +373,14 @@ impl PreparedChunk {
                 Item::Ok { span, entry, .. } => Some((span, entry, res)),
                 Item::Rejected { .. } => None,
             });
-        for ((span, entry, res), features) in ok.zip(&self.features) {
+        let mut sigma = self.sigma.as_slice();
+        for (n, ((span, entry, res), features)) in ok.zip(&self.features).enumerate() {
+            // This record's Sigma matches lead what is left of the list.
+            let mine = sigma.iter().take_while(|(i, _)| *i as usize == n).count();
+            let (pre, rest) = sigma.split_at(mine);
+            sigma = rest;
             if let Some(a) = res {
-                d.observe_appended(*a, entry, features, &self.buf[span.clone()]);
+                d.observe_appended(*a, entry, features, &self.buf[span.clone()], pre);
             }
         }
     }
@@ -377,7 +406,7 @@ mod tests {
             n += 1;
         }
         let window = crate::IngestConfig::default().at(NOW);
-        let chunk = prepare_chunk(buf, 1, NOW, &window, false);
+        let chunk = prepare_chunk(buf, 1, NOW, &window, &Detecting::default());
         assert!(chunk.blocks.len() >= 3, "{} blocks", chunk.blocks.len());
         assert_eq!(
             chunk.blocks.iter().map(|b| b.count()).sum::<u32>(),

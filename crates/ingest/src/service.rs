@@ -68,7 +68,7 @@ impl IngestService {
         rejects: RejectLog,
         opts: ServiceOptions,
     ) -> IngestService {
-        let detecting = detection.is_some();
+        let detecting = Detection::detecting(detection.as_ref());
         let (tx, rx) = bounded::<Submission>(1024);
         let (ready_tx, ready_rx) = unbounded::<Ready>();
         let config = opts.config;
@@ -76,10 +76,11 @@ impl IngestService {
             .map(|_| {
                 let rx = rx.clone();
                 let ready_tx = ready_tx.clone();
+                let detecting = detecting.clone();
                 std::thread::spawn(move || {
                     for Submission { source, body, done } in rx {
                         let now = suho_ledger::now_ms();
-                        let chunk = prepare_body(body, now, &config.at(now), detecting);
+                        let chunk = prepare_body(body, now, &config.at(now), &detecting);
                         if let Err(e) = ready_tx.send(Ready {
                             chunk,
                             source,
@@ -332,7 +333,11 @@ pub(crate) fn drain_spool(
         body.push(b'\n');
     }
     let now = suho_ledger::now_ms();
-    let mut chunk = prepare_chunk(body, 1, now, &config.at(now), stage.is_some());
+    let detecting = stage
+        .as_ref()
+        .map(|s| s.detecting.clone())
+        .unwrap_or_default();
+    let mut chunk = prepare_chunk(body, 1, now, &config.at(now), &detecting);
     let (_, results) = sequence(ledger, &mut chunk, rejects, &Source::file("spool"))?;
     ledger.sync()?;
     if let Some(st) = stage {

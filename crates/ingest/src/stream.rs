@@ -117,7 +117,8 @@ pub fn ingest_stream(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamSummary, StreamError> {
     let workers = opts.workers.max(1);
-    let detecting = detection.is_some();
+    let detecting = Detection::detecting(detection.as_deref());
+    let detecting = &detecting;
     let config = opts.config;
     let decoder = opts.decoder.as_deref().filter(|d| !d.is_passthrough());
     let source = Source::file(name);
