@@ -64,7 +64,7 @@ pub struct DetectConfig {
     /// normal (in robust standard deviations) that raises it. Default 4.
     pub shift_limit: f64,
     /// `reach_30d` change detection: the slack subtracted from each day's excess (in robust
-    /// standard deviations; half the smallest shift worth finding). Default 0.5.
+    /// standard deviations). Default 0.75.
     pub shift_slack: f64,
     /// `reach_30d` change detection: excess subjects accumulated before it can fire.
     /// Default 100.
@@ -156,7 +156,7 @@ impl Default for DetectConfig {
             cold_peer_factor: 2.5,
             high_factor: 2.0,
             shift_limit: 4.0,
-            shift_slack: 0.5,
+            shift_slack: 0.75,
             shift_min_excess: 100,
             reach30_min_subjects: 2000,
             reach90_min_subjects: 5000,

@@ -173,6 +173,8 @@ struct RoleStats {
     daily: PeerRing,
     purposed: PeerRing,
     hourly: PeerRing,
+    /// Members' days: distinct subjects, purposed or not.
+    totals: PeerRing,
     reach30: PeerRing,
     reach90: PeerRing,
     bulk: PeerRing,
@@ -193,6 +195,7 @@ impl Default for RoleStats {
             daily: PeerRing::new(ROLE_DAYS),
             purposed: PeerRing::new(ROLE_DAYS),
             hourly: PeerRing::new(ROLE_DAYS),
+            totals: PeerRing::new(ROLE_DAYS),
             reach30: PeerRing::new(128),
             reach90: PeerRing::new(128),
             bulk: PeerRing::new(ROLE_DAYS),
@@ -632,6 +635,7 @@ impl Engine {
                 + std::mem::size_of::<RoleStats>()
                 + r.daily.heap_bytes()
                 + r.purposed.heap_bytes()
+                + r.totals.heap_bytes()
                 + r.hourly.heap_bytes()
                 + r.reach30.heap_bytes()
                 + r.reach90.heap_bytes()
@@ -1075,6 +1079,23 @@ mod tests {
             out.iter().any(|a| a.rule == "unknown_signing_key"),
             "{:?}",
             out.iter().map(|a| &a.rule).collect::<Vec<_>>()
+        );
+    }
+
+    /// The detector state changed shape with issue 13 (each detector's own state): a state
+    /// file of format 2 is refused with what to do, never misread.
+    #[test]
+    fn a_state_of_the_previous_format_is_refused_with_the_remedy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state");
+        engine().save_state(&path, 5).expect("save");
+        let mut buf = std::fs::read(&path).expect("read");
+        buf[8..12].copy_from_slice(&2u32.to_le_bytes());
+        std::fs::write(&path, &buf).expect("write");
+        let err = engine().load_state(&path).expect_err("refused").to_string();
+        assert!(
+            err.contains("format version 2") && err.contains("remove the file"),
+            "{err}"
         );
     }
 

@@ -110,6 +110,8 @@ pub(crate) enum Finding {
         days: u32,
         sum: f64,
         limit: f64,
+        /// The peers' typical day (the median of their own medians).
+        peers: Option<u64>,
     },
     RoleData {
         fields: u32,
@@ -550,10 +552,11 @@ pub(crate) fn render(
             days,
             sum,
             limit,
+            peers,
         } => {
             ev.insert(
                 "behaviour".into(),
-                json!({"method": "cusum", "daily_median": median, "daily_scale": (scale * 10.0).round() / 10.0, "peers_day_factor": (factor * 100.0).round() / 100.0, "subjects_today": today, "excess_subjects": excess, "days": days, "cusum": (sum * 10.0).round() / 10.0, "limit": limit}),
+                json!({"method": "cusum", "peers_daily_median": peers, "daily_median": median, "daily_scale": (scale * 10.0).round() / 10.0, "peers_day_factor": (factor * 100.0).round() / 100.0, "subjects_today": today, "excess_subjects": excess, "days": days, "cusum": (sum * 10.0).round() / 10.0, "limit": limit}),
             );
             format!(
                 "{actor} has read about {excess} distinct subjects more than its normal {median} a day over the last {days} days ({today} so far today): the cumulative excess, {sum:.1} standard deviations, is past the limit of {limit}; a slow, steady harvest looks like this; review what it read (latest: {what}{from} at {when})."

@@ -39,8 +39,8 @@ pub(super) struct Cx<'r, 'e, 'o> {
     /// Subjects touched today in an unusual context, and its bits for this record.
     pub ctx: Context,
     pub rec_flags: u8,
-    /// The actor's normal high day without a purpose, once known.
-    pub volume_day: Option<u64>,
+    /// The actor's normal high day (purposed or not), once known.
+    pub normal_total: Option<u64>,
     /// Everyone else's state (this actor's entry is empty while it is checked).
     pub actors: &'r HashMap64<Option<Box<ActorState>>>,
     pub roles: &'r mut HashMap64<RoleStats>,
@@ -420,9 +420,16 @@ impl Volume {
                 // Cold start (a new hire, a mover into a new kind of work): the peers alone,
                 // with a wider margin, since its work may differ from theirs.
                 (None, Some(p)) => t = t.max(p as f64 * cfg.cold_peer_factor),
+                // Nothing to compare with: a service account's volume is its job (its own
+                // history judges it after a few days); a person's is judged by a floor.
+                (None, None) if cx.service => t = f64::INFINITY,
                 (None, None) => t = t.max(cold as f64),
             }
-            w.threshold = t.round() as u64;
+            w.threshold = if t.is_finite() {
+                t.round() as u64
+            } else {
+                u64::MAX
+            };
             w.peer = peer;
         }
         if v <= w.threshold {
@@ -528,7 +535,8 @@ pub(super) struct Shift {
     totals: Baseline,
     /// The sum, in scales, after the last closed day.
     sum: f32,
-    /// Excess subjects and days since the sum last left zero.
+    /// Subjects above the normal (less those below it) and days since the sum last left
+    /// zero.
     excess: u64,
     days: u16,
     alarmed: u16,
@@ -544,6 +552,10 @@ impl Shift {
     }
     pub(super) fn heap_bytes(&self) -> usize {
         self.totals.ring.heap_bytes()
+    }
+    /// The actor's normal high day, purposed or not, once known.
+    fn normal_high(&self, min_days: u32) -> Option<u64> {
+        self.totals.known(min_days).map(|n| u64::from(n.high))
     }
     /// The scale used: the robust scale, at least a tenth of the median and 3 subjects (a
     /// very regular actor's MAD can be 0).
@@ -577,6 +589,7 @@ impl Shift {
         r.map_or(1.0, |pm| (pm as f64 / 1000.0).max(1.0))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn raise(
         &self,
         cx: &mut Cx<'_, '_, '_>,
@@ -585,6 +598,7 @@ impl Shift {
         excess: u64,
         today: u64,
         factor: f64,
+        peers: Option<u64>,
     ) {
         let limit = cx.cfg.shift_limit;
         let sev = if sum > 3.0 * limit && excess >= cx.cfg.reach30_min_subjects / 2 {
@@ -601,6 +615,7 @@ impl Shift {
             days: u32::from(self.days) + 1,
             sum,
             limit,
+            peers,
         };
         let off = cx.cfg.offset_ms();
         let week = cx.day.div_euclid(7);
@@ -642,17 +657,42 @@ impl Detector for Shift {
         }
         let factor = Shift::peers_factor(cx, day, false);
         let over = x as f64 - median * factor;
-        let excess = self.excess.saturating_add(over.max(0.0) as u64);
+        let excess = (self.excess as f64 + over).max(0.0) as u64;
         let sum = f64::from(self.sum) + Shift::step(cfg, over / scale);
         if sum <= cfg.shift_limit || excess < cfg.shift_min_excess {
             return;
         }
-        self.raise(cx, &n, sum, excess, x, factor);
+        // Like the quiet insider, the shifted actor must stand out from its peers too: its
+        // level now (its normal plus the excess per day of the run) above the peers' typical
+        // day. A small actor drifting up towards what its peers normally do is not a harvest.
+        let days = f64::from(self.days) + 1.0;
+        let level = median * factor + excess as f64 / days;
+        let peers = peers_on(
+            cx.actors,
+            cx.ix,
+            cx.group,
+            cfg.min_peers as usize,
+            0.5,
+            |s| {
+                s.shift
+                    .totals
+                    .known(SHIFT_MIN_DAYS)
+                    .map(|n| u64::from(n.median))
+            },
+        );
+        if peers.is_some_and(|p| level <= p as f64 * factor) {
+            return;
+        }
+        self.raise(cx, &n, sum, excess, x, factor, peers);
     }
 
     fn close_day(&mut self, cx: &mut Cx<'_, '_, '_>) {
         let x = cx.today.total();
         let q = cx.cfg.baseline_quantile;
+        let actor = cx.f.actor;
+        cx.role()
+            .totals
+            .push(actor, u32::try_from(x).unwrap_or(u32::MAX));
         let Some(n) = self.totals.known(SHIFT_MIN_DAYS) else {
             self.totals.learn(x, q);
             return;
@@ -664,7 +704,7 @@ impl Detector for Shift {
             self.excess = 0;
             self.days = 0;
         } else {
-            self.excess = self.excess.saturating_add(over.max(0.0) as u64);
+            self.excess = (self.excess as f64 + over).max(0.0) as u64;
             self.days = self.days.saturating_add(1);
         }
         self.sum = sum as f32;
@@ -830,7 +870,7 @@ impl Detector for Reach {
         let actor = cx.f.actor;
         let min_peers = cfg.min_peers as usize;
         let own_day = if cx.service && cx.active_days >= cfg.min_history_days {
-            cx.volume_day
+            cx.normal_total
         } else {
             None
         };
@@ -850,7 +890,7 @@ impl Detector for Reach {
         // A service account is unlike its peers (each does one job): until it has 70 days,
         // its own normal day times the window stands in for its own reach.
         let role_day = role
-            .daily
+            .totals
             .quantile_without(actor, q, min_peers * 2)
             .map(u64::from);
         let ring30 = role
@@ -1381,7 +1421,7 @@ fn close_day(
 ) {
     let today = std::mem::take(&mut a.today);
     a.active_days += 1;
-    let volume_day = a.volume.normal_day(cfg.min_history_days);
+    let normal_total = a.shift.normal_high(cfg.min_history_days);
     let mut cx = Cx {
         cfg,
         ix,
@@ -1394,7 +1434,7 @@ fn close_day(
         today: &today,
         ctx: Context::default(),
         rec_flags: 0,
-        volume_day,
+        normal_total,
         actors: &st.actors,
         roles: &mut st.roles,
         slots: &mut st.slots,
@@ -1648,7 +1688,7 @@ fn actor_state_checks(
     }
 
     // The behaviour detectors.
-    let volume_day = a.volume.normal_day(cfg.min_history_days);
+    let normal_total = a.shift.normal_high(cfg.min_history_days);
     {
         let ActorState {
             today,
@@ -1674,7 +1714,7 @@ fn actor_state_checks(
             today,
             ctx,
             rec_flags,
-            volume_day,
+            normal_total,
             actors: &st.actors,
             roles: &mut st.roles,
             slots: &mut st.slots,
