@@ -66,8 +66,8 @@ pub struct DetectConfig {
     /// `reach_30d` change detection: the slack subtracted from each day's excess (in robust
     /// standard deviations). Default 0.75.
     pub shift_slack: f64,
-    /// `reach_30d` change detection: excess subjects accumulated before it can fire.
-    /// Default 100.
+    /// `reach_30d` change detection: excess subjects accumulated before it can fire (or
+    /// twice the actor's median day, when that is smaller). Default 100.
     pub shift_min_excess: u64,
 
     /// `reach_30d`: never fires below this many distinct subjects in 30 days. Default 2,000.

@@ -374,6 +374,16 @@ impl Volume {
         } else {
             None
         };
+        // Work under a purpose that the actor does on most days (a ticket queue) is judged
+        // like work without one, against its normal high. Occasional ticketed jobs (a planned
+        // export) are judged against the largest such day of the actor and of its peers:
+        // a job no bigger than those is routine.
+        let routine = ch != Channel::Purposed || own.is_some_and(|o| o.median > 0);
+        let q = if routine { cfg.baseline_quantile } else { 1.0 };
+        let own = match own {
+            Some(o) if !routine => base.ring.quantile(1.0).map(|m| Normal { high: m, ..o }),
+            o => o,
+        };
         // The actor's own threshold is known without work; only a count above it needs the
         // peers (and only every quarter of growth after that).
         if own.is_some_and(|o| v as f64 <= f64::from(o.high) * own_f) {
@@ -385,7 +395,6 @@ impl Volume {
             Channel::Purposed => self.purposed_win.at(cx.day),
         };
         if w.due(v) {
-            let q = cfg.baseline_quantile;
             let min_peers = cfg.min_peers as usize;
             let (actor, day) = (cx.f.actor, cx.day);
             let ring = cx.roles.get(&cx.group).and_then(|r| {
@@ -405,7 +414,10 @@ impl Volume {
                     Channel::Purposed => s.today.purposed(),
                 })
             });
+            // A service account is unlike its peers (each does one job): only its own history
+            // judges its volume.
             let peer = match (ring, today) {
+                _ if cx.service => None,
                 (Some(x), Some(y)) => Some(x.max(y)),
                 (x, y) => x.or(y),
             };
@@ -419,7 +431,9 @@ impl Volume {
                 }
                 // Cold start (a new hire, a mover into a new kind of work): the peers alone,
                 // with a wider margin, since its work may differ from theirs.
-                (None, Some(p)) => t = t.max(p as f64 * cfg.cold_peer_factor),
+                (None, Some(p)) => {
+                    t = t.max(p as f64 * cfg.cold_peer_factor.max(1.5 * peer_f));
+                }
                 // Nothing to compare with: a service account's volume is its job (its own
                 // history judges it after a few days); a person's is judged by a floor.
                 (None, None) if cx.service => t = f64::INFINITY,
@@ -447,7 +461,7 @@ impl Volume {
         // medium; a one-off job under a ticket by someone who rarely has one (a planned
         // export) is low, for the ticket to be checked.
         let sev = if ch == Channel::Purposed {
-            if own.is_some_and(|o| o.median > 0) {
+            if routine {
                 Severity::Medium
             } else {
                 Severity::Low
@@ -523,6 +537,8 @@ impl Detector for Volume {
 
 /// Days of own history before the cumulative sum runs.
 const SHIFT_MIN_DAYS: u32 = 10;
+/// The typical day (median distinct subjects) below which the cumulative sum does not run.
+const SHIFT_MIN_MEDIAN: u32 = 10;
 /// Consecutive alarmed days not learned; after them a new level is accepted as normal.
 const SHIFT_HOLD_DAYS: u16 = 10;
 
@@ -540,6 +556,7 @@ pub(super) struct Shift {
     excess: u64,
     days: u16,
     alarmed: u16,
+    frozen: Option<Normal>,
     win: Window,
 }
 
@@ -553,6 +570,12 @@ impl Shift {
     pub(super) fn heap_bytes(&self) -> usize {
         self.totals.ring.heap_bytes()
     }
+    /// The normal a day is measured against: the one frozen when the current run began, or
+    /// the current one.
+    fn normal(&self) -> Option<Normal> {
+        self.frozen.or_else(|| self.totals.known(SHIFT_MIN_DAYS))
+    }
+
     /// The actor's normal high day, purposed or not, once known.
     fn normal_high(&self, min_days: u32) -> Option<u64> {
         self.totals.known(min_days).map(|n| u64::from(n.high))
@@ -637,9 +660,14 @@ impl Detector for Shift {
         if cx.f.processed == 0 {
             return;
         }
-        let Some(n) = self.totals.known(SHIFT_MIN_DAYS) else {
+        let Some(n) = self.normal() else {
             return;
         };
+        // An actor that reads fewer than a handful of customers on a typical day has no daily
+        // level to shift from (its occasional bursts are for volume and bulk).
+        if n.median < SHIFT_MIN_MEDIAN {
+            return;
+        }
         let cfg = cx.cfg;
         let x = cx.today.total();
         let scale = Shift::scale(&n);
@@ -659,7 +687,12 @@ impl Detector for Shift {
         let over = x as f64 - median * factor;
         let excess = (self.excess as f64 + over).max(0.0) as u64;
         let sum = f64::from(self.sum) + Shift::step(cfg, over / scale);
-        if sum <= cfg.shift_limit || excess < cfg.shift_min_excess {
+        // At least `shift_min_excess` subjects, or two normal days' worth for an actor whose
+        // normal day is smaller: a shift is subjects read, not a statistic alone.
+        let min_excess = cfg
+            .shift_min_excess
+            .min(u64::from(n.median).saturating_mul(2));
+        if sum <= cfg.shift_limit || excess < min_excess {
             return;
         }
         // Like the quiet insider, the shifted actor must stand out from its peers too: its
@@ -693,7 +726,7 @@ impl Detector for Shift {
         cx.role()
             .totals
             .push(actor, u32::try_from(x).unwrap_or(u32::MAX));
-        let Some(n) = self.totals.known(SHIFT_MIN_DAYS) else {
+        let Some(n) = self.normal() else {
             self.totals.learn(x, q);
             return;
         };
@@ -703,7 +736,15 @@ impl Detector for Shift {
         if sum <= 0.0 {
             self.excess = 0;
             self.days = 0;
+            self.frozen = None;
         } else {
+            // Once a run is half-way to the limit, the normal it is measured against stays as
+            // it was: the days of a shift must not become the normal they are compared with.
+            if sum >= cx.cfg.shift_limit / 2.0 {
+                self.frozen.get_or_insert(n);
+            } else {
+                self.frozen = None;
+            }
             self.excess = (self.excess as f64 + over).max(0.0) as u64;
             self.days = self.days.saturating_add(1);
         }
@@ -717,6 +758,7 @@ impl Detector for Shift {
                 self.sum = 0.0;
                 self.excess = 0;
                 self.days = 0;
+                self.frozen = None;
             }
             self.alarmed = 0;
             self.totals.learn(x, q);
@@ -1155,8 +1197,8 @@ impl RoleData {
     }
 
     /// Subjects for a medium and a high alert by a field's weight (see RULES.md): sensitive
-    /// information and unique identifiers from the first subject, payment from 10, contact
-    /// details and orders from 100 (never high).
+    /// information and unique identifiers from the first subject, payment from 10. Contact
+    /// details and orders (weight 1) are every role's daily bread and are not judged.
     fn bars(weight: u8) -> (u64, Option<u64>) {
         match weight {
             3 => (1, Some(20)),
@@ -1188,7 +1230,9 @@ impl Detector for RoleData {
                         let total = u64::from(role.field_total);
                         (0..FIELD_NAMES.len())
                             .filter(|&i| {
-                                u64::from(role.field_days[i]) * 1000 < total * DATA_RARE_PER_MILLE
+                                field_weight(1 << i) >= 2
+                                    && u64::from(role.field_days[i]) * 1000
+                                        < total * DATA_RARE_PER_MILLE
                                     && own[i] < DATA_OWN_DAYS
                             })
                             .fold(0u32, |m, i| m | 1 << i)
@@ -1249,8 +1293,8 @@ impl Detector for RoleData {
         let day = std::mem::take(&mut self.today);
         let fields = cx.today.fields;
         // The actor's own days with each field (a new duty becomes routine after a few days;
-        // a day raised high is not learned). The role learns the day's fields except the
-        // rare ones the actor was alerted on, so that a thief does not make them common.
+        // a day raised high is not learned). The role learns every member's day: one member's
+        // reads are a small share of the role's member-days.
         for i in 0..FIELD_NAMES.len() {
             if fields & (1 << i) != 0 && !(day.high && day.read & (1 << i) != 0) {
                 self.own_days[i] = self.own_days[i].saturating_add(1);
@@ -1258,7 +1302,7 @@ impl Detector for RoleData {
         }
         let role = cx.role();
         for i in 0..FIELD_NAMES.len() {
-            if fields & (1 << i) != 0 && day.read & (1 << i) == 0 {
+            if fields & (1 << i) != 0 {
                 role.field_days[i] = role.field_days[i].saturating_add(1);
             }
         }
@@ -1622,6 +1666,15 @@ fn actor_state_checks(
             ),
         );
     }
+    // By its own history, an hour the actor never worked is news only when its role hardly
+    // works it either (03:00, not 20:00 for a team whose members sometimes stay late), or
+    // when it touched subjects at that hour beyond half the context threshold.
+    let role_rare_hour = || {
+        st.roles.get(&who.group).is_none_or(|r| {
+            r.total_days < 20 || u64::from(r.hour_days[hod]) * 200 < u64::from(r.total_days)
+        })
+    };
+    let off_hours = off_hours.filter(|&by_peers| by_peers || ctx_warm || role_rare_hour());
     if let Some(by_peers) = off_hours {
         let sev = if ctx_hot {
             Severity::High
