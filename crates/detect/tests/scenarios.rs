@@ -896,8 +896,7 @@ mod behaviour {
             .run(&[read(at(0, 10, 0)), read(at(0, 10, 30))]);
         let day = a
             .iter()
-            .filter(|x| x.rule == "subjects_per_day")
-            .next_back()
+            .rfind(|x| x.rule == "subjects_per_day")
             .expect("a day of 1.5M subjects is raised");
         let b = &day.evidence["behaviour"];
         assert_eq!(b["distinct_subjects"], 1_500_000, "{b}");
