@@ -624,11 +624,10 @@ impl Shift {
         peers: Option<u64>,
     ) {
         let limit = cx.cfg.shift_limit;
-        let sev = if sum > 3.0 * limit && excess >= cx.cfg.reach30_min_subjects / 2 {
-            Severity::High
-        } else {
-            Severity::Medium
-        };
+        // A shift in volume alone is "look today": busy seasons and new duties shift too.
+        // What makes it urgent (an unusual place or hour, a walk, a bulk export) raises its
+        // own high alert.
+        let sev = Severity::Medium;
         let finding = Finding::Shift {
             median: u64::from(n.median),
             scale: Shift::scale(n),
