@@ -34,7 +34,7 @@ pub struct SimulateArgs {
     /// Records on an average day.
     #[arg(long)]
     pub records_per_day: Option<u64>,
-    /// Mix in labelled attacks: coupang, slow-theft, stolen-api-key, insider-download, benign, all.
+    /// Mix in labelled attacks: coupang, slow-theft, stolen-api-key, insider-download, benign, quiet-insider, steady-excess, role-data, all.
     #[arg(long)]
     pub scenario: Option<String>,
 }

@@ -15,7 +15,7 @@ use crate::ui::thousands;
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Scenario: coupang, slow-theft, stolen-api-key, insider-download, benign, all.
+    /// Scenario: coupang, slow-theft, stolen-api-key, insider-download, benign, quiet-insider, steady-excess, role-data, all.
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// Days of traffic.
@@ -76,6 +76,10 @@ pub struct EvalResult {
     /// Alerts on records that are not part of any attack, by severity.
     pub false_alerts: HashMap<String, u64>,
     pub false_alerts_per_1000_principal_days: HashMap<String, f64>,
+    /// False alerts of every severity per 1,000 principal-days (target: at most 50).
+    pub false_alerts_all_per_1000_principal_days: f64,
+    /// False high and critical alerts per 1,000 principal-days (target: at most 1).
+    pub false_alerts_high_critical_per_1000_principal_days: f64,
     pub data: PathBuf,
 }
 
@@ -192,20 +196,35 @@ fn score(lapp: &suho_app::App, input: &Path, scenario: &str, days: u32) -> Resul
     // An alert folds later records in (one alert per actor, rule and window, then updates) and
     // may be raised by them: an alert on an attack's own principal whose window reaches into
     // the attack is about that attack, whatever benign record first opened it.
-    let attack_window: Vec<(&str, &str)> = truth
+    // An alert on the attacker's principal raised once the attack began is about the attack
+    // even when the record that crossed a threshold was one of its ordinary ones (a volume
+    // count mixes both): it detects the attack at its own time.
+    let attack_window: Vec<(usize, &str, i64)> = truth
         .iter()
-        .filter(|t| t.kind == "attack" && !t.principal.is_empty())
-        .map(|t| (t.principal.as_str(), t.first_malicious_time.as_str()))
+        .enumerate()
+        .filter(|(_, t)| t.kind == "attack" && !t.principal.is_empty())
+        .filter_map(|(i, t)| {
+            let first = suho_record::parse_rfc3339(&t.first_malicious_time).ok()?;
+            Some((i, t.principal.as_str(), first))
+        })
         .collect();
+    let ms = |t: &str| suho_record::parse_rfc3339(t).unwrap_or(i64::MIN);
     for a in &alerts {
-        let l = a.record_id.as_deref().and_then(|id| label.get(id)).copied();
+        let mut l = a.record_id.as_deref().and_then(|id| label.get(id)).copied();
         let opened_by_attack = l.is_some_and(|i| truth[i].kind == "attack");
-        let about_attacker = attack_window
-            .iter()
-            .any(|(p, first)| a.actor.as_deref() == Some(*p) && a.last_time.as_str() >= *first);
-        if !opened_by_attack && about_attacker {
-            // About the attack, but not its first alert: it opened on an earlier record.
-            continue;
+        let on_attacker = |t: &str| {
+            attack_window
+                .iter()
+                .find(|(_, p, first)| a.actor.as_deref() == Some(*p) && ms(t) >= *first)
+                .map(|(i, _, _)| *i)
+        };
+        if !opened_by_attack {
+            if let Some(i) = on_attacker(&a.time) {
+                l = Some(i);
+            } else if on_attacker(&a.last_time).is_some() {
+                // About the attack, but opened before it began: not its detection.
+                continue;
+            }
         }
         match l {
             Some(i) if truth[i].kind == "attack" => {
@@ -231,7 +250,9 @@ fn score(lapp: &suho_app::App, input: &Path, scenario: &str, days: u32) -> Resul
     // One pass over the records: subjects reached by each attack before and after its first
     // alert, and principal-days of registered staff.
     let mut reached: HashMap<usize, HashSet<String>> = HashMap::new();
-    let mut before: HashMap<usize, u64> = HashMap::new();
+    // Subjects of the attack's records up to the first alert's time.
+    let mut before: HashMap<usize, HashSet<String>> = HashMap::new();
+    let alert_ms: HashMap<usize, i64> = first.iter().map(|(i, a)| (*i, ms(&a.time))).collect();
     let mut malicious: HashMap<usize, u64> = HashMap::new();
     let mut first_seen: HashMap<usize, String> = HashMap::new();
     let mut daily: HashMap<usize, Vec<(i64, u64)>> = HashMap::new();
@@ -267,12 +288,12 @@ fn score(lapp: &suho_app::App, input: &Path, scenario: &str, days: u32) -> Resul
             Some((d, n)) if *d == day => *n = set.len() as u64,
             _ => series.push((day, set.len() as u64)),
         }
-        // Subjects exposed up to and including the record that raised the first alert.
-        let alerting = first
-            .get(&i)
-            .is_some_and(|a| a.record_id.as_deref() == r.id.as_deref());
-        if alerting && !before.contains_key(&i) {
-            before.insert(i, set.len() as u64);
+        // Subjects exposed up to and including the first alert's time.
+        if alert_ms.get(&i).is_some_and(|&t| r.time_ms <= t) {
+            let b = before.entry(i).or_default();
+            for s in &r.subjects {
+                b.insert(s.to_string());
+            }
         }
     }
     let mut attacks = Vec::new();
@@ -296,7 +317,7 @@ fn score(lapp: &suho_app::App, input: &Path, scenario: &str, days: u32) -> Resul
                 seconds_to_detect: first_ms.zip(alert_ms).map(|(f, a)| (a - f) as f64 / 1000.0),
                 on_first_record: a.is_some_and(|a| first_seen.get(&i) == a.record_id.as_ref()),
                 subjects_before_alert: if a.is_some() {
-                    before.get(&i).copied().unwrap_or(total)
+                    before.get(&i).map_or(0, |b| b.len() as u64)
                 } else {
                     total
                 },
@@ -337,6 +358,15 @@ fn score(lapp: &suho_app::App, input: &Path, scenario: &str, days: u32) -> Resul
             )
         })
         .collect();
+    let sum = |of: &[Severity]| {
+        of.iter()
+            .map(|s| false_alerts.get(s.as_str()).copied().unwrap_or(0))
+            .sum::<u64>() as f64
+            * 1000.0
+            / pd.max(1) as f64
+    };
+    let all_per_k = sum(&Severity::ALL);
+    let high_per_k = sum(&[Severity::High, Severity::Critical]);
     Ok(EvalResult {
         scenario: scenario.to_string(),
         days,
@@ -346,6 +376,8 @@ fn score(lapp: &suho_app::App, input: &Path, scenario: &str, days: u32) -> Resul
         benign,
         false_alerts,
         false_alerts_per_1000_principal_days: per_k,
+        false_alerts_all_per_1000_principal_days: all_per_k,
+        false_alerts_high_critical_per_1000_principal_days: high_per_k,
         data: ldata.to_path_buf(),
     })
 }
@@ -441,6 +473,13 @@ pub fn print(r: &EvalResult) {
             n
         );
     }
+    println!(
+        "  {:<9} {:>7.2}   (target at most 50)\n  {:<9} {:>7.2}   (target at most 1)",
+        "all",
+        r.false_alerts_all_per_1000_principal_days,
+        "high+crit",
+        r.false_alerts_high_critical_per_1000_principal_days
+    );
 }
 
 pub fn eval(data: &Path, a: EvalArgs) -> Result<i32> {

@@ -154,6 +154,9 @@ rules! {
     BulkWithoutPurpose = "bulk_without_purpose",
     /// Access at an hour the actor never works.
     OffHours = "off_hours",
+    /// Data of a category (health, a resident registration number, payment) that the actor's
+    /// role's peers rarely read.
+    UnusualDataForRole = "unusual_data_for_role",
     /// A burst of failed logins.
     LoginFailedBurst = "login_failed_burst",
     /// A record stored under a producer `id` that an earlier record of the same event hour,

@@ -42,7 +42,7 @@ pub struct DetectConfig {
 
     /// `subjects_per_hour`: never fires below this many distinct subjects in an hour. Default 40.
     pub hourly_min_subjects: u64,
-    /// `subjects_per_hour`: times the actor's normal busiest hour. Default 4.
+    /// `subjects_per_hour`: times the actor's normal high busiest hour. Default 3.
     pub hourly_own_factor: f64,
     /// `subjects_per_hour`: times the peers' normal busiest hour. Default 3.
     pub hourly_peer_factor: f64,
@@ -50,14 +50,26 @@ pub struct DetectConfig {
     pub hourly_cold_subjects: u64,
     /// `subjects_per_day`: never fires below this many distinct subjects in a day. Default 60.
     pub daily_min_subjects: u64,
-    /// `subjects_per_day`: times the actor's normal day. Default 3.
+    /// `subjects_per_day`: times the actor's normal high day (see RULES.md). Default 2.
     pub daily_own_factor: f64,
-    /// `subjects_per_day`: times the peers' normal day. Default 2.
+    /// `subjects_per_day`: times the peers' normal high day. Default 1.5.
     pub daily_peer_factor: f64,
     /// `subjects_per_day` with neither own nor peer history. Default 1,000.
     pub daily_cold_subjects: u64,
-    /// Volume alerts turn high at this many times both thresholds. Default 4.
+    /// `subjects_per_hour` / `subjects_per_day` in cold start (no own history yet): times the
+    /// peers' normal. Default 2.5.
+    pub cold_peer_factor: f64,
+    /// Volume alerts turn high at this many times the threshold (with own history). Default 2.
     pub high_factor: f64,
+    /// `reach_30d` change detection: the cumulative sum of the daily excess over the actor's
+    /// normal (in robust standard deviations) that raises it. Default 4.
+    pub shift_limit: f64,
+    /// `reach_30d` change detection: the slack subtracted from each day's excess (in robust
+    /// standard deviations). Default 0.75.
+    pub shift_slack: f64,
+    /// `reach_30d` change detection: excess subjects accumulated before it can fire (or
+    /// twice the actor's median day, when that is smaller). Default 100.
+    pub shift_min_excess: u64,
 
     /// `reach_30d`: never fires below this many distinct subjects in 30 days. Default 2,000.
     pub reach30_min_subjects: u64,
@@ -140,14 +152,18 @@ impl Default for DetectConfig {
             min_peers: 3,
             baseline_quantile: 0.9,
             hourly_min_subjects: 40,
-            hourly_own_factor: 4.0,
+            hourly_own_factor: 3.0,
             hourly_peer_factor: 3.0,
             hourly_cold_subjects: 300,
             daily_min_subjects: 60,
-            daily_own_factor: 3.0,
-            daily_peer_factor: 2.0,
+            daily_own_factor: 2.0,
+            daily_peer_factor: 1.5,
             daily_cold_subjects: 1000,
-            high_factor: 4.0,
+            cold_peer_factor: 2.5,
+            high_factor: 2.0,
+            shift_limit: 4.0,
+            shift_slack: 0.75,
+            shift_min_excess: 100,
             reach30_min_subjects: 2000,
             reach90_min_subjects: 5000,
             reach_own_factor: 2.0,
@@ -283,6 +299,9 @@ impl DetectConfig {
             ("daily_own_factor", self.daily_own_factor),
             ("daily_peer_factor", self.daily_peer_factor),
             ("high_factor", self.high_factor),
+            ("cold_peer_factor", self.cold_peer_factor),
+            ("shift_limit", self.shift_limit),
+            ("shift_slack", self.shift_slack),
             ("reach_own_factor", self.reach_own_factor),
             ("reach_peer_factor", self.reach_peer_factor),
             ("enumeration_min_ratio", self.enumeration_min_ratio),

@@ -26,12 +26,12 @@ use suho_registry::{Issuance, KeyStatus, PrincipalStatus, Registry, Validity};
 
 use crate::alert::{Alert, Mark, Rule, Severity};
 use crate::config::DetectConfig;
-use crate::features::{Features, SeqId};
+use crate::features::{Features, SeqId, FIELD_NAMES};
 use crate::geo::{GeoDb, Place};
 use crate::hash::{fmix64, mix2, HashMap64};
 use crate::index::{ip_u128, net_prefix, prefix_text, PInfo, RegIndex};
 use crate::render::{render, Context, Finding, Rec, CTX_FOREIGN, CTX_HOURS, CTX_NETWORK};
-use crate::sketch::{Distinct, LinearCounter, PeerRing, Ring, WeekReach, WEEKS};
+use crate::sketch::{Distinct, LinearCounter, Normal, PeerRing, Ring, Unlisted, WeekReach, WEEKS};
 use crate::suppress::{Matcher, Subject};
 use crate::DetectError;
 
@@ -39,7 +39,7 @@ mod behaviour;
 mod origin;
 mod registry;
 
-use behaviour::actor_checks;
+use behaviour::{actor_checks, Bulk, Enumeration, Hours, Reach, RoleData, Shift, Today, Volume};
 use origin::customer_checks;
 use registry::registry_checks;
 
@@ -94,16 +94,26 @@ struct NetSeen {
     usual: bool,
 }
 
-/// The volume threshold of the current hour or day, recomputed as the count grows by a
-/// quarter (peers' counts move during the day).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct VolumeWindow {
-    threshold: u64,
-    peer: Option<u64>,
-    next_check: u64,
+/// The networks an actor has been seen on (for `unusual_network`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Nets {
+    seen: Vec<NetSeen>,
+    last: u128,
+    last_day: i64,
+    last_usual: bool,
 }
 
-/// Everything kept about one principal (or unregistered non-customer actor).
+/// Failed logins of one actor in a sliding window (for `login_failed_burst`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Fails {
+    win: i64,
+    count: u32,
+    prev: u32,
+}
+
+/// Everything kept about one principal (or unregistered non-customer actor): who it is,
+/// its current day's counts ([`Today`], replaced whole when a day closes), and each
+/// detector's own state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ActorState {
     unknown: bool,
@@ -113,74 +123,21 @@ struct ActorState {
     active_days: u32,
     day: i64,
     hour: i64,
-
-    // Today / this hour.
-    day_subj: Distinct,
-    day_unlisted: u64,
-    day_purposed: u64,
-    /// A high volume alert fired today: the day is not learned as normal.
-    day_high: bool,
-    hour_subj: Distinct,
-    hour_unlisted: u64,
-    hour_purposed: u64,
-    day_max_hour: u64,
-    hours_mask: u32,
-    flagged_hours: u32,
-    ctx_flags: u8,
-    ctx_subj: Distinct,
-    ctx_unlisted: u64,
-    foreign_cc: [u8; 2],
-    foreign_several: bool,
-    day_win: VolumeWindow,
-    hour_win: VolumeWindow,
-
-    // Enumeration.
-    /// The last subject ids seen (prefix hash, number), a ring of `RECENT_SEQ`.
-    recent_seq: [(u32, u64); RECENT_SEQ],
-    recent_len: u8,
-    recent_next: u8,
-    enum_steps: u32,
-    enum_hits: u32,
-    enum_score: f32,
-    enum_total: f32,
-    enum_walk_today: bool,
-    enum_days: u32,
-
-    // History.
-    daily: Ring,
-    hourly: Ring,
-    own_day_high: Option<u64>,
-    own_hour_high: Option<u64>,
-    /// Sizes of exports, downloads and prints without a purpose that did not alert high.
-    bulk_sizes: Ring,
-    /// The peers' normal day as computed on day `peer_day_at` (for cold start).
-    peer_day: Option<u64>,
-    peer_day_at: i64,
-    /// The normal such size (own or peers'), as computed on `bulk_normal_day`.
-    bulk_normal: Option<u64>,
-    bulk_normal_day: i64,
-    reach: Option<Box<WeekReach>>,
-    /// Distinct subjects in the 30 days before the last 30 (refreshed weekly).
-    prev30: Option<u64>,
-    purposed_weeks: Vec<(i64, u64)>,
-
-    // Working hours (UTC hour of day): days seen, and days flagged while learning.
-    hour_days: [u8; 24],
-    hour_probation: [u8; 24],
-    hour_total: u16,
-
-    // Networks.
-    nets: Vec<NetSeen>,
-    last_net: u128,
-    last_net_day: i64,
-    last_net_usual: bool,
-
-    // Login failures.
-    fail_win: i64,
-    fail_count: u32,
-    fail_prev: u32,
-
+    /// The last closed day and its distinct subjects (purposed or not), for peers comparing
+    /// the same day after this actor has moved on.
+    prev_day: i64,
+    prev_total: u32,
+    today: Today,
+    hours: Hours,
+    nets: Nets,
+    fails: Fails,
     travel: Option<TravelMark>,
+    volume: Volume,
+    shift: Shift,
+    reach: Reach,
+    enumeration: Enumeration,
+    bulk: Bulk,
+    data: RoleData,
 }
 
 impl ActorState {
@@ -191,33 +148,34 @@ impl ActorState {
             first_day: day,
             day,
             hour,
-            daily: Ring::new(OWN_DAYS),
-            hourly: Ring::new(OWN_DAYS),
-            bulk_sizes: Ring::new(32),
+            volume: Volume::new(),
+            shift: Shift::new(),
+            bulk: Bulk::new(),
             ..ActorState::default()
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        self.day_subj.heap_bytes()
-            + self.hour_subj.heap_bytes()
-            + self.ctx_subj.heap_bytes()
-            + self.daily.heap_bytes()
-            + self.hourly.heap_bytes()
-            + self
-                .reach
-                .as_ref()
-                .map_or(0, |r| r.heap_bytes() + std::mem::size_of::<WeekReach>())
-            + self.purposed_weeks.capacity() * 16
-            + self.nets.capacity() * std::mem::size_of::<NetSeen>()
+        self.today.heap_bytes()
+            + self.volume.heap_bytes()
+            + self.shift.heap_bytes()
+            + self.reach.heap_bytes()
+            + self.bulk.heap_bytes()
+            + self.data.heap_bytes()
+            + self.nets.seen.capacity() * std::mem::size_of::<NetSeen>()
     }
 }
 
 /// What a peer group (role) normally does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RoleStats {
+    /// Members' days: distinct subjects without a purpose, under one, and the busiest hour
+    /// (without a purpose).
     daily: PeerRing,
+    purposed: PeerRing,
     hourly: PeerRing,
+    /// Members' days: distinct subjects, purposed or not.
+    totals: PeerRing,
     reach30: PeerRing,
     reach90: PeerRing,
     bulk: PeerRing,
@@ -226,13 +184,19 @@ struct RoleStats {
     /// First and latest day any member's day was folded in (home-time day numbers).
     first_day: Option<i64>,
     last_day: i64,
+    /// Member-days on which each field category ([`crate::features::FIELD_NAMES`]) was
+    /// read, out of `field_total` member-days.
+    field_days: Vec<u32>,
+    field_total: u32,
 }
 
 impl Default for RoleStats {
     fn default() -> RoleStats {
         RoleStats {
             daily: PeerRing::new(ROLE_DAYS),
+            purposed: PeerRing::new(ROLE_DAYS),
             hourly: PeerRing::new(ROLE_DAYS),
+            totals: PeerRing::new(ROLE_DAYS),
             reach30: PeerRing::new(128),
             reach90: PeerRing::new(128),
             bulk: PeerRing::new(ROLE_DAYS),
@@ -240,6 +204,8 @@ impl Default for RoleStats {
             total_days: 0,
             first_day: None,
             last_day: 0,
+            field_days: vec![0; FIELD_NAMES.len()],
+            field_total: 0,
         }
     }
 }
@@ -369,26 +335,33 @@ impl State {
     fn unsound(&self) -> Option<String> {
         for (id, a) in &self.actors {
             let Some(a) = a else { continue };
-            if usize::from(a.recent_len) > RECENT_SEQ {
+            if usize::from(a.enumeration.recent_len) > RECENT_SEQ {
                 return Some(format!(
                     "actor {id:016x} remembers {} recent subjects, at most {RECENT_SEQ} fit",
-                    a.recent_len
+                    a.enumeration.recent_len
                 ));
             }
-            if ![&a.day_subj, &a.hour_subj, &a.ctx_subj]
-                .iter()
-                .all(|d| d.is_sound())
-            {
+            if !a.today.is_sound() || !a.data.is_sound() {
                 return Some(format!(
                     "a distinct-subject sketch of actor {id:016x} is inconsistent"
                 ));
             }
-            if a.reach.as_ref().is_some_and(|r| !r.is_sound()) {
+            if a.reach.weeks.as_ref().is_some_and(|r| !r.is_sound()) {
                 return Some(format!("the 13-week reach of actor {id:016x} is malformed"));
             }
         }
         if let Some((id, _)) = self.roles.iter().find(|(_, r)| r.hour_days.len() != 24) {
             return Some(format!("role {id:016x} does not have 24 hours of the day"));
+        }
+        if let Some((id, _)) = self
+            .roles
+            .iter()
+            .find(|(_, r)| r.field_days.len() != FIELD_NAMES.len())
+        {
+            return Some(format!(
+                "role {id:016x} does not count {} field categories",
+                FIELD_NAMES.len()
+            ));
         }
         if self.sources.values().any(|s| !s.actors.is_sound())
             || self.fails.values().any(|f| !f.actors.is_sound())
@@ -807,6 +780,8 @@ impl Engine {
             bytes += entry
                 + std::mem::size_of::<RoleStats>()
                 + r.daily.heap_bytes()
+                + r.purposed.heap_bytes()
+                + r.totals.heap_bytes()
                 + r.hourly.heap_bytes()
                 + r.reach30.heap_bytes()
                 + r.reach90.heap_bytes()
@@ -997,8 +972,9 @@ impl Engine {
     ///
     /// Format 3: `SUHODET1`, a little-endian u32 format version (3), the u64 position, a u64
     /// payload length, the payload, and the SHA-256 of position and payload. The payload is
-    /// the postcard encoding of the state, then that of the digest rule's low days (format 2
-    /// had the state alone).
+    /// the postcard encoding of the state (each behaviour detector's own), then that of the
+    /// digest rule's low days. Formats 1 and 2 (one flat actor state, no digest) are refused
+    /// on load with the remedy.
     pub fn save_state(&self, path: &Path, observed: u64) -> Result<(), DetectError> {
         let encode = |e: postcard::Error| DetectError::State {
             path: path.to_path_buf(),
@@ -1088,13 +1064,23 @@ impl Engine {
         let mut v = [0u8; 4];
         v.copy_from_slice(&buf[8..12]);
         let version = u32::from_le_bytes(v);
-        // Format 1 had no position (it lived in a file of its own); format 2 leads with it.
+        // Format 1 had no position (it lived in a file of its own); format 2 leads with it;
+        // format 3 keeps the layout of 2 with each behaviour detector's own state (robust
+        // baselines per channel, change detection, field categories per role), which the
+        // flat actor state of formats 1 and 2 cannot be turned into.
         let (observed, head) = match version {
-            1 => (None, 20),
-            2 | STATE_VERSION => (Some(0), 28),
+            1 | 2 => {
+                return Err(bad(format!(
+                    "state format version {version} was written by an earlier suho whose \
+                     behaviour baselines had another shape (this build reads format \
+                     {STATE_VERSION}): remove the file and suho rebuilds the detector state \
+                     by replaying the ledger through the detectors (alerts keep their ids)"
+                )))
+            }
+            STATE_VERSION => (Some(0), 28),
             _ => {
                 return Err(bad(format!(
-                    "state format version {version}, this build reads 1 to {STATE_VERSION}"
+                    "state format version {version}, this build reads {STATE_VERSION}"
                 )))
             }
         };
@@ -1120,13 +1106,9 @@ impl Engine {
         }
         let (mut st, rest): (State, &[u8]) =
             postcard::take_from_bytes(payload).map_err(|e| bad(format!("cannot decode: {e}")))?;
-        // Formats 1 and 2 end with the state; format 3 adds the digest rule's low days.
-        let lows: HashMap64<LowDays> = if version == STATE_VERSION {
-            postcard::from_bytes(rest)
-                .map_err(|e| bad(format!("cannot decode the digest's low days: {e}")))?
-        } else {
-            HashMap64::default()
-        };
+        // The digest rule's low days follow the state.
+        let lows: HashMap64<LowDays> = postcard::from_bytes(rest)
+            .map_err(|e| bad(format!("cannot decode the digest's low days: {e}")))?;
         if let Some(what) = st.unsound() {
             return Err(bad(format!(
                 "decodes, but {what}: the file was rewritten by something other than suho \
@@ -1286,6 +1268,23 @@ mod tests {
         );
     }
 
+    /// The detector state changed shape with issue 13 (each detector's own state): a state
+    /// file of format 2 is refused with what to do, never misread.
+    #[test]
+    fn a_state_of_the_previous_format_is_refused_with_the_remedy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state");
+        engine().save_state(&path, 5).expect("save");
+        let mut buf = std::fs::read(&path).expect("read");
+        buf[8..12].copy_from_slice(&2u32.to_le_bytes());
+        std::fs::write(&path, &buf).expect("write");
+        let err = engine().load_state(&path).expect_err("refused").to_string();
+        assert!(
+            err.contains("format version 2") && err.contains("remove the file"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn low_days_count_the_days_before_and_mark_late_days_in_place() {
         let mut l = LowDays::default();
@@ -1317,7 +1316,7 @@ mod tests {
     }
 
     #[test]
-    fn a_format_2_state_loads_and_the_digest_days_survive_a_save() {
+    fn the_digest_days_survive_a_save_and_load() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state");
         let mut e = engine();
@@ -1337,32 +1336,13 @@ mod tests {
             "the digest's memory survives"
         );
         assert_eq!(back.st.clock, 42);
-
-        // Format 2, as the previous build wrote it: the state alone.
-        let payload = postcard::to_stdvec(&e.st).expect("encode");
-        let mut buf = STATE_MAGIC.to_vec();
-        buf.extend_from_slice(&2u32.to_le_bytes());
-        buf.extend_from_slice(&7u64.to_le_bytes());
-        buf.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        buf.extend_from_slice(&payload);
-        let digest = Sha256::new()
-            .chain_update(7u64.to_le_bytes())
-            .chain_update(&payload)
-            .finalize();
-        buf.extend_from_slice(&digest);
-        std::fs::write(&path, &buf).expect("write");
-        let mut old = engine();
-        old.lows.insert(1, low);
-        assert_eq!(old.load_state(&path).expect("load"), SavedAt::Position(7));
-        assert_eq!(old.st.clock, 42);
-        assert!(old.lows.is_empty(), "format 2 knew no low days");
     }
 
     #[test]
     fn a_consistently_rewritten_state_that_breaks_an_invariant_is_refused() {
         let err = refused_after(|st| {
             if let Some(Some(a)) = st.actors.get_mut(&7) {
-                a.recent_len = 200;
+                a.enumeration.recent_len = 200;
             }
         });
         assert!(err.contains("recent subjects"), "{err}");

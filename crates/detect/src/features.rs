@@ -85,6 +85,54 @@ pub struct Features {
     pub(crate) inner_seq: u32,
     /// Geo lookup done by [`Features::from_record_geo`] (`None` inside when unknown).
     pub(crate) place: Option<Option<Place>>,
+    /// Hash of `resource` (the table, route or report).
+    pub(crate) resource: u64,
+    /// The record's `fields`, as bits of [`field_bit`] (vocabulary words only).
+    pub(crate) fields: u32,
+}
+
+/// Field categories the detectors know (contract section 1's vocabulary, and the words
+/// producers use for financial data), one bit each, with how sensitive they are.
+pub(crate) const FIELD_NAMES: [&str; 17] = [
+    "name",
+    "email",
+    "phone",
+    "address",
+    "order_history",
+    "payment",
+    "birth_date",
+    "entrance_code",
+    "delivery_contacts",
+    "resident_registration_number",
+    "passport_number",
+    "driver_license_number",
+    "alien_registration_number",
+    "health",
+    "biometric",
+    "criminal_record",
+    "financial",
+];
+
+/// The bit of a field category in [`Features::fields`], if it is one suho weighs.
+/// Financial words other than `payment` (bank accounts, card numbers) share one bit.
+pub(crate) fn field_bit(word: &str) -> Option<u32> {
+    let i = match word {
+        "bank_account" | "account_number" | "card_number" | "credit_card" | "financial" => 16,
+        w => FIELD_NAMES.iter().position(|n| *n == w)?,
+    };
+    Some(1 << i)
+}
+
+/// How sensitive a field category is, by PIPA: 3 for sensitive information (Art. 23:
+/// health, biometric, criminal record) and unique identifiers (Art. 24: resident
+/// registration, passport, driver's licence, alien registration numbers); 2 for payment and
+/// financial data; 1 for the rest (contact details, orders).
+pub(crate) fn field_weight(bit: u32) -> u8 {
+    match bit.trailing_zeros() {
+        9..=15 => 3,
+        5 | 16 => 2,
+        _ => 1,
+    }
 }
 
 impl Features {
@@ -142,6 +190,12 @@ impl Features {
             inner_steps,
             inner_seq,
             place: None,
+            resource: hash_id(&r.resource),
+            fields: r
+                .fields
+                .iter()
+                .filter_map(|w| field_bit(w))
+                .fold(0, |m, b| m | b),
         }
     }
 

@@ -89,12 +89,36 @@ pub(crate) enum Finding {
     },
     Volume {
         hourly: bool,
+        /// Counted work under a stated purpose (else work without one).
+        purposed: bool,
         subjects: u64,
+        /// Of which counted from records that give only a count (once per resource).
+        unlisted: u64,
+        own_median: Option<u64>,
+        /// The own normal high compared with, and the peers'.
         own: Option<u64>,
         peer: Option<u64>,
         threshold: u64,
-        purposed: u64,
         ctx: Context,
+    },
+    Shift {
+        median: u64,
+        scale: f64,
+        factor: f64,
+        today: u64,
+        excess: u64,
+        days: u32,
+        sum: f64,
+        limit: f64,
+        /// The peers' typical day (the median of their own medians).
+        peers: Option<u64>,
+    },
+    RoleData {
+        fields: u32,
+        subjects: u64,
+        role_days: u32,
+        peer_days: u32,
+        weight: u8,
     },
     Enumeration {
         hits: u32,
@@ -477,32 +501,92 @@ pub(crate) fn render(
         }
         Finding::Volume {
             hourly,
+            purposed,
             subjects,
+            unlisted,
+            own_median,
             own,
             peer,
             threshold,
-            purposed,
             ctx,
         } => {
             let per = if hourly { "hour" } else { "day" };
+            let work = if purposed {
+                "under a stated purpose"
+            } else {
+                "without a stated purpose"
+            };
             ev.insert(
                 "behaviour".into(),
-                json!({"window": per, "distinct_subjects": subjects, "own_normal": own, "peer_normal": peer, "threshold": threshold, "subjects_with_purpose": purposed, "context": ctx_json(&ctx)}),
+                json!({"window": per, "work": if purposed {"purposed"} else {"without_purpose"}, "distinct_subjects": subjects, "subjects_counted_from_counts": unlisted, "own_median": own_median, "own_normal": own, "peer_normal": peer, "threshold": threshold, "context": ctx_json(&ctx)}),
             );
             let base = match (own, peer) {
-                (Some(o), Some(p)) => format!("its normal {o} and its peers' {p}"),
-                (Some(o), None) => format!("its normal {o}"),
-                (None, Some(p)) => format!("its peers' normal {p} (no history of its own yet)"),
+                (Some(o), Some(p)) => format!("its normal high {o} and its peers' {p}"),
+                (Some(o), None) => format!("its normal high {o}"),
+                (None, Some(p)) => {
+                    format!("its peers' normal high {p} (no history of its own yet)")
+                }
                 (None, None) => "a cold-start default (no history for it or its peers)".to_string(),
             };
-            let purpose = if purposed.saturating_mul(2) >= subjects {
-                " most of it under a stated purpose, which should be checked;"
+            let counts = if unlisted > 0 {
+                format!(" ({unlisted} of them from records that give only a count, each resource counted once at its largest)")
             } else {
-                ""
+                String::new()
+            };
+            let ask = if purposed {
+                "check the tickets it names"
+            } else {
+                "ask what the work was and stop the account if nobody can say"
             };
             format!(
-                "{actor} touched {subjects} distinct subjects in one {per}, against {base} (threshold {threshold});{purpose} latest: {what}{from} at {when}{}: ask what the work was and stop the account if nobody can say.",
+                "{actor} touched {subjects} distinct subjects {work} in one {per}{counts}, against {base} for such work (threshold {threshold}); latest: {what}{from} at {when}{}: {ask}.",
                 ctx_sentence(&ctx)
+            )
+        }
+        Finding::Shift {
+            median,
+            scale,
+            factor,
+            today,
+            excess,
+            days,
+            sum,
+            limit,
+            peers,
+        } => {
+            ev.insert(
+                "behaviour".into(),
+                json!({"method": "cusum", "peers_daily_median": peers, "daily_median": median, "daily_scale": (scale * 10.0).round() / 10.0, "peers_day_factor": (factor * 100.0).round() / 100.0, "subjects_today": today, "excess_subjects": excess, "days": days, "cusum": (sum * 10.0).round() / 10.0, "limit": limit}),
+            );
+            format!(
+                "{actor} has read about {excess} distinct subjects more than its normal {median} a day over the last {days} days ({today} so far today): the cumulative excess, {sum:.1} standard deviations, is past the limit of {limit}; a slow, steady harvest looks like this; review what it read (latest: {what}{from} at {when})."
+            )
+        }
+        Finding::RoleData {
+            fields,
+            subjects,
+            role_days,
+            peer_days,
+            weight,
+        } => {
+            let names: Vec<&str> = crate::features::FIELD_NAMES
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| fields & (1 << i) != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            let class = match weight {
+                3 => "sensitive information or a unique identifier",
+                2 => "financial data",
+                _ => "personal data",
+            };
+            ev.insert(
+                "behaviour".into(),
+                json!({"fields": names, "distinct_subjects_today": subjects, "role_member_days": role_days, "role_member_days_with_field": peer_days, "sensitivity": class}),
+            );
+            format!(
+                "{actor} read {} ({class}) of {subjects} subjects today, data its role's peers read on {peer_days} of {role_days} member-days; latest: {what}{from} at {when}: ask why this work needs it.",
+                names.join(", ")
             )
         }
         Finding::Enumeration {

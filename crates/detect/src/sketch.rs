@@ -163,12 +163,6 @@ impl Distinct {
         }
     }
 
-    /// Forgets everything and releases the HyperLogLog's memory.
-    pub(crate) fn clear(&mut self) {
-        self.sparse.clear();
-        self.dense = None;
-    }
-
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.sparse.capacity() * 4
@@ -327,6 +321,78 @@ impl LinearCounter {
     }
 }
 
+/// Resources a window remembers the largest count-only record of.
+const UNLISTED_RESOURCES: usize = 4;
+
+/// Subjects of records that give only a `subject_count` (no ids), in one window: such
+/// counts cannot be told apart, so the same 1.5M-row table read twice must not count as 3M
+/// distinct subjects. Each resource counts once, at its largest count in the window (a lower
+/// bound on the distinct subjects it holds); beyond four resources a window adds the counts
+/// of the others. 72 bytes, no heap.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Unlisted {
+    res: [(u64, u64); UNLISTED_RESOURCES],
+    n: u8,
+    extra: u64,
+}
+
+impl Unlisted {
+    /// Counts `count` unlisted subjects of `resource`.
+    #[inline]
+    pub(crate) fn add(&mut self, resource: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let n = usize::from(self.n).min(UNLISTED_RESOURCES);
+        if let Some(e) = self.res[..n].iter_mut().find(|e| e.0 == resource) {
+            e.1 = e.1.max(count);
+        } else if n < UNLISTED_RESOURCES {
+            self.res[n] = (resource, count);
+            self.n += 1;
+        } else {
+            self.extra = self.extra.saturating_add(count);
+        }
+    }
+
+    /// The subjects counted: each remembered resource's largest count, plus the rest.
+    #[inline]
+    pub(crate) fn total(&self) -> u64 {
+        let n = usize::from(self.n).min(UNLISTED_RESOURCES);
+        self.res[..n]
+            .iter()
+            .fold(self.extra, |acc, e| acc.saturating_add(e.1))
+    }
+}
+
+/// A robust normal of recent values: the median, a scale (1.4826 x the median absolute
+/// deviation, the normal-consistent MAD), and a "normal high" (the larger of the
+/// `baseline_quantile` and the median plus three scales). One outlier moves none of them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Normal {
+    pub median: u32,
+    pub scale: f32,
+    pub high: u32,
+}
+
+/// The robust normal of `vals` (see [`Normal`]), or `None` when empty.
+pub(crate) fn normal_of(vals: &[u32], q: f64) -> Option<Normal> {
+    let median = quantile(vals, 0.5)?;
+    let mut dev = [0u32; 64];
+    let n = vals.len().min(dev.len());
+    for (d, v) in dev.iter_mut().zip(vals) {
+        *d = v.abs_diff(median);
+    }
+    let mad = quantile(&dev[..n], 0.5).unwrap_or(0);
+    let scale = 1.4826 * mad as f32;
+    let qv = quantile(vals, q).unwrap_or(median);
+    let high = (median as f32 + 3.0 * scale).round() as u32;
+    Some(Normal {
+        median,
+        scale,
+        high: high.max(qv),
+    })
+}
+
 /// The last `cap` values pushed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Ring {
@@ -356,6 +422,11 @@ impl Ring {
 
     pub(crate) fn len(&self) -> usize {
         self.vals.len()
+    }
+
+    /// The robust normal of the values (see [`normal_of`]).
+    pub(crate) fn normal(&self, q: f64) -> Option<Normal> {
+        normal_of(&self.vals, q)
     }
 
     /// The `q` quantile (0..=1, nearest rank) of the values, or `None` when empty.
@@ -581,6 +652,40 @@ mod tests {
         assert_eq!(r.quantile_without(you, 1.0, 1), Some(1000));
         assert_eq!(r.quantile_without(me, 1.0, 4), None);
         assert_eq!(r.len_without(me), 3);
+    }
+
+    #[test]
+    fn a_table_read_twice_by_count_only_is_counted_once() {
+        let mut u = Unlisted::default();
+        u.add(1, 1_500_000);
+        u.add(1, 1_500_000);
+        assert_eq!(u.total(), 1_500_000, "the same table twice is one table");
+        u.add(2, 300);
+        u.add(1, 1_000);
+        assert_eq!(
+            u.total(),
+            1_500_300,
+            "another table adds, a smaller read does not"
+        );
+        for r in 3..10 {
+            u.add(r, 10);
+        }
+        assert_eq!(
+            u.total(),
+            1_500_300 + 20 + 50,
+            "beyond four resources counts add"
+        );
+    }
+
+    #[test]
+    fn a_robust_normal_ignores_one_outlier() {
+        let mut vals: Vec<u32> = (0..27).map(|i| 80 + (i % 7) * 5).collect();
+        let calm = normal_of(&vals, 0.9).expect("normal");
+        vals.push(5_000);
+        let n = normal_of(&vals, 0.9).expect("normal");
+        assert_eq!(n.median, calm.median);
+        assert!(n.high < 200, "{n:?}");
+        assert!(n.high >= 110, "at least the 0.9 quantile: {n:?}");
     }
 
     #[test]

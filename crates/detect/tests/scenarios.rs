@@ -826,6 +826,89 @@ mod behaviour {
         );
     }
 
+    /// Issue 13: reach alerts were raised when the next day opened, on whatever record
+    /// opened it (a login at 08:30:00 sharp), so their time was a round minute at which the
+    /// actor read nobody. They are raised at the record whose subjects cross the threshold.
+    #[test]
+    fn reach_alerts_carry_the_time_of_the_record_that_crossed() {
+        let mut lines = team(0..98, 20);
+        for d in 14..98 {
+            if d % 7 >= 5 {
+                continue;
+            }
+            lines.push(
+                r(at(d, 8, 30), "cs-5")
+                    .action("login")
+                    .ip("10.10.5.20")
+                    .line(),
+            );
+            for k in 0..60u64 {
+                lines.push(
+                    r(at(d, 17, 0) + k as i64 * 30_017, "cs-5")
+                        .ip("10.10.5.20")
+                        .subject(&cust(9_000_000 + (d as u64) * 100 + k))
+                        .line(),
+                );
+            }
+        }
+        let lines = by_time(lines);
+        let a = Scenario::new()
+            .registry(AGENTS)
+            .config(|c| c.reach90_min_subjects = 1000)
+            .run(&lines);
+        let reach: Vec<&Alert> = a
+            .iter()
+            .filter(|x| x.rule.starts_with("reach") && x.actor.as_deref() == Some("cs-5"))
+            .collect();
+        assert!(!reach.is_empty(), "reach is raised");
+        for x in reach {
+            let rec: serde_json::Value =
+                serde_json::from_str(&lines[x.ledger_index as usize]).expect("record");
+            assert!(
+                rec["actor"] == "cs-5" && rec["subjects"].as_array().is_some_and(|s| !s.is_empty()),
+                "{}: raised on {rec}",
+                x.rule
+            );
+            assert_eq!(
+                Some(rec["time"].as_i64().expect("time")),
+                suho_record::parse_rfc3339(&x.time).ok(),
+                "{} carries its record's time",
+                x.rule
+            );
+        }
+    }
+
+    /// Issue 13: records that give only `subject_count` were summed as distinct subjects, so
+    /// the same 1.5M-row table read twice became 3M "distinct subjects". Each resource counts
+    /// once, at its largest count, and the alert says so.
+    #[test]
+    fn a_table_read_twice_by_count_is_not_twice_the_subjects() {
+        let reg = r#"{"type":"principal","id":"dba-1","kind":"employee","status":"active","role":"dba","networks":["10.40.0.0/16"]}"#;
+        let read = |t: i64| {
+            r(t, "dba-1")
+                .ip("10.40.1.1")
+                .resource("table customers")
+                .count(1_500_000)
+                .line()
+        };
+        let a = Scenario::new()
+            .registry(reg)
+            .run(&[read(at(0, 10, 0)), read(at(0, 10, 30))]);
+        let day = a
+            .iter()
+            .rfind(|x| x.rule == "subjects_per_day")
+            .expect("a day of 1.5M subjects is raised");
+        let b = &day.evidence["behaviour"];
+        assert_eq!(b["distinct_subjects"], 1_500_000, "{b}");
+        assert_eq!(b["subjects_counted_from_counts"], 1_500_000, "{b}");
+        assert!(
+            day.summary
+                .contains("each resource counted once at its largest"),
+            "{}",
+            day.summary
+        );
+    }
+
     #[test]
     fn bulk_without_purpose_and_with_one() {
         let reg = Scenario::new().registry(REG);

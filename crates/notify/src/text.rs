@@ -135,6 +135,10 @@ pub(crate) fn rule_text(rule: &str) -> Option<(&'static str, &'static str)> {
             "반복된 로그인 실패",
             "a burst of failed logins",
         ),
+        "unusual_data_for_role" => (
+            "담당 업무에서 거의 조회하지 않는 민감정보·고유식별정보·결제정보의 조회",
+            "sensitive, identifying or payment data that the account's role rarely reads",
+        ),
         _ => return None,
     })
 }

@@ -281,7 +281,7 @@ pub enum SimError {
         reason: &'static str,
     },
     /// A scenario name is not known.
-    #[error("unknown scenario {0:?}: expected coupang, slow-theft, stolen-api-key, insider-download, benign or all")]
+    #[error("unknown scenario {0:?}: expected coupang, slow-theft, stolen-api-key, insider-download, benign, quiet-insider, steady-excess, role-data or all")]
     UnknownScenario(String),
     /// Writing an output failed.
     #[error("cannot write {what}: {source}")]

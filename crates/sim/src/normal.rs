@@ -318,17 +318,29 @@ pub(crate) fn staff(world: &World, ctx: &mut DayCtx) {
             continue;
         }
         let mut rng = rng_for(world.seed, stream::EMPLOYEE, u64::from(ctx.day), i as u64);
-        let works = if ctx.workday {
-            rng.gen_bool(0.93)
-        } else if p.weekend_worker {
-            rng.gen_bool(0.5)
-        } else {
-            rng.gen_bool(0.02)
-        };
-        if works {
+        if works(&mut rng, ctx.workday, p.weekend_worker) {
             person_day(world, ctx, i as u32, p, &mut rng);
         }
     }
+}
+
+/// Whether a person works on a day, drawn first from their stream for the day.
+fn works(rng: &mut ChaCha8Rng, workday: bool, weekend_worker: bool) -> bool {
+    if workday {
+        rng.gen_bool(0.93)
+    } else if weekend_worker {
+        rng.gen_bool(0.5)
+    } else {
+        rng.gen_bool(0.02)
+    }
+}
+
+/// Whether staff member `idx` does their normal work on `day` (the draw [`staff`] makes), so
+/// that an insider's extra work happens on days they are at their desk anyway.
+pub(crate) fn works_on(world: &World, idx: u32, day: u32) -> bool {
+    let p = &world.principals[idx as usize];
+    let mut rng = rng_for(world.seed, stream::EMPLOYEE, u64::from(day), u64::from(idx));
+    p.present_on(day) && works(&mut rng, world.is_workday(day), p.weekend_worker)
 }
 
 fn person_day(world: &World, ctx: &mut DayCtx, idx: u32, p: &Principal, rng: &mut ChaCha8Rng) {

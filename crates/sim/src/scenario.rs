@@ -33,18 +33,29 @@ pub enum ScenarioName {
     /// Surprises that must not raise high-severity alerts: a planned export with a ticket, a
     /// week abroad, a new hire, the month-end peak.
     Benign,
+    /// A cs-agent with a quiet history reads four, then five and six times their normal day
+    /// from their desk, in working hours: only the volume gives it away.
+    QuietInsider,
+    /// A cs-agent reads about 45% more customers a day than their normal, under ticket-like
+    /// purposes, same desk and hours, for the rest of the run: no day stands out.
+    SteadyExcess,
+    /// A logistics agent reads customers' payment data, which logistics never reads.
+    RoleData,
     /// Every scenario above at once.
     All,
 }
 
 impl ScenarioName {
     /// Every scenario, in documentation order.
-    pub const ALL: [ScenarioName; 6] = [
+    pub const ALL: [ScenarioName; 9] = [
         ScenarioName::Coupang,
         ScenarioName::SlowTheft,
         ScenarioName::StolenApiKey,
         ScenarioName::InsiderDownload,
         ScenarioName::Benign,
+        ScenarioName::QuietInsider,
+        ScenarioName::SteadyExcess,
+        ScenarioName::RoleData,
         ScenarioName::All,
     ];
 
@@ -56,6 +67,9 @@ impl ScenarioName {
             ScenarioName::StolenApiKey => "stolen-api-key",
             ScenarioName::InsiderDownload => "insider-download",
             ScenarioName::Benign => "benign",
+            ScenarioName::QuietInsider => "quiet-insider",
+            ScenarioName::SteadyExcess => "steady-excess",
+            ScenarioName::RoleData => "role-data",
             ScenarioName::All => "all",
         }
     }
@@ -193,6 +207,20 @@ pub(crate) struct Exports {
     pub fields: u16,
 }
 
+/// An insider's extra back-office reads: `per_day[d]` customers on day `d`, in working hours
+/// from their desk, optionally under ticket-like purposes and with the given fields.
+#[derive(Clone, Debug)]
+pub(crate) struct ExtraReads {
+    pub tag: u8,
+    pub actor: u32,
+    pub per_day: Vec<u32>,
+    pub perm: Perm,
+    pub purposed: bool,
+    pub resource: u16,
+    pub fields: u16,
+    pub stream: u64,
+}
+
 /// Everything the chosen scenario adds to the run.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Plan {
@@ -202,6 +230,8 @@ pub(crate) struct Plan {
     pub stolen: Option<StolenKey>,
     pub insider: Option<Exports>,
     pub planned_export: Option<Exports>,
+    /// Extra back-office reads by an insider (quiet insider, steady excess, role data).
+    pub extra: Vec<ExtraReads>,
     /// Days with the month-end peak (index: day).
     pub peak_days: Vec<bool>,
     /// Label index of the month-end peak.
@@ -490,6 +520,121 @@ pub(crate) fn plan<R: Rng>(
         });
     }
 
+    // The normal day of a cs-agent (see `normal::person_day`): 12-28 customers at pace 1.
+    let cs_normal = |world: &World, actor: u32| {
+        20.0 * world.principals[actor as usize].pace * world.rates.staff_factor
+    };
+    if name.includes(ScenarioName::QuietInsider) {
+        let actor = cast(world, Role::CsAgent, &mut used, rng);
+        let first = workday_from(world, days * 55 / 100);
+        let normal = cs_normal(world, actor);
+        let mut per_day = vec![0u32; days as usize];
+        let mut k = 0;
+        for d in first..days {
+            if world.is_workday(d) && k < 3 {
+                // Four, five, six times the normal day: the extra on top of it.
+                per_day[d as usize] = (normal * f64::from(3 + k)).round() as u32;
+                k += 1;
+            }
+        }
+        let id = world.principals[actor as usize].id.clone();
+        let tag = plan.label(Label {
+            name: "quiet-insider",
+            scenario: "quiet-insider",
+            kind: LabelKind::Attack,
+            description: format!(
+                "{id}, a cs-agent with a quiet history, reads four, five and six times their \
+                 normal day of customers on three working days from day {first}, from their desk \
+                 in working hours, without a purpose"
+            ),
+            principal: Some(id),
+            severity: "medium",
+            windows: Vec::new(),
+        });
+        plan.extra.push(ExtraReads {
+            tag,
+            actor,
+            per_day,
+            perm: Perm::new(cfg.customers, rng),
+            purposed: false,
+            resource: res::CUST_PROFILE,
+            fields: field::NAME | field::PHONE | field::ADDRESS,
+            stream: stream::QUIET_INSIDER,
+        });
+    }
+
+    if name.includes(ScenarioName::SteadyExcess) {
+        let actor = cast(world, Role::CsAgent, &mut used, rng);
+        let first = workday_from(world, days * 40 / 100);
+        let extra = (cs_normal(world, actor) * 0.45).round().max(5.0) as u32;
+        let mut per_day = vec![0u32; days as usize];
+        for d in first..days {
+            if world.is_workday(d) {
+                per_day[d as usize] = extra;
+            }
+        }
+        let id = world.principals[actor as usize].id.clone();
+        let tag = plan.label(Label {
+            name: "steady-excess",
+            scenario: "steady-excess",
+            kind: LabelKind::Attack,
+            description: format!(
+                "{id}, a cs-agent, reads about {extra} customers a day beyond their normal from \
+                 day {first} to the end, each under a ticket-like purpose, from their desk in \
+                 working hours"
+            ),
+            principal: Some(id),
+            severity: "medium",
+            windows: Vec::new(),
+        });
+        plan.extra.push(ExtraReads {
+            tag,
+            actor,
+            per_day,
+            perm: Perm::new(cfg.customers, rng),
+            purposed: true,
+            resource: res::CUST_PROFILE,
+            fields: field::NAME | field::PHONE | field::ADDRESS,
+            stream: stream::STEADY_EXCESS,
+        });
+    }
+
+    if name.includes(ScenarioName::RoleData) {
+        let actor = cast(world, Role::Logistics, &mut used, rng);
+        let first = workday_from(world, days * 50 / 100);
+        let mut per_day = vec![0u32; days as usize];
+        let mut k = 0;
+        for d in first..days {
+            if world.is_workday(d) && k < 5 {
+                per_day[d as usize] = 60;
+                k += 1;
+            }
+        }
+        let id = world.principals[actor as usize].id.clone();
+        let tag = plan.label(Label {
+            name: "role-data",
+            scenario: "role-data",
+            kind: LabelKind::Attack,
+            description: format!(
+                "{id}, a logistics agent, reads the payment data of about 60 customers a day on \
+                 five working days from day {first}: data logistics never reads"
+            ),
+            principal: Some(id),
+            severity: "medium",
+            windows: Vec::new(),
+        });
+        plan.extra.push(ExtraReads {
+            tag,
+            actor,
+            per_day,
+            perm: Perm::new(cfg.customers, rng),
+            purposed: false,
+            resource: res::CUST_PROFILE,
+            fields: field::NAME | field::PAYMENT,
+            stream: stream::ROLE_DATA,
+        });
+    }
+
     if name.includes(ScenarioName::Benign) {
         // A planned, approved export.
         let actor = cast(world, Role::Marketing, &mut used, rng);
@@ -616,6 +761,58 @@ pub(crate) fn day(world: &World, ctx: &mut DayCtx) {
     }
     if let Some(x) = &plan.planned_export {
         exports_day(world, x, ctx, stream::BENIGN);
+    }
+    for x in &plan.extra {
+        extra_reads_day(world, x, ctx);
+    }
+}
+
+/// An insider's extra reads for the day in `ctx`, spread over working hours from their desk.
+fn extra_reads_day(world: &World, x: &ExtraReads, ctx: &mut DayCtx) {
+    let day = ctx.day;
+    let n = x.per_day.get(day as usize).copied().unwrap_or(0);
+    let p = &world.principals[x.actor as usize];
+    if n == 0 || !crate::normal::works_on(world, x.actor, day) {
+        return;
+    }
+    let mut rng = rng_for(world.seed, x.stream, u64::from(day), 0);
+    let key = world.staff_key(day);
+    // The day's token is the one normal work uses (slot 0) when they work today; a separate
+    // sign-in otherwise.
+    let token = World::token_number(day, x.actor, 3);
+    let actor = ActorRef::Principal(x.actor);
+    let login = ctx.start_ms + 9 * MS_PER_HOUR + rng.gen_range(0..20 * MS_PER_MIN);
+    ctx.creds.push(RegCred {
+        token,
+        principal: x.actor,
+        key,
+        issued_ms: login,
+        expires_ms: login + 12 * MS_PER_HOUR,
+    });
+    let from: u64 = x.per_day[..day as usize]
+        .iter()
+        .map(|&v| u64::from(v))
+        .sum();
+    let span_ms = 8 * MS_PER_HOUR;
+    for i in 0..u64::from(n) {
+        let t = login + (i as i64 * span_ms) / i64::from(n) + rng.gen_range(0..MS_PER_MIN);
+        let cust = x.perm.at(from + i);
+        let span = ctx.one(cust);
+        let purpose = if x.purposed {
+            let text = format!("CS-{} customer callback", rng.gen_range(10_000..99_999));
+            ctx.purpose(&text)
+        } else {
+            0
+        };
+        ctx.push(
+            Event::new(t, Producer::Backoffice, actor, Action::Read, x.resource)
+                .ip(p.ws_ip)
+                .cred(CredRef::Token(token), key)
+                .subjects(span)
+                .fields(x.fields)
+                .purpose(purpose)
+                .tag(x.tag),
+        );
     }
 }
 

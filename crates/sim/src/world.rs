@@ -27,6 +27,9 @@ pub(crate) mod stream {
     pub(crate) const STOLEN_KEY: u64 = 12;
     pub(crate) const INSIDER: u64 = 13;
     pub(crate) const BENIGN: u64 = 14;
+    pub(crate) const QUIET_INSIDER: u64 = 15;
+    pub(crate) const STEADY_EXCESS: u64 = 16;
+    pub(crate) const ROLE_DATA: u64 = 17;
 }
 
 /// A random generator for one (stream, a, b) triple of a run.

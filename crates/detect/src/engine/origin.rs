@@ -271,7 +271,8 @@ pub(super) fn customer_checks(
 /// Whether `prefix` is a usual network for the actor, learning it as a side effect.
 pub(super) fn network_usual(
     cfg: &DetectConfig,
-    a: &mut ActorState,
+    a: &mut Nets,
+    active_days: u32,
     p: Option<&PInfo>,
     ip: IpAddr,
     day: i64,
@@ -280,11 +281,11 @@ pub(super) fn network_usual(
         return true;
     }
     let prefix = net_prefix(ip);
-    if a.last_net == prefix && a.last_net_day == day {
-        return a.last_net_usual;
+    if a.last == prefix && a.last_day == day {
+        return a.last_usual;
     }
-    let learning = p.is_none_or(|p| p.nets.is_empty()) && a.active_days < cfg.learning_days;
-    let usual = match a.nets.iter_mut().find(|n| n.prefix == prefix) {
+    let learning = p.is_none_or(|p| p.nets.is_empty()) && active_days < cfg.learning_days;
+    let usual = match a.seen.iter_mut().find(|n| n.prefix == prefix) {
         Some(n) => {
             if n.last_day < day {
                 n.days = n.days.saturating_add(1);
@@ -296,19 +297,19 @@ pub(super) fn network_usual(
             n.usual
         }
         None => {
-            if a.nets.len() >= MAX_NETS {
+            if a.seen.len() >= MAX_NETS {
                 // Forget the stalest network, unusual ones first.
                 if let Some(i) = a
-                    .nets
+                    .seen
                     .iter()
                     .enumerate()
                     .min_by_key(|(_, n)| (n.usual, n.last_day))
                     .map(|(i, _)| i)
                 {
-                    a.nets.swap_remove(i);
+                    a.seen.swap_remove(i);
                 }
             }
-            a.nets.push(NetSeen {
+            a.seen.push(NetSeen {
                 prefix,
                 last_day: day,
                 days: 1,
@@ -317,8 +318,8 @@ pub(super) fn network_usual(
             learning
         }
     };
-    a.last_net = prefix;
-    a.last_net_day = day;
-    a.last_net_usual = usual;
+    a.last = prefix;
+    a.last_day = day;
+    a.last_usual = usual;
     usual
 }
