@@ -61,7 +61,11 @@ type Need = BTreeMap<Key, BTreeSet<String>>;
 fn and(mut a: Need, b: Need) -> Need {
     for (k, v) in b {
         match a.get_mut(&k) {
-            // Both are needed: the record's value is in both sets.
+            // A record carries many field categories: each set is needed, and either alone
+            // is a sound need (their intersection is not: `health` and `payment` both
+            // needed is no need for a category in both sets).
+            Some(_) if k == Key::Field => {}
+            // Both are needed: the record's one value is in both sets.
             Some(have) => {
                 let both: BTreeSet<String> = have.intersection(&v).cloned().collect();
                 *have = both;
@@ -245,6 +249,167 @@ pub(crate) fn admits(needs: &[(Key, Vec<String>)], r: &AccessRecord<'_>) -> bool
         Key::Purpose => r.purpose.as_deref().is_some_and(|p| any(p, values)),
         Key::Field => r.fields.iter().any(|f| any(f, values)),
         Key::Role => true,
+    })
+}
+
+/// A test of a record's value that a rule needs besides exact values, checked natively before
+/// rsigma runs: a `src_ip|cidr` (rsigma would print the address for each such rule), or a
+/// `contains`, `startswith` or `endswith` on `resource`, `actor` or `purpose` (rsigma would
+/// lower-case the value for each).
+#[derive(Debug, Clone)]
+pub(crate) enum Pre {
+    /// The source address is in one of these networks.
+    Cidr(Vec<ipnet::IpNet>),
+    /// The field's text passes one of these tests.
+    Text(TextField, Vec<TextTest>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextField {
+    Resource,
+    Actor,
+    Purpose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextOp {
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+/// One text test; a case-insensitive needle is stored lower-cased, as rsigma stores it.
+#[derive(Debug, Clone)]
+pub(crate) struct TextTest {
+    op: TextOp,
+    needle: String,
+    case_insensitive: bool,
+}
+
+impl TextTest {
+    /// None when the test cannot be decided here (a non-ASCII value folded differently):
+    /// the rule is then left to rsigma.
+    fn passes(&self, s: &str) -> Option<bool> {
+        let hit = |h: &str| match self.op {
+            TextOp::Contains => h.contains(self.needle.as_str()),
+            TextOp::StartsWith => h.starts_with(self.needle.as_str()),
+            TextOp::EndsWith => h.ends_with(self.needle.as_str()),
+        };
+        if !self.case_insensitive {
+            return Some(hit(s));
+        }
+        if !s.is_ascii() {
+            return None;
+        }
+        if !s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Some(hit(s));
+        }
+        Some(hit(&s.to_ascii_lowercase()))
+    }
+}
+
+/// The tests of `m`, one of which must pass, when it is only such tests.
+fn text_tests(m: &CompiledMatcher) -> Option<Vec<TextTest>> {
+    let one = |op, value: &String, ci: bool| {
+        // A case-insensitive needle is lower-cased by rsigma; outside ASCII its folding is
+        // not ours to repeat.
+        (!ci || value.is_ascii()).then(|| {
+            vec![TextTest {
+                op,
+                needle: value.clone(),
+                case_insensitive: ci,
+            }]
+        })
+    };
+    match m {
+        CompiledMatcher::Contains {
+            value,
+            case_insensitive,
+        } => one(TextOp::Contains, value, *case_insensitive),
+        CompiledMatcher::StartsWith {
+            value,
+            case_insensitive,
+        } => one(TextOp::StartsWith, value, *case_insensitive),
+        CompiledMatcher::EndsWith {
+            value,
+            case_insensitive,
+        } => one(TextOp::EndsWith, value, *case_insensitive),
+        CompiledMatcher::AnyOf(children) => {
+            let mut out = Vec::new();
+            for c in children {
+                out.extend(text_tests(c)?);
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// The networks of `m`, one of which must hold the address, when it is only CIDRs.
+fn cidrs(m: &CompiledMatcher) -> Option<Vec<ipnet::IpNet>> {
+    match m {
+        CompiledMatcher::Cidr(net) => Some(vec![*net]),
+        CompiledMatcher::AnyOf(children) => {
+            let mut out = Vec::new();
+            for c in children {
+                out.extend(cidrs(c)?);
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// The native pre-checks of a rule: only for a rule of one condition that is a selection or
+/// an AND of selections (and NOTs, which add nothing), where every listed item is needed;
+/// anything else gets none, which costs time, never an alert.
+pub(crate) fn pre_checks(rule: &CompiledRule) -> Vec<Pre> {
+    fn collect(rule: &CompiledRule, c: &ConditionExpr, out: &mut Vec<Pre>) {
+        match c {
+            ConditionExpr::Identifier(name) => {
+                if let Some(CompiledDetection::AllOf(items)) = rule.detections.get(name) {
+                    for item in items.iter().filter(|i| i.exists.is_none()) {
+                        let pre =
+                            match item.field.as_deref() {
+                                Some("src_ip") => cidrs(&item.matcher).map(Pre::Cidr),
+                                Some("resource") => text_tests(&item.matcher)
+                                    .map(|t| Pre::Text(TextField::Resource, t)),
+                                Some("actor") => text_tests(&item.matcher)
+                                    .map(|t| Pre::Text(TextField::Actor, t)),
+                                Some("purpose") => text_tests(&item.matcher)
+                                    .map(|t| Pre::Text(TextField::Purpose, t)),
+                                _ => None,
+                            };
+                        out.extend(pre);
+                    }
+                }
+            }
+            ConditionExpr::And(cs) => cs.iter().for_each(|c| collect(rule, c, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let [only] = rule.conditions.as_slice() {
+        collect(rule, only, &mut out);
+    }
+    out
+}
+
+/// Whether `r` passes every pre-check (a value it lacks, or one the check cannot decide,
+/// passes: rsigma decides).
+pub(crate) fn pre_admits(pre: &[Pre], r: &AccessRecord<'_>) -> bool {
+    pre.iter().all(|p| match p {
+        Pre::Cidr(nets) => r
+            .src_ip
+            .is_none_or(|ip| nets.iter().any(|n| n.contains(&ip))),
+        Pre::Text(field, tests) => {
+            let value = match field {
+                TextField::Resource => Some(&*r.resource),
+                TextField::Actor => Some(&*r.actor),
+                TextField::Purpose => r.purpose.as_deref(),
+            };
+            value.is_none_or(|v| tests.iter().any(|t| t.passes(v) != Some(false)))
+        }
     })
 }
 

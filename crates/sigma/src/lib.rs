@@ -136,6 +136,8 @@ pub(crate) struct DetRule {
     /// Field values every record it matches carries, checked before rsigma runs (`role`
     /// apart).
     pub(crate) needs: Vec<(Key, Vec<String>)>,
+    /// Native tests (CIDR, substring) every record it matches passes, checked after `needs`.
+    pub(crate) pre: Vec<index::Pre>,
     /// The roles one of which its actor must have, folded, when it needs one.
     pub(crate) role: Option<Vec<String>>,
 }
@@ -389,6 +391,7 @@ impl RuleSet {
                 info: infos.len() - 1,
                 on_stage,
                 needs,
+                pre: index::pre_checks(compiled),
                 role,
             });
         }
@@ -460,6 +463,7 @@ impl RuleSet {
             if let Some(rule) = self.det.get(n as usize) {
                 if !out[start..].contains(&n)
                     && index::admits(&rule.needs, r)
+                    && index::pre_admits(&rule.pre, r)
                     && (rule.on_stage || rsigma_eval::evaluate_rule(&rule.compiled, &ev).is_some())
                 {
                     out.push(n);

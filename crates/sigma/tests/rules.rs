@@ -378,6 +378,31 @@ detection:
     them1: {action: delete}
     them2: {action: [delete, update]}
     condition: all of them
+---
+title: r10
+id: r10
+logsource: {product: suho}
+detection:
+    net: {src_ip|cidr: ['198.51.0.0/24', '2001:db8::/32']}
+    path: {resource|contains: 'DMIN'}
+    condition: net and path
+---
+title: r11
+id: r11
+logsource: {product: suho}
+detection:
+    pay: {fields: payment}
+    hea: {fields: health}
+    condition: pay and hea
+---
+title: r12
+id: r12
+logsource: {product: suho}
+detection:
+    who: {actor|endswith: '-1'}
+    why: {purpose|startswith: 't-'}
+    condition: who and why and not net
+    net: {src_ip|cidr: '10.0.0.0/8'}
 "#;
 
 fn arb_record() -> impl Strategy<Value = String> {
@@ -390,11 +415,24 @@ fn arb_record() -> impl Strategy<Value = String> {
     let purpose = prop::option::of(prop::sample::select(vec!["T-1", "T-2", ""]));
     let subjects = prop::collection::vec(0u32..12, 0..5);
     let failed = any::<bool>();
+    let ip = prop::option::of(prop::sample::select(vec![
+        "198.51.0.7",
+        "198.51.1.7",
+        "10.1.2.3",
+        "2001:db8::1",
+        "::ffff:198.51.0.7",
+    ]));
     (
-        actions, resources, actors, fields, purpose, subjects, failed,
+        (
+            actions, resources, actors, fields, purpose, subjects, failed,
+        ),
+        ip,
     )
-        .prop_map(|(a, r, who, f, p, s, failed)| {
+        .prop_map(|((a, r, who, f, p, s, failed), ip)| {
             let mut extra = String::new();
+            if let Some(ip) = ip {
+                extra += &format!(r#","src_ip":"{ip}""#);
+            }
             extra += &format!(
                 r#","fields":[{}]"#,
                 f.iter()
