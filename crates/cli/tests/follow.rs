@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
 mod common;
 
-use common::{suho, SUHO};
+use common::{suho, wait_status, SUHO};
 
 /// Record `n`: no id, unique by its resource.
 fn record(n: u64) -> String {
@@ -48,41 +48,6 @@ fn start(data: &Path, log: &Path, err: &Path) -> Child {
         .stderr(stderr)
         .spawn()
         .expect("spawn suho ingest --follow")
-}
-
-/// The follower's status, once the process `pid` has written one.
-fn status_of(data: &Path, pid: u32) -> Option<serde_json::Value> {
-    let text = std::fs::read(data.join("follow/status")).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    (v["pid"].as_u64() == Some(u64::from(pid))).then_some(v)
-}
-
-/// Wait until the follower `child` says (in its status file) that `cond` holds.
-fn wait_status(
-    data: &Path,
-    child: &Arc<Mutex<Option<Child>>>,
-    what: &str,
-    cond: impl Fn(&serde_json::Value) -> bool,
-) {
-    let t = Instant::now();
-    loop {
-        let pid = {
-            let mut slot = child.lock().expect("lock");
-            let c = slot.as_mut().expect("a running follower");
-            if let Some(status) = c.try_wait().expect("try_wait") {
-                panic!("the follower exited ({status}) while waiting for {what}");
-            }
-            c.id()
-        };
-        if status_of(data, pid).is_some_and(|v| cond(&v)) {
-            return;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "never got to: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// How many times each record number is in the ledger of `data`.

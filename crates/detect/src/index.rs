@@ -186,6 +186,22 @@ fn earlier_at<T>(earlier: Option<&Vec<T>>, t: i64, from: impl Fn(&T) -> i64) -> 
     list.get(after.saturating_sub(1))
 }
 
+/// The version of a record in effect at `t`: the current one when `t` is at or after its
+/// start (the common case, no second lookup), else the one among the `earlier` versions.
+#[inline]
+fn version_at<'a, T>(
+    current: &'a T,
+    earlier: impl FnOnce() -> Option<&'a Vec<T>>,
+    t: i64,
+    from: impl Fn(&T) -> i64,
+) -> &'a T {
+    if t >= from(current) {
+        current
+    } else {
+        earlier_at(earlier(), t, from).unwrap_or(current)
+    }
+}
+
 /// A principal version with what the checks need precomputed.
 fn principal_info(p: &Principal) -> PInfo {
     let countries = p
@@ -326,31 +342,25 @@ impl RegIndex {
     /// The principal with this hash as it stood at event time `t`.
     #[inline]
     pub fn principal_at(&self, h: u64, t: i64) -> Option<&PInfo> {
-        let p = self.principals.get(&h)?;
-        if t >= p.from {
-            return Some(p);
-        }
-        earlier_at(self.earlier_principals.get(&h), t, |v| v.from).or(Some(p))
+        self.principals
+            .get(&h)
+            .map(|cur| version_at(cur, || self.earlier_principals.get(&h), t, |v| v.from))
     }
 
     /// The signing key with this hash as it stood at event time `t`.
     #[inline]
     pub fn key_at(&self, h: u64, t: i64) -> Option<&KInfo> {
-        let k = self.keys.get(&h)?;
-        if t >= k.from {
-            return Some(k);
-        }
-        earlier_at(self.earlier_keys.get(&h), t, |v| v.from).or(Some(k))
+        self.keys
+            .get(&h)
+            .map(|cur| version_at(cur, || self.earlier_keys.get(&h), t, |v| v.from))
     }
 
     /// The credential with this hash as it stood at event time `t`.
     #[inline]
     pub fn cred_at(&self, h: u64, t: i64) -> Option<&CInfo> {
-        let c = self.creds.get(&h)?;
-        if t >= c.from {
-            return Some(c);
-        }
-        earlier_at(self.earlier_creds.get(&h), t, |v| v.from).or(Some(c))
+        self.creds
+            .get(&h)
+            .map(|cur| version_at(cur, || self.earlier_creds.get(&h), t, |v| v.from))
     }
 
     /// False when `h` is certainly not a principal.

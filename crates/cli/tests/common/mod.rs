@@ -6,6 +6,7 @@
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const SUHO: &str = env!("CARGO_BIN_EXE_suho");
@@ -67,4 +68,39 @@ pub fn start_serve_with(data: &Path, addr: &str, stderr: Stdio) -> Child {
         std::thread::sleep(Duration::from_millis(20));
     }
     child
+}
+
+/// The follower's status, once the process `pid` has written one.
+pub fn status_of(data: &Path, pid: u32) -> Option<serde_json::Value> {
+    let text = std::fs::read(data.join("follow/status")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    (v["pid"].as_u64() == Some(u64::from(pid))).then_some(v)
+}
+
+/// Wait until the follower `child` says (in its status file) that `cond` holds.
+pub fn wait_status(
+    data: &Path,
+    child: &Arc<Mutex<Option<Child>>>,
+    what: &str,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) {
+    let t = Instant::now();
+    loop {
+        let pid = {
+            let mut slot = child.lock().expect("lock");
+            let c = slot.as_mut().expect("a running follower");
+            if let Some(status) = c.try_wait().expect("try_wait") {
+                panic!("the follower exited ({status}) while waiting for {what}");
+            }
+            c.id()
+        };
+        if status_of(data, pid).is_some_and(|v| cond(&v)) {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "never got to: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
